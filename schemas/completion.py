@@ -1,0 +1,49 @@
+"""The completion snapshot of one incident that supervisors watch."""
+
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import Field
+
+from schemas.common import Contract, Identifier, RecipientId, Timestamp
+from schemas.task import TaskKind, TaskStatus
+
+
+class IncidentProgress(StrEnum):
+    """The incident's state as supervisors see it."""
+
+    NO_ACTION = "no_action"
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TaskProgress(Contract):
+    """One task's line in the snapshot."""
+
+    task_id: UUID
+    recipient: RecipientId
+    kind: TaskKind
+    action: Identifier
+    group_id: Identifier
+    status: TaskStatus
+    deadline: Timestamp
+    overdue: bool
+    escalated: bool
+
+
+class CompletionSnapshot(Contract):
+    """Progress of every task of one incident; emitted on every change."""
+
+    incident_id: Identifier
+    incident_version: int = Field(ge=1)
+    policy_version: Identifier
+    progress: IncidentProgress
+    tasks_total: int = Field(ge=0)
+    tasks_open: int = Field(ge=0)
+    tasks_completed: int = Field(ge=0)
+    tasks_overdue: int = Field(ge=0)
+    by_status: dict[TaskStatus, int]
+    percent_complete: float = Field(ge=0.0, le=100.0)
+    tasks: tuple[TaskProgress, ...]
+    updated_at: Timestamp

@@ -1,0 +1,35 @@
+"""Rejected input on the dead-letter stream, with its source coordinates and a reason."""
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.common import Contract, ShortText, Text, Timestamp
+
+
+class RejectionCode(StrEnum):
+    """Why a message was rejected."""
+
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    UNKNOWN_GROUP = "unknown_group"
+    UNKNOWN_TASK = "unknown_task"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    WRONG_AGENCY = "wrong_agency"
+    INVALID_TRANSITION = "invalid_transition"
+    STALE_VERSION = "stale_version"
+    KEY_MISMATCH = "key_mismatch"
+    INTERNAL_ERROR = "internal_error"
+
+
+class Rejection(Contract):
+    """A message that was not processed; the payload is not copied (it may hold the narrative)."""
+
+    source_topic: ShortText
+    source_partition: int = Field(ge=-1)
+    source_offset: int = Field(ge=-1)
+    source_key: str | None = Field(default=None, max_length=256)
+    error_code: RejectionCode
+    message: Text
+    rejected_at: Timestamp
+    worker: ShortText | None = None

@@ -1,0 +1,162 @@
+"""Sanction tasks, their status changes and the view of a task that one recipient may see."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from schemas.common import (
+    Contract,
+    Identifier,
+    PersonRef,
+    RecipientId,
+    ShortText,
+    Text,
+    Timestamp,
+)
+from schemas.incident import IncidentType, Outcome
+
+
+class TaskKind(StrEnum):
+    """What a task is for (DESIGN §5)."""
+
+    SANCTION = "sanction"
+    SUPPORT = "support"
+    NOTIFICATION = "notification"
+    FOLLOW_UP = "follow_up"
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands; overdue and escalated are flags, not states."""
+
+    CREATED = "created"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.DECLINED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+)
+OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
+
+
+class Priority(StrEnum):
+    """How urgently the recipient should act."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class SubjectKind(StrEnum):
+    """Whom a task is about: the whole group or one member."""
+
+    GROUP = "group"
+    MEMBER = "member"
+
+
+class TaskSubject(Contract):
+    """The group or the one member that a task concerns."""
+
+    kind: SubjectKind
+    ref: Identifier
+
+
+class SanctionTask(Contract):
+    """A task as the worker keeps it; recipients see a projection of it."""
+
+    task_id: UUID
+    incident_id: Identifier
+    incident_version: int = Field(ge=1)
+    group_id: Identifier
+    recipient: RecipientId
+    kind: TaskKind
+    action: Identifier
+    title: ShortText
+    subject: TaskSubject
+    legal_basis: ShortText
+    priority: Priority
+    created_at: Timestamp
+    deadline: Timestamp
+    policy_version: Identifier
+    rule_id: Identifier
+    tier: int = Field(ge=0, le=10)
+    reason: Text
+    status: TaskStatus = TaskStatus.CREATED
+    status_reason: Text | None = None
+    status_changed_at: Timestamp | None = None
+    overdue: bool = False
+    escalated: bool = False
+
+    @model_validator(mode="after")
+    def _deadline_after_creation(self) -> "SanctionTask":
+        if self.deadline <= self.created_at:
+            raise ValueError("deadline is not after created_at")
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def is_overdue_at(self, moment: datetime) -> bool:
+        """Whether the task is still open after its deadline."""
+        return self.is_open and moment > self.deadline
+
+
+class TaskStatusChange(Contract):
+    """A status report from the recipient agency about one of its tasks."""
+
+    task_id: UUID
+    recipient: RecipientId
+    status: TaskStatus
+    changed_at: Timestamp
+    reported_by: Identifier
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_refusing(self) -> "TaskStatusChange":
+        if self.status in (TaskStatus.DECLINED, TaskStatus.FAILED) and not self.reason:
+            raise ValueError(f"a {self.status.value} update needs a reason")
+        return self
+
+
+class RecipientTaskView(Contract):
+    """A task as one recipient may see it: only the fields its allowlist names are set."""
+
+    kind_of_message: Literal["task"] = "task"
+    task_id: UUID
+    recipient: RecipientId
+    action: Identifier
+    title: ShortText
+    legal_basis: ShortText
+    deadline: Timestamp
+    status: TaskStatus
+    kind: TaskKind | None = None
+    priority: Priority | None = None
+    reason: Text | None = None
+    subject_kind: SubjectKind | None = None
+    subject_ref: Identifier | None = None
+    incident_id: Identifier | None = None
+    incident_version: int | None = None
+    group_id: Identifier | None = None
+    group_alias: ShortText | None = None
+    municipality: ShortText | None = None
+    police_area: ShortText | None = None
+    incident_type: IncidentType | None = None
+    outcome: Outcome | None = None
+    occurred_at: Timestamp | None = None
+    created_at: Timestamp | None = None
+    policy_version: Identifier | None = None
+    rule_id: Identifier | None = None
+    status_reason: Text | None = None
+    narrative: str | None = None
+    attributions: tuple[dict[str, str | float], ...] | None = None
+    focus_person_refs: tuple[PersonRef, ...] | None = None
+    group_member_refs: tuple[PersonRef, ...] | None = None

@@ -1,0 +1,91 @@
+"""Per-recipient projection and the completion snapshot."""
+
+from datetime import timedelta
+
+from schemas import IncidentProgress, TaskStatus
+from tests.builders import T0, group, incident
+from workers.core.completion import completion_snapshot
+from workers.core.lifecycle import cancel
+from workers.core.planner import plan
+from workers.core.policy import load_policy
+from workers.core.projection import disclosed_fields, project_task
+
+POLICY = load_policy()
+GROUP = group()
+INCIDENT = incident()
+DECISION = plan(INCIDENT, {GROUP.group_id: GROUP}, {}, POLICY)
+
+
+def test_partner_view_holds_only_its_allowlist() -> None:
+    task = next(
+        t for t in DECISION.tasks if t.recipient == "skatteverket" and t.subject.ref == "P-BBB2"
+    )
+    view = project_task(task, INCIDENT, GROUP, POLICY)
+    payload = view.model_dump_json(exclude_none=True)
+    assert "NARRATIVE-SECRET" not in payload
+    assert "ruc-test" not in payload and "invented basis" not in payload
+    assert [ref for ref in ("P-AAA1", "P-CCC3", "P-DDD4") if ref in payload] == []
+    assert view.subject_ref == "P-BBB2"
+    assert view.legal_basis == task.legal_basis and view.deadline == task.deadline
+    assert view.narrative is None and view.group_member_refs is None
+    assert set(disclosed_fields(view)) == {
+        "task_id",
+        "recipient",
+        "action",
+        "title",
+        "legal_basis",
+        "deadline",
+        "status",
+        "kind",
+        "priority",
+        "reason",
+        "subject_kind",
+        "subject_ref",
+        "incident_id",
+        "municipality",
+        "created_at",
+        "policy_version",
+        "rule_id",
+    }
+
+
+def test_police_investigation_sees_the_narrative() -> None:
+    task = next(t for t in DECISION.tasks if t.recipient == "police-investigation")
+    view = project_task(task, INCIDENT, GROUP, POLICY)
+    assert view.narrative == INCIDENT.narrative
+    assert view.group_member_refs == ("P-AAA1", "P-BBB2", "P-CCC3", "P-DDD4")
+    assert view.attributions is not None and view.attributions[0]["group_id"] == "GRP-TEST-A"
+
+
+def test_snapshot_counts_progress_and_ignores_cancelled_tasks() -> None:
+    tasks = list(DECISION.tasks)
+    tasks[0] = tasks[0].model_copy(update={"status": TaskStatus.COMPLETED})
+    tasks[1] = cancel(tasks[1], "re-attributed", T0).task
+    snapshot = completion_snapshot(
+        "INC-TEST-1", 1, POLICY.policy_version, tasks, T0 + timedelta(hours=1)
+    )
+    assert snapshot.progress is IncidentProgress.OPEN
+    assert snapshot.tasks_total == len(tasks)
+    assert snapshot.tasks_completed == 1
+    assert snapshot.tasks_open == len(tasks) - 2
+    assert snapshot.percent_complete == round(100 / (len(tasks) - 1), 1)
+    assert snapshot.by_status[TaskStatus.CANCELLED] == 1
+
+
+def test_snapshot_reaches_one_hundred_percent_and_flags_overdue() -> None:
+    done = [t.model_copy(update={"status": TaskStatus.COMPLETED}) for t in DECISION.tasks]
+    snapshot = completion_snapshot(
+        "INC-TEST-1", 1, POLICY.policy_version, done, T0 + timedelta(days=60)
+    )
+    assert snapshot.progress is IncidentProgress.DONE and snapshot.percent_complete == 100.0
+    assert snapshot.tasks_overdue == 0
+    late = completion_snapshot(
+        "INC-TEST-1", 1, POLICY.policy_version, DECISION.tasks, T0 + timedelta(days=60)
+    )
+    assert late.tasks_overdue == len(DECISION.tasks)
+    all_cancelled = [cancel(t, "retracted", T0).task for t in DECISION.tasks]
+    assert (
+        completion_snapshot("INC-TEST-1", 2, "p", all_cancelled, T0).progress
+        is IncidentProgress.CANCELLED
+    )
+    assert completion_snapshot("INC-TEST-1", 1, "p", [], T0).progress is IncidentProgress.NO_ACTION

@@ -1,0 +1,59 @@
+"""The completion snapshot of an incident, computed from its tasks."""
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
+from schemas.task import OPEN_STATUSES, SanctionTask, TaskStatus
+
+
+def completion_snapshot(
+    incident_id: str,
+    incident_version: int,
+    policy_version: str,
+    tasks: Iterable[SanctionTask],
+    now: datetime,
+) -> CompletionSnapshot:
+    """Summarise every task of one incident; cancelled tasks count neither as due nor as done."""
+    ordered = sorted(tasks, key=lambda task: (task.deadline, task.recipient, str(task.task_id)))
+    by_status = Counter(task.status for task in ordered)
+    due = [task for task in ordered if task.status is not TaskStatus.CANCELLED]
+    completed = by_status[TaskStatus.COMPLETED]
+    open_count = sum(by_status[status] for status in OPEN_STATUSES)
+    if not ordered:
+        progress = IncidentProgress.NO_ACTION
+    elif not due:
+        progress = IncidentProgress.CANCELLED
+    elif open_count:
+        progress = IncidentProgress.OPEN
+    else:
+        progress = IncidentProgress.DONE
+    percent = round(100.0 * completed / len(due), 1) if due else 0.0
+    return CompletionSnapshot(
+        incident_id=incident_id,
+        incident_version=incident_version,
+        policy_version=policy_version,
+        progress=progress,
+        tasks_total=len(ordered),
+        tasks_open=open_count,
+        tasks_completed=completed,
+        tasks_overdue=sum(1 for task in ordered if task.overdue or task.is_overdue_at(now)),
+        by_status={status: by_status[status] for status in TaskStatus if by_status[status]},
+        percent_complete=percent,
+        tasks=tuple(
+            TaskProgress(
+                task_id=task.task_id,
+                recipient=task.recipient,
+                kind=task.kind,
+                action=task.action,
+                group_id=task.group_id,
+                status=task.status,
+                deadline=task.deadline,
+                overdue=task.overdue or task.is_overdue_at(now),
+                escalated=task.escalated,
+            )
+            for task in ordered
+        ),
+        updated_at=now,
+    )

@@ -1,0 +1,107 @@
+"""The task lifecycle (DESIGN §5): which status changes are accepted, and from whom."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.task import TERMINAL_STATUSES, SanctionTask, TaskStatus, TaskStatusChange
+
+PROGRESSION: tuple[TaskStatus, ...] = (
+    TaskStatus.CREATED,
+    TaskStatus.DELIVERED,
+    TaskStatus.ACKNOWLEDGED,
+    TaskStatus.IN_PROGRESS,
+    TaskStatus.COMPLETED,
+)
+AGENCY_EXITS = frozenset({TaskStatus.DECLINED, TaskStatus.FAILED})
+
+
+class TransitionRejected(Exception):
+    """A status change that the lifecycle does not accept."""
+
+    code = "invalid_transition"
+
+
+class InvalidTransition(TransitionRejected):
+    """A change backwards, out of a terminal state, or to a state only the system may set."""
+
+    def __init__(self, task: SanctionTask, target: TaskStatus, why: str) -> None:
+        self.task_id = task.task_id
+        self.current = task.status
+        self.target = target
+        super().__init__(
+            f"task {task.task_id}: {task.status.value} → {target.value} is not allowed: {why}"
+        )
+
+
+class WrongRecipient(TransitionRejected):
+    """An update from an agency that is not the task's recipient."""
+
+    code = "wrong_agency"
+
+    def __init__(self, task: SanctionTask, reporter: str) -> None:
+        self.task_id = task.task_id
+        self.reporter = reporter
+        super().__init__(
+            f"task {task.task_id} belongs to {task.recipient}; {reporter} may not update it"
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The task after an accepted update; `changed` is False for a repeated update (a no-op)."""
+
+    task: SanctionTask
+    changed: bool
+
+
+def _rank(status: TaskStatus) -> int:
+    return PROGRESSION.index(status)
+
+
+def _moved(
+    task: SanctionTask, status: TaskStatus, at: datetime, reason: str | None
+) -> SanctionTask:
+    return task.model_copy(
+        update={"status": status, "status_reason": reason, "status_changed_at": at}
+    )
+
+
+def apply_status_change(task: SanctionTask, change: TaskStatusChange) -> Transition:
+    """Apply an agency's status report to its task, or raise a TransitionRejected."""
+    if change.task_id != task.task_id:
+        raise ValueError(f"update for {change.task_id} applied to task {task.task_id}")
+    if change.recipient != task.recipient:
+        raise WrongRecipient(task, change.recipient)
+    target = change.status
+    if target == task.status:
+        return Transition(task=task, changed=False)
+    if task.status in TERMINAL_STATUSES:
+        raise InvalidTransition(task, target, f"{task.status.value} is terminal")
+    if target is TaskStatus.CANCELLED:
+        raise InvalidTransition(task, target, "only the system cancels a task")
+    if target in AGENCY_EXITS:
+        return Transition(task=_moved(task, target, change.changed_at, change.reason), changed=True)
+    if _rank(target) < _rank(task.status):
+        raise InvalidTransition(task, target, "a task does not move backwards")
+    return Transition(task=_moved(task, target, change.changed_at, change.reason), changed=True)
+
+
+def mark_delivered(task: SanctionTask, at: datetime) -> Transition:
+    """The system's record that the task reached its recipient; later states are left alone."""
+    if task.status is not TaskStatus.CREATED:
+        return Transition(task=task, changed=False)
+    return Transition(task=_moved(task, TaskStatus.DELIVERED, at, None), changed=True)
+
+
+def cancel(task: SanctionTask, reason: str, at: datetime) -> Transition:
+    """The system's cancellation of an open task; a closed task stays as it is."""
+    if task.status in TERMINAL_STATUSES:
+        return Transition(task=task, changed=False)
+    return Transition(task=_moved(task, TaskStatus.CANCELLED, at, reason), changed=True)
+
+
+def mark_overdue(task: SanctionTask, now: datetime) -> Transition:
+    """Set the overdue flag on an open task past its deadline."""
+    if task.overdue or not task.is_overdue_at(now):
+        return Transition(task=task, changed=False)
+    return Transition(task=task.model_copy(update={"overdue": True}), changed=True)

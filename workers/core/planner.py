@@ -1,0 +1,270 @@
+"""The planner: incident, group, history and policy → tasks with reasons; diffs on a change."""
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from schemas.decision import Decision, DecisionOutcome, GroupDecision
+from schemas.group import GroupMember, GroupProfile
+from schemas.history import GroupHistory
+from schemas.incident import Attribution, IncidentCorrected, IncidentReported, IncidentRetracted
+from schemas.task import SanctionTask, SubjectKind, TaskSubject
+from workers.core.policy import MemberCondition, Policy, Rule, SubjectScope, TaskTemplate
+
+TASK_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
+
+IncidentFacts = IncidentReported | IncidentCorrected
+
+
+class UnknownGroup(LookupError):
+    """An attribution names a group that the registry does not hold."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+        super().__init__(f"attributed group {group_id!r} is not in the group registry")
+
+
+def task_id_for(
+    incident_id: str, rule_id: str, action: str, group_id: str, subject_ref: str
+) -> uuid.UUID:
+    """The deterministic id of a task: uuid5 over incident, rule, action and subject.
+
+    The subject is qualified by its group: one person may be attributed through two groups.
+    """
+    name = "\x1f".join((incident_id, rule_id, action, group_id, subject_ref))
+    return uuid.uuid5(TASK_ID_NAMESPACE, name)
+
+
+def qualifying_attributions(incident: IncidentFacts, policy: Policy) -> tuple[Attribution, ...]:
+    """The attributions at or above the policy's confidence threshold, in the incident's order."""
+    return tuple(a for a in incident.attributions if a.confidence >= policy.confidence_threshold)
+
+
+def tier_for(incident: IncidentFacts, history: GroupHistory | None, policy: Policy) -> int:
+    """1 for the first sanctioned violence in the window; one above the highest tier within it."""
+    if history is None:
+        return 1
+    window_start = incident.occurred_at - timedelta(days=policy.repeat_window_days)
+    earlier_tiers = [
+        entry.tier
+        for entry in history.entries
+        if entry.tier is not None
+        and entry.incident_id != incident.incident_id
+        and window_start <= entry.occurred_at < incident.occurred_at
+    ]
+    if not earlier_tiers:
+        return 1
+    return min(max(earlier_tiers) + 1, policy.max_tier)
+
+
+def _rule_matches(rule: Rule, incident: IncidentFacts, notified: bool, tier: int) -> bool:
+    condition = rule.when
+    return (
+        (condition.incident_types is None or incident.incident_type in condition.incident_types)
+        and (condition.outcomes is None or incident.outcome in condition.outcomes)
+        and (condition.notified is None or condition.notified == notified)
+        and (condition.tiers is None or tier in condition.tiers)
+    )
+
+
+def _member_qualifies(member: GroupMember, condition: MemberCondition | None) -> bool:
+    if condition is None:
+        return True
+    if condition.supervision is not None and member.supervision not in condition.supervision:
+        return False
+    return condition.flags_any is None or bool(set(member.flags) & set(condition.flags_any))
+
+
+def _subjects(template: TaskTemplate, group: GroupProfile) -> list[TaskSubject]:
+    if template.subject is SubjectScope.GROUP:
+        return [TaskSubject(kind=SubjectKind.GROUP, ref=group.group_id)]
+    return [
+        TaskSubject(kind=SubjectKind.MEMBER, ref=member.person_ref)
+        for member in group.members
+        if _member_qualifies(member, template.members)
+    ]
+
+
+def _reason(template: TaskTemplate, incident: IncidentFacts, group: GroupProfile, tier: int) -> str:
+    text = template.reason.format_map(
+        {
+            "group_alias": group.alias,
+            "group_id": group.group_id,
+            "incident_type": incident.incident_type.value.replace("_", " "),
+            "outcome": incident.outcome.value,
+            "tier": tier,
+            "municipality": incident.municipality,
+        }
+    )
+    return " ".join(text.split())
+
+
+def decide_for_group(
+    incident: IncidentFacts, group: GroupProfile, history: GroupHistory | None, policy: Policy
+) -> GroupDecision:
+    """The tasks one attributed group's violence brings under the policy, with the reasons."""
+    notified = group.notified_before(incident.occurred_at)
+    tier = tier_for(incident, history, policy) if notified else 0
+    matched = [rule for rule in policy.rules if _rule_matches(rule, incident, notified, tier)]
+    reasons: list[str] = [
+        f"group {group.group_id} ({group.alias}) was "
+        + ("notified before the incident" if notified else "never notified before the incident"),
+    ]
+    if notified:
+        reasons.append(f"response tier {tier} (repeat window {policy.repeat_window_days} days)")
+    tasks: list[SanctionTask] = []
+    for rule in matched:
+        reasons.append(f"rule {rule.id}: {' '.join(rule.description.split())}")
+        for template in rule.tasks:
+            for subject in _subjects(template, group):
+                tasks.append(
+                    SanctionTask(
+                        task_id=task_id_for(
+                            incident.incident_id,
+                            rule.id,
+                            template.action,
+                            group.group_id,
+                            subject.ref,
+                        ),
+                        incident_id=incident.incident_id,
+                        incident_version=incident.version,
+                        group_id=group.group_id,
+                        recipient=template.recipient,
+                        kind=template.kind,
+                        action=template.action,
+                        title=template.title,
+                        subject=subject,
+                        legal_basis=template.legal_basis,
+                        priority=template.priority,
+                        created_at=incident.reported_at,
+                        deadline=incident.reported_at + template.deadline.delta,
+                        policy_version=policy.policy_version,
+                        rule_id=rule.id,
+                        tier=tier,
+                        reason=_reason(template, incident, group, tier),
+                    )
+                )
+    if not matched:
+        reasons.append(
+            f"no rule of policy {policy.policy_version} applies to a "
+            f"{incident.incident_type.value} at tier {tier}"
+        )
+    return GroupDecision(
+        group_id=group.group_id,
+        notified=notified,
+        tier=tier,
+        matched_rules=tuple(rule.id for rule in matched),
+        reasons=tuple(reasons),
+        tasks=tuple(tasks),
+    )
+
+
+def plan(
+    incident: IncidentFacts,
+    groups: Mapping[str, GroupProfile],
+    histories: Mapping[str, GroupHistory],
+    policy: Policy,
+) -> Decision:
+    """Decide an incident; raises UnknownGroup when a qualifying attribution names no group."""
+    qualifying = qualifying_attributions(incident, policy)
+    reasons: list[str] = []
+    if not incident.attributions:
+        reasons.append("the incident is not attributed to any group")
+    for attribution in incident.attributions:
+        if attribution.confidence < policy.confidence_threshold:
+            reasons.append(
+                f"attribution to group {attribution.group_id} has confidence "
+                f"{attribution.confidence:.2f}, "
+                f"below the threshold {policy.confidence_threshold:.2f}"
+            )
+    group_decisions: list[GroupDecision] = []
+    for attribution in qualifying:
+        group = groups.get(attribution.group_id)
+        if group is None:
+            raise UnknownGroup(attribution.group_id)
+        group_decisions.append(
+            decide_for_group(incident, group, histories.get(attribution.group_id), policy)
+        )
+    has_tasks = any(decision.tasks for decision in group_decisions)
+    if not has_tasks:
+        reasons.append("no tasks follow")
+    return Decision(
+        incident_id=incident.incident_id,
+        incident_version=incident.version,
+        policy_version=policy.policy_version,
+        decided_at=incident.reported_at,
+        outcome=DecisionOutcome.TASKS if has_tasks else DecisionOutcome.NO_ACTION,
+        reasons=tuple(reasons),
+        groups=tuple(group_decisions),
+    )
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """A task that a later version of the incident no longer calls for, and why."""
+
+    task: SanctionTask
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    """What changes when an incident is corrected or retracted."""
+
+    cancel: tuple[Cancellation, ...]
+    add: tuple[SanctionTask, ...]
+    keep: tuple[SanctionTask, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.cancel and not self.add
+
+
+def _cancel_reason(task: SanctionTask, decision: Decision) -> str:
+    version = decision.incident_version
+    groups = {group.group_id: group for group in decision.groups}
+    if task.group_id not in groups:
+        return (
+            f"incident {task.incident_id} version {version} no longer attributes it to group "
+            f"{task.group_id} at or above the confidence threshold"
+        )
+    group = groups[task.group_id]
+    if task.rule_id not in group.matched_rules:
+        return (
+            f"rule {task.rule_id} no longer applies to incident {task.incident_id} "
+            f"version {version} "
+            f"(tier {group.tier}, rules now: {', '.join(group.matched_rules) or 'none'})"
+        )
+    return (
+        f"subject {task.subject.ref} no longer qualifies for {task.action} under rule "
+        f"{task.rule_id} after version {version}"
+    )
+
+
+def diff_decision(current: Iterable[SanctionTask], decision: Decision) -> PlanDiff:
+    """Compare the tasks already created for an incident with the decision for its new version."""
+    current_by_id = {task.task_id: task for task in current}
+    wanted = {task.task_id: task for task in decision.tasks}
+    cancel = tuple(
+        Cancellation(task=task, reason=_cancel_reason(task, decision))
+        for task_id, task in current_by_id.items()
+        if task_id not in wanted and task.is_open
+    )
+    add = tuple(task for task_id, task in wanted.items() if task_id not in current_by_id)
+    keep = tuple(task for task_id, task in current_by_id.items() if task_id in wanted)
+    return PlanDiff(cancel=cancel, add=add, keep=keep)
+
+
+def diff_retraction(current: Iterable[SanctionTask], retraction: IncidentRetracted) -> PlanDiff:
+    """A retraction cancels every open task of the incident."""
+    tasks = tuple(current)
+    reason = (
+        f"incident {retraction.incident_id} retracted "
+        f"(version {retraction.version}): {retraction.reason}"
+    )
+    return PlanDiff(
+        cancel=tuple(Cancellation(task=task, reason=reason) for task in tasks if task.is_open),
+        add=(),
+        keep=tuple(task for task in tasks if not task.is_open),
+    )

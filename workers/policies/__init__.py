@@ -1,0 +1,1 @@
+"""Sanction playbooks shipped with the package."""
