@@ -22,7 +22,15 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit
 
-test: lint test-unit
+# The integration tier on the embedded broker (Tansu).
+test-integration: $(STAMP)
+	$(PYTEST) tests/integration
+
+# The same integration tier on Apache Kafka (KRaft, jars from Maven Central, cached).
+test-kafka: $(STAMP)
+	GVI_TEST_BROKER=kafka $(PYTEST) tests/integration
+
+test: lint test-unit test-integration
 
 schemas: $(STAMP)
 	$(BIN)/gvi-sanctions schemas export schemas/json

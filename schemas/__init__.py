@@ -23,7 +23,7 @@ from schemas.incident import (
     Outcome,
     parse_incident_event,
 )
-from schemas.rejection import Rejection, RejectionCode
+from schemas.rejection import Refused, Rejection, RejectionCode
 from schemas.task import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
@@ -65,6 +65,7 @@ __all__ = [
     "Outcome",
     "Priority",
     "RecipientTaskView",
+    "Refused",
     "Rejection",
     "RejectionCode",
     "SanctionTask",

@@ -19,6 +19,9 @@ class RejectionCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     STALE_VERSION = "stale_version"
     KEY_MISMATCH = "key_mismatch"
+    UNKNOWN_INCIDENT = "unknown_incident"
+    INCIDENT_RETRACTED = "incident_retracted"
+    CONFLICTING_VERSION = "conflicting_version"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -33,3 +36,15 @@ class Rejection(Contract):
     message: Text
     rejected_at: Timestamp
     worker: ShortText | None = None
+
+
+class Refused(Exception):
+    """Input that is answered on the rejection stream with `code` instead of being processed."""
+
+    code: RejectionCode = RejectionCode.SCHEMA_VIOLATION
+
+    def __init__(self, message: str, code: RejectionCode | None = None) -> None:
+        if code is not None:
+            self.code = code
+        self.message = message
+        super().__init__(message)

@@ -15,6 +15,7 @@ from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.explain import render_decision
+from workers.stream_commands import add_stream_commands
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("group", type=Path, help="a group profile, or a JSON list of them")
     explain.add_argument("history", type=Path, nargs="?", default=None)
     explain.set_defaults(run=_explain)
+
+    add_stream_commands(commands)
     return parser
 
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from schemas.rejection import Refused, RejectionCode
 from schemas.task import TERMINAL_STATUSES, SanctionTask, TaskStatus, TaskStatusChange
 
 PROGRESSION: tuple[TaskStatus, ...] = (
@@ -15,10 +16,10 @@ PROGRESSION: tuple[TaskStatus, ...] = (
 AGENCY_EXITS = frozenset({TaskStatus.DECLINED, TaskStatus.FAILED})
 
 
-class TransitionRejected(Exception):
+class TransitionRejected(Refused):
     """A status change that the lifecycle does not accept."""
 
-    code = "invalid_transition"
+    code = RejectionCode.INVALID_TRANSITION
 
 
 class InvalidTransition(TransitionRejected):
@@ -36,7 +37,7 @@ class InvalidTransition(TransitionRejected):
 class WrongRecipient(TransitionRejected):
     """An update from an agency that is not the task's recipient."""
 
-    code = "wrong_agency"
+    code = RejectionCode.WRONG_AGENCY
 
     def __init__(self, task: SanctionTask, reporter: str) -> None:
         self.task_id = task.task_id

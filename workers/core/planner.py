@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.group import GroupMember, GroupProfile
-from schemas.history import GroupHistory
+from schemas.history import GroupHistory, HistoryEntry
 from schemas.incident import Attribution, IncidentCorrected, IncidentReported, IncidentRetracted
-from schemas.task import SanctionTask, SubjectKind, TaskSubject
+from schemas.rejection import Refused, RejectionCode
+from schemas.task import SanctionTask, SubjectKind, TaskKind, TaskSubject
 from workers.core.policy import MemberCondition, Policy, Rule, SubjectScope, TaskTemplate
 
 TASK_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -17,8 +18,10 @@ TASK_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
 IncidentFacts = IncidentReported | IncidentCorrected
 
 
-class UnknownGroup(LookupError):
+class UnknownGroup(Refused):
     """An attribution names a group that the registry does not hold."""
+
+    code = RejectionCode.UNKNOWN_GROUP
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id
@@ -268,3 +271,42 @@ def diff_retraction(current: Iterable[SanctionTask], retraction: IncidentRetract
         add=(),
         keep=tuple(task for task in tasks if not task.is_open),
     )
+
+
+def replan_group(
+    incident: IncidentFacts,
+    group: GroupProfile,
+    history: GroupHistory | None,
+    policy: Policy,
+    attributed: bool,
+    current: Iterable[SanctionTask],
+) -> tuple[GroupDecision | None, PlanDiff]:
+    """One group's part of a (new version of an) incident: its decision and the diff to apply."""
+    decision = decide_for_group(incident, group, history, policy) if attributed else None
+    wanted = Decision(
+        incident_id=incident.incident_id,
+        incident_version=incident.version,
+        policy_version=policy.policy_version,
+        decided_at=incident.reported_at,
+        outcome=DecisionOutcome.TASKS if decision and decision.tasks else DecisionOutcome.NO_ACTION,
+        reasons=(),
+        groups=(decision,) if decision is not None else (),
+    )
+    return decision, diff_decision(current, wanted)
+
+
+def history_entry(incident: IncidentFacts, decision: GroupDecision) -> HistoryEntry:
+    """The record of this incident in the group's history; a tier only when sanctions followed."""
+    sanctioned = any(task.kind is TaskKind.SANCTION for task in decision.tasks)
+    return HistoryEntry(
+        incident_id=incident.incident_id,
+        occurred_at=incident.occurred_at,
+        incident_type=incident.incident_type,
+        tier=decision.tier if sanctioned and decision.tier >= 1 else None,
+    )
+
+
+def with_entry(history: GroupHistory, entry: HistoryEntry) -> GroupHistory:
+    """The group's history with this incident's entry added or replaced."""
+    entries = (*tuple(e for e in history.entries if e.incident_id != entry.incident_id), entry)
+    return history.model_copy(update={"entries": entries[-1000:]})

@@ -86,3 +86,11 @@ def disclosed_fields(view: RecipientTaskView) -> tuple[str, ...]:
             if getattr(view, name) is not None and name != "kind_of_message"
         )
     )
+
+
+def refresh_view(view: RecipientTaskView, task: SanctionTask, policy: Policy) -> RecipientTaskView:
+    """The recipient's view after a status change, within the same allowlist."""
+    update: dict[str, Any] = {"status": task.status}
+    if "status_reason" in visible_fields(policy, task.recipient):
+        update["status_reason"] = task.status_reason
+    return view.model_copy(update=update)

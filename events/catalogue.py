@@ -1,0 +1,149 @@
+"""The topic catalogue: every stream of DESIGN §4 declared once, with key, value and cleanup."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from events.envelopes import GroupWork, TaskCommand, TaskEvent
+from schemas.audit import AuditRecord
+from schemas.completion import CompletionSnapshot
+from schemas.escalation import Escalation
+from schemas.group import GroupProfile
+from schemas.rejection import Rejection
+from schemas.task import RecipientTaskView, TaskStatusChange
+
+
+class Direction(StrEnum):
+    """Who writes the topic."""
+
+    IN = "in"
+    OUT = "out"
+    INTERNAL = "internal"
+
+
+class CleanupPolicy(StrEnum):
+    """Kafka's `cleanup.policy`."""
+
+    DELETE = "delete"
+    COMPACT = "compact"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its full name, key, value contract, partitions and cleanup policy."""
+
+    name: str
+    key: str
+    value: type[BaseModel] | None
+    partitions: int
+    cleanup: CleanupPolicy
+    direction: Direction
+    description: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The topics of one deployment; every topic has the same partition count (co-partitioning)."""
+
+    incidents: TopicSpec
+    groups: TopicSpec
+    task_updates: TopicSpec
+    completion: TopicSpec
+    escalations: TopicSpec
+    audit: TopicSpec
+    rejected: TopicSpec
+    tasks: dict[str, TopicSpec]
+    group_work: TopicSpec
+    task_commands: TopicSpec
+    task_events: TopicSpec
+
+    def all(self) -> tuple[TopicSpec, ...]:
+        fixed = (
+            self.incidents,
+            self.groups,
+            self.task_updates,
+            self.completion,
+            self.escalations,
+            self.audit,
+            self.rejected,
+        )
+        internal = (self.group_work, self.task_commands, self.task_events)
+        return (*fixed, *self.tasks.values(), *internal)
+
+    def named(self, name: str) -> TopicSpec:
+        for spec in self.all():
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> Catalogue:
+    """The catalogue for a topic prefix (e.g. `gvi.`) and the policy's recipients."""
+
+    def spec(
+        suffix: str,
+        key: str,
+        value: type[BaseModel] | None,
+        direction: Direction,
+        description: str,
+        cleanup: CleanupPolicy = CleanupPolicy.DELETE,
+    ) -> TopicSpec:
+        return TopicSpec(
+            name=f"{prefix}{suffix}",
+            key=key,
+            value=value,
+            partitions=partitions,
+            cleanup=cleanup,
+            direction=direction,
+            description=description,
+        )
+
+    return Catalogue(
+        incidents=spec(
+            "incidents",
+            "incident id",
+            None,
+            Direction.IN,
+            "incident reported / corrected / retracted (schemas.incident)",
+        ),
+        groups=spec(
+            "groups",
+            "group id",
+            GroupProfile,
+            Direction.IN,
+            "group profile",
+            CleanupPolicy.COMPACT,
+        ),
+        task_updates=spec(
+            "task-updates", "task id", TaskStatusChange, Direction.IN, "status from an agency"
+        ),
+        completion=spec(
+            "completion", "incident id", CompletionSnapshot, Direction.OUT, "completion snapshot"
+        ),
+        escalations=spec(
+            "escalations", "task id", Escalation, Direction.OUT, "declined / failed / overdue task"
+        ),
+        audit=spec("audit", "task id", AuditRecord, Direction.OUT, "disclosure record"),
+        rejected=spec("rejected", "source key", Rejection, Direction.OUT, "rejected input"),
+        tasks={
+            recipient: spec(
+                f"tasks.{recipient}",
+                "task id",
+                RecipientTaskView,
+                Direction.OUT,
+                f"tasks as {recipient} may see them",
+            )
+            for recipient in recipients
+        },
+        group_work=spec(
+            "internal.group-work", "group id", GroupWork, Direction.INTERNAL, "planning per group"
+        ),
+        task_commands=spec(
+            "internal.task-commands", "task id", TaskCommand, Direction.INTERNAL, "create / cancel"
+        ),
+        task_events=spec(
+            "internal.task-events", "incident id", TaskEvent, Direction.INTERNAL, "task changes"
+        ),
+    )

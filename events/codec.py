@@ -1,0 +1,53 @@
+"""Codecs between contracts and Kafka bytes; decoding failures become typed rejections."""
+
+from typing import TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from schemas.common import describe_validation_error
+from schemas.rejection import Refused, RejectionCode
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def encode(model: BaseModel) -> bytes:
+    """The JSON bytes of a contract; None fields of a recipient view are left out."""
+    return model.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def decode_with(adapter: TypeAdapter[Model], raw: bytes | None) -> Model:
+    """Decode JSON bytes with a type adapter, or raise Refused naming what is wrong."""
+    if raw is None or raw == b"":
+        raise Refused("the message has no value", RejectionCode.MALFORMED_JSON)
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as error:
+        if any(detail["type"] == "json_invalid" for detail in error.errors()):
+            raise Refused(
+                f"not valid JSON: {error.errors()[0]['msg']}", RejectionCode.MALFORMED_JSON
+            ) from None
+        raise Refused(describe_validation_error(error), RejectionCode.SCHEMA_VIOLATION) from None
+
+
+def decode(model: type[Model], raw: bytes | None) -> Model:
+    """Decode JSON bytes as `model`, or raise Refused."""
+    return decode_with(TypeAdapter(model), raw)
+
+
+def key_text(key: bytes | str | None) -> str | None:
+    """A message key as text, for checks and for the rejection record."""
+    if key is None:
+        return None
+    if isinstance(key, str):
+        return key
+    return key.decode("utf-8", errors="replace")
+
+
+def require_key(key: bytes | str | None, expected: str) -> None:
+    """Reject a message whose key is not the id its value names."""
+    actual = key_text(key)
+    if actual != expected:
+        raise Refused(
+            f"the message key {actual!r} is not the id its value names ({expected!r})",
+            RejectionCode.KEY_MISMATCH,
+        )

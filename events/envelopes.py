@@ -1,0 +1,57 @@
+"""Internal messages between the agents; not a public contract."""
+
+from enum import StrEnum
+from typing import Literal
+
+from schemas.common import Contract, Identifier, ShortText, Text, Timestamp
+from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
+from schemas.task import RecipientTaskView, SanctionTask
+
+
+class SourceRef(Contract):
+    """Where the message that started the work was read: for rejections further down the line."""
+
+    topic: ShortText
+    partition: int
+    offset: int
+    key: str | None = None
+
+
+class GroupWork(Contract):
+    """Plan (or cancel) one incident's tasks for one group; keyed by group id."""
+
+    group_id: Identifier
+    incident: IncidentReported | IncidentCorrected | None = None
+    retraction: IncidentRetracted | None = None
+    attributed: bool
+    source: SourceRef
+
+
+class TaskCommandKind(StrEnum):
+    """What the planner asks of the task agent."""
+
+    CREATE = "create"
+    CANCEL = "cancel"
+
+
+class TaskCommand(Contract):
+    """Create or cancel one task; keyed by task id."""
+
+    command: TaskCommandKind
+    task: SanctionTask
+    incident_version: int
+    view: RecipientTaskView | None = None
+    reason: Text | None = None
+    at: Timestamp
+    source: SourceRef
+
+
+class TaskEvent(Contract):
+    """A task's new state, or a decision without tasks; keyed by incident id."""
+
+    event: Literal["task", "no_tasks"]
+    incident_id: Identifier
+    incident_version: int
+    policy_version: Identifier
+    task: SanctionTask | None = None
+    at: Timestamp

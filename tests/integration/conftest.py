@@ -1,0 +1,156 @@
+"""Fixtures of the integration tier: one real broker per session, real worker processes per test."""
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.codec import encode
+from schemas import GroupProfile
+from tests.brokers import running_broker
+from workers.embedded_broker import free_port
+from workers.kafka_tools import Record, publish, read_topic, wait_for_keys
+from workers.settings import Settings
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_broker(tmp_path_factory.mktemp("broker")) as url:
+        yield url
+
+
+@dataclass
+class WorkerProcess:
+    """A `gvi-sanctions worker` subprocess, stopped by its pid."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace")
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment on the shared broker: its own topic prefix and consumer group."""
+
+    settings: Settings
+    tmp_path: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.bootstrap_servers
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.settings.topic_prefix}{suffix}"
+
+    def start_worker(self) -> WorkerProcess:
+        index = len(self.workers) + 1
+        log_path = self.tmp_path / f"worker-{index}.log"
+        environment = {
+            **os.environ,
+            "GVI_BROKER_URL": self.settings.broker_url or "",
+            "GVI_TOPIC_PREFIX": self.settings.topic_prefix,
+            "GVI_APP_ID": self.settings.app_id,
+            "GVI_PARTITIONS": str(self.settings.partitions),
+            "GVI_REPLICATION_FACTOR": str(self.settings.replication_factor),
+            "GVI_WEB_PORT": str(free_port()),
+            "GVI_DATA_DIR": str(self.tmp_path / f"data-{index}"),
+            "GVI_LOG_FORMAT": "json",
+        }
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "worker"],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+            )
+        worker = WorkerProcess(process=process, log_path=log_path)
+        self.workers.append(worker)
+        return worker
+
+    def publish(
+        self, suffix: str, messages: list[tuple[str | None, bytes | None]]
+    ) -> list[tuple[int, int]]:
+        return asyncio.run(publish(self.bootstrap, self.topic(suffix), messages))
+
+    def read(self, topic: str) -> list[Record]:
+        return asyncio.run(read_topic(self.bootstrap, topic, idle_timeout=0.3, max_wait=20))
+
+    def values(self, suffix: str) -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in self.read(self.topic(suffix)) if r.value]
+
+    def wait_for(
+        self, suffix: str, predicate: Callable[[list[dict[str, Any]]], bool], limit: float = 90
+    ) -> list[dict[str, Any]]:
+        """Re-read a topic until `predicate` holds for its values."""
+        deadline = time.monotonic() + limit
+        values: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            values = self.values(suffix)
+            if predicate(values):
+                return values
+            time.sleep(0.5)
+        raise AssertionError(f"{self.topic(suffix)}: condition not met in {limit} s; {values[-3:]}")
+
+    def wait_for_log(self, text: str, count: int = 1, limit: float = 60) -> None:
+        """Wait until the workers' logs hold `text` at least `count` times."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if sum(worker.log().count(text) for worker in self.workers) >= count:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"the workers never logged {text!r} {count} time(s)")
+
+    def register_groups(self, *groups: GroupProfile) -> None:
+        """Publish group profiles and wait until the worker holds them in its table."""
+        self.publish("groups", [(group.group_id, encode(group)) for group in groups])
+        changelog = f"{self.settings.app_id}-groups-changelog"
+        asyncio.run(
+            wait_for_keys(self.bootstrap, changelog, [f'"{g.group_id}"' for g in groups], 90)
+        )
+
+
+@pytest.fixture
+def deployment(broker_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    name = f"it{os.getpid()}x{next(_names)}"
+    settings = Settings(
+        broker_url=broker_url,
+        topic_prefix=f"{name}.",
+        app_id=name,
+        partitions=4,
+        replication_factor=int(os.environ.get("GVI_TEST_REPLICATION", "1")),
+    )
+    deployed = Deployment(settings=settings, tmp_path=tmp_path)
+    yield deployed
+    for worker in deployed.workers:
+        worker.stop()
+    for worker in deployed.workers:
+        if worker.process.returncode not in (0, -signal.SIGKILL, -signal.SIGTERM):
+            print(worker.log()[-5000:])

@@ -1,0 +1,54 @@
+"""Invented incidents and groups for the integration tier, with reports dated now."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas import GroupProfile, IncidentReported, SanctionTask, TaskStatus, TaskStatusChange
+from tests.builders import attribution, group, incident
+from workers.core.planner import plan
+from workers.core.policy import load_policy
+
+POLICY = load_policy()
+
+
+def fresh_incident(
+    incident_id: str, group_id: str = "GRP-TEST-A", **overrides: Any
+) -> IncidentReported:
+    now = datetime.now(UTC).replace(microsecond=0)
+    fields: dict[str, Any] = {
+        "incident_id": incident_id,
+        "occurred_at": now - timedelta(minutes=30),
+        "reported_at": now - timedelta(minutes=5),
+        "attributions": (attribution(group_id),),
+    }
+    fields.update(overrides)
+    return incident(**fields)
+
+
+def notified_group(group_id: str = "GRP-TEST-A") -> GroupProfile:
+    return group(group_id).model_copy(
+        update={
+            "notifications": tuple(
+                n.model_copy(update={"delivered_at": datetime.now(UTC) - timedelta(days=30)})
+                for n in group(group_id).notifications
+            )
+        }
+    )
+
+
+def expected_tasks(reported: IncidentReported, *groups: GroupProfile) -> list[SanctionTask]:
+    """The planner's tasks for an incident, as the worker must produce them."""
+    return list(plan(reported, {g.group_id: g for g in groups}, {}, POLICY).tasks)
+
+
+def update(
+    task_id: str, recipient: str, status: TaskStatus, reason: str | None = None
+) -> TaskStatusChange:
+    return TaskStatusChange(
+        task_id=task_id,  # type: ignore[arg-type]
+        recipient=recipient,
+        status=status,
+        changed_at=datetime.now(UTC),
+        reported_by=f"{recipient}-handlaggare-1",
+        reason=reason,
+    )

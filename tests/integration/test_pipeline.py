@@ -1,0 +1,205 @@
+"""The worker on a real broker: intake → plan → dispatch → track → complete."""
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from events.codec import encode
+from schemas import IncidentRetracted, TaskStatus
+from tests.integration.conftest import Deployment
+from tests.integration.scenario import (
+    POLICY,
+    expected_tasks,
+    fresh_incident,
+    notified_group,
+    update,
+)
+from workers.core.policy import Side
+
+pytestmark = pytest.mark.broker
+
+
+def _snapshots(values: list[dict[str, Any]], incident_id: str) -> list[dict[str, Any]]:
+    return [v for v in values if v["incident_id"] == incident_id]
+
+
+def _by_task(values: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(value["task_id"] for value in values)
+
+
+def test_incident_is_planned_dispatched_tracked_and_completed(deployment: Deployment) -> None:
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    reported = fresh_incident("INC-IT-HAPPY")
+    expected = expected_tasks(reported, group)
+    assert len(expected) == 21
+    deployment.publish("incidents", [(reported.incident_id, encode(reported))])
+
+    for recipient in POLICY.recipient_ids:
+        wanted = {str(t.task_id) for t in expected if t.recipient == recipient}
+        views = (
+            deployment.wait_for(
+                f"tasks.{recipient}", lambda values, w=wanted: {v["task_id"] for v in values} >= w
+            )
+            if wanted
+            else deployment.values(f"tasks.{recipient}")
+        )
+        assert {v["task_id"] for v in views} == wanted, recipient
+        if POLICY.recipient(recipient).side is Side.PARTNER:
+            text = json.dumps(views)
+            assert reported.narrative not in text
+            assert "narrative" not in text and "attributions" not in text
+    first = deployment.wait_for(
+        "completion", lambda values: len(_snapshots(values, "INC-IT-HAPPY")) > 0
+    )
+    assert _snapshots(first, "INC-IT-HAPPY")[0]["progress"] == "open"
+
+    updates = [
+        (str(task.task_id), encode(update(str(task.task_id), task.recipient, status)))
+        for task in expected
+        for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
+    ]
+    deployment.publish("task-updates", updates)
+    done = deployment.wait_for(
+        "completion",
+        lambda values: any(
+            s["percent_complete"] == 100.0 for s in _snapshots(values, "INC-IT-HAPPY")
+        ),
+    )
+    final = _snapshots(done, "INC-IT-HAPPY")[-1]
+    assert final["progress"] == "done"
+    assert final["tasks_total"] == final["tasks_completed"] == len(expected)
+    assert {t["task_id"] for t in final["tasks"]} == {str(t.task_id) for t in expected}
+    audit = deployment.values("audit")
+    assert _by_task(audit) == Counter({str(t.task_id): 1 for t in expected})
+    assert all(record["legal_basis"] for record in audit)
+    assert deployment.values("rejected") == []
+
+
+def test_duplicate_incident_and_replayed_update_change_nothing(deployment: Deployment) -> None:
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    reported = fresh_incident("INC-IT-DUP")
+    expected = expected_tasks(reported, group)
+    message = (reported.incident_id, encode(reported))
+    deployment.publish("incidents", [message, message])
+    deployment.wait_for_log("duplicate incident dropped")
+    deployment.wait_for("audit", lambda values: len(values) >= len(expected))
+
+    task = next(t for t in expected if t.recipient == "skatteverket")
+    acknowledged = encode(update(str(task.task_id), task.recipient, TaskStatus.ACKNOWLEDGED))
+    deployment.publish("task-updates", [(str(task.task_id), acknowledged)] * 2)
+    deployment.wait_for_log("repeated status update ignored")
+    deployment.publish("incidents", [message])
+    deployment.wait_for_log("duplicate incident dropped", count=2)
+
+    views = deployment.values("tasks.skatteverket")
+    assert _by_task(views) == Counter(
+        {str(t.task_id): 1 for t in expected if t.recipient == "skatteverket"}
+    )
+    assert _by_task(deployment.values("audit")) == Counter({str(t.task_id): 1 for t in expected})
+    snapshots = _snapshots(deployment.values("completion"), "INC-IT-DUP")
+    acknowledged_snapshots = [s for s in snapshots if s["by_status"].get("acknowledged", 0) == 1]
+    assert len(acknowledged_snapshots) == 1
+    assert deployment.values("rejected") == []
+
+
+def test_bad_input_is_rejected_with_coordinates_and_the_next_message_is_processed(
+    deployment: Deployment,
+) -> None:
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    valid = json.loads(fresh_incident("INC-IT-BAD-TYPES").model_dump_json())
+    wrong_types = {**valid, "version": "first", "attributions": "GRP-TEST-A"}
+    unknown_group = fresh_incident("INC-IT-NOBODY", group_id="GRP-NOWHERE")
+    placed = deployment.publish(
+        "incidents",
+        [
+            ("INC-IT-JSON", b'{"kind": "reported", "incident_id": '),
+            (
+                "INC-IT-SCHEMA",
+                json.dumps({"kind": "reported", "incident_id": "INC-IT-SCHEMA"}).encode(),
+            ),
+            ("INC-IT-BAD-TYPES", json.dumps(wrong_types).encode()),
+            (unknown_group.incident_id, encode(unknown_group)),
+        ],
+    )
+    good = fresh_incident("INC-IT-GOOD")
+    expected = expected_tasks(good, group)
+    deployment.publish("incidents", [(good.incident_id, encode(good))])
+    rejected = deployment.wait_for("rejected", lambda values: len(values) >= 4)
+    by_key = {r["source_key"]: r for r in rejected}
+    assert by_key["INC-IT-JSON"]["error_code"] == "malformed_json"
+    assert by_key["INC-IT-SCHEMA"]["error_code"] == "schema_violation"
+    assert "occurred_at: Field required" in by_key["INC-IT-SCHEMA"]["message"]
+    assert by_key["INC-IT-BAD-TYPES"]["error_code"] == "schema_violation"
+    assert "version:" in by_key["INC-IT-BAD-TYPES"]["message"]
+    assert by_key["INC-IT-NOBODY"]["error_code"] == "unknown_group"
+    assert "GRP-NOWHERE" in by_key["INC-IT-NOBODY"]["message"]
+    for key, (partition, offset) in zip(
+        ["INC-IT-JSON", "INC-IT-SCHEMA", "INC-IT-BAD-TYPES", "INC-IT-NOBODY"], placed, strict=True
+    ):
+        assert by_key[key]["source_topic"] == deployment.topic("incidents")
+        assert (by_key[key]["source_partition"], by_key[key]["source_offset"]) == (
+            partition,
+            offset,
+        )
+    deployment.wait_for(
+        "audit", lambda values: {v["task_id"] for v in values} >= {str(t.task_id) for t in expected}
+    )
+
+    task = next(t for t in expected if t.recipient == "kronofogden")
+    wrong = update(str(task.task_id), "skatteverket", TaskStatus.COMPLETED)
+    right = update(str(task.task_id), "kronofogden", TaskStatus.COMPLETED)
+    (wrong_at,) = deployment.publish("task-updates", [(str(task.task_id), encode(wrong))])
+    deployment.publish("task-updates", [(str(task.task_id), encode(right))])
+    rejected = deployment.wait_for("rejected", lambda values: len(values) >= 5)
+    agency = next(r for r in rejected if r["error_code"] == "wrong_agency")
+    assert agency["source_topic"] == deployment.topic("task-updates")
+    assert (agency["source_partition"], agency["source_offset"]) == wrong_at
+    assert "belongs to kronofogden; skatteverket may not update it" in agency["message"]
+    snapshots = deployment.wait_for(
+        "completion",
+        lambda values: any(s["tasks_completed"] == 1 for s in _snapshots(values, "INC-IT-GOOD")),
+    )
+    completed = [
+        t for t in _snapshots(snapshots, "INC-IT-GOOD")[-1]["tasks"] if t["status"] == "completed"
+    ]
+    assert [t["task_id"] for t in completed] == [str(task.task_id)]
+
+
+def test_retraction_cancels_open_tasks_with_a_reason(deployment: Deployment) -> None:
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    reported = fresh_incident("INC-IT-RETRACT")
+    expected = expected_tasks(reported, group)
+    deployment.publish("incidents", [(reported.incident_id, encode(reported))])
+    deployment.wait_for("audit", lambda values: len(values) >= len(expected))
+    retraction = IncidentRetracted(
+        incident_id=reported.incident_id,
+        version=2,
+        retracted_at=reported.reported_at,
+        reason="the explosion was an accident (invented)",
+        source_system="test-feed",
+    )
+    deployment.publish("incidents", [(retraction.incident_id, encode(retraction))])
+    snapshots = deployment.wait_for(
+        "completion",
+        lambda values: any(
+            s["progress"] == "cancelled" for s in _snapshots(values, "INC-IT-RETRACT")
+        ),
+    )
+    final = _snapshots(snapshots, "INC-IT-RETRACT")[-1]
+    assert final["by_status"] == {"cancelled": len(expected)}
+    assert final["incident_version"] == 2
+    notices = [v for v in deployment.values("tasks.skatteverket") if v["status"] == "cancelled"]
+    assert len(notices) == sum(1 for t in expected if t.recipient == "skatteverket")
+    assert all(
+        "retracted" in v["status_reason"] and "accident" in v["status_reason"] for v in notices
+    )

@@ -1,0 +1,137 @@
+"""Tasks: dispatch to each recipient's topic, the task-state table, and agencies' status updates."""
+
+import uuid
+from typing import Any
+
+import structlog
+from faust.types import EventT, StreamT
+
+from events.codec import decode, encode, require_key
+from events.envelopes import TaskCommand, TaskCommandKind, TaskEvent
+from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.escalation import Escalation, EscalationReason
+from schemas.rejection import Refused, RejectionCode
+from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from workers.core.lifecycle import apply_status_change, cancel, mark_delivered
+from workers.core.projection import disclosed_fields, refresh_view
+from workers.runtime import RefusedAt, Runtime, guarded, utc_now
+from workers.state import TaskRecord
+
+log = structlog.get_logger("gvi.tasks")
+AUDIT_NAMESPACE = uuid.UUID("0b7e4c1a-53f2-5d0e-8c3b-2a9f6d4e1b70")
+ESCALATING = {
+    TaskStatus.DECLINED: EscalationReason.DECLINED,
+    TaskStatus.FAILED: EscalationReason.FAILED,
+}
+
+
+def register(app: Any, runtime: Runtime) -> None:
+    """Register the task agent on the internal task commands and on `gvi.task-updates`."""
+    catalogue = runtime.catalogue
+    tasks = runtime.tables["tasks"]
+
+    def load(task_id: str) -> TaskRecord | None:
+        stored = tasks.get(task_id)
+        return TaskRecord.model_validate(stored) if stored else None
+
+    async def disclose(task: SanctionTask, view: RecipientTaskView, disclosure: str) -> None:
+        await runtime.send(catalogue.tasks[task.recipient].name, str(task.task_id), encode(view))
+        audit = AuditRecord(
+            audit_id=uuid.uuid5(
+                AUDIT_NAMESPACE, f"{task.task_id}:{DisclosureChannel.KAFKA}:{disclosure}"
+            ),
+            task_id=task.task_id,
+            incident_id=task.incident_id,
+            recipient=task.recipient,
+            channel=DisclosureChannel.KAFKA,
+            disclosed_at=utc_now(),
+            legal_basis=task.legal_basis,
+            policy_version=task.policy_version,
+            rule_id=task.rule_id,
+            fields=disclosed_fields(view),
+        )
+        await runtime.send(catalogue.audit.name, str(task.task_id), encode(audit))
+
+    async def store(
+        task: SanctionTask, view: RecipientTaskView, incident_version: int | None = None
+    ) -> None:
+        event = TaskEvent(
+            event="task",
+            incident_id=task.incident_id,
+            incident_version=incident_version or task.incident_version,
+            policy_version=task.policy_version,
+            task=task,
+            at=utc_now(),
+        )
+        await runtime.send(catalogue.task_events.name, task.incident_id, encode(event))
+        tasks[str(task.task_id)] = TaskRecord(task=task, view=view).model_dump(mode="json")
+
+    async def apply_command(event: EventT[Any]) -> None:
+        command = decode(TaskCommand, event.value)
+        task_id = str(command.task.task_id)
+        record = load(task_id)
+        if command.command is TaskCommandKind.CREATE:
+            if record is not None or command.view is None:
+                log.info("task already created", task_id=task_id)
+                return
+            task = mark_delivered(command.task, utc_now()).task
+            view = refresh_view(command.view, task, runtime.policy)
+            await disclose(task, view, "created")
+            await store(task, view)
+            log.info(
+                "task dispatched", task_id=task_id, recipient=task.recipient, action=task.action
+            )
+            return
+        if record is None:
+            refusal = Refused(f"cancellation of unknown task {task_id}", RejectionCode.UNKNOWN_TASK)
+            raise RefusedAt(refusal, command.source)
+        transition = cancel(record.task, command.reason or "cancelled", command.at)
+        if not transition.changed:
+            return
+        view = refresh_view(record.view, transition.task, runtime.policy)
+        await disclose(transition.task, view, "cancelled")
+        await store(transition.task, view, command.incident_version)
+        log.info("task cancelled", task_id=task_id, reason=command.reason)
+
+    async def apply_update(event: EventT[Any]) -> None:
+        change = decode(TaskStatusChange, event.value)
+        require_key(event.key, str(change.task_id))
+        record = load(str(change.task_id))
+        if record is None:
+            raise Refused(f"no task {change.task_id} is known", RejectionCode.UNKNOWN_TASK)
+        transition = apply_status_change(record.task, change)
+        if not transition.changed:
+            log.info("repeated status update ignored", task_id=str(change.task_id))
+            return
+        task = transition.task
+        if task.status in ESCALATING:
+            escalation = Escalation(
+                task_id=task.task_id,
+                incident_id=task.incident_id,
+                recipient=task.recipient,
+                reason=ESCALATING[task.status],
+                deadline=task.deadline,
+                detected_at=utc_now(),
+                message=f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
+            )
+            await runtime.send(catalogue.escalations.name, str(task.task_id), encode(escalation))
+        await store(task, refresh_view(record.view, task, runtime.policy))
+        log.info("task status changed", task_id=str(task.task_id), status=task.status.value)
+
+    async def handle(event: EventT[Any]) -> None:
+        if event.message.topic == catalogue.task_updates.name:
+            await apply_update(event)
+        else:
+            await apply_command(event)
+
+    channel = app.topic(
+        catalogue.task_commands.name,
+        catalogue.task_updates.name,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(channel, name="task-state")  # type: ignore[untyped-decorator]
+    async def task_state(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            await guarded(runtime, event, handle)

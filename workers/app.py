@@ -1,0 +1,67 @@
+"""The faust-streaming app factory: catalogue topics, tables, explicit agent registration."""
+
+from typing import Any
+
+import faust
+
+from events.catalogue import CleanupPolicy, build_catalogue
+from workers.agents import completion, groups, incidents, planning, tasks
+from workers.core.policy import Policy, load_policy
+from workers.runtime import Runtime
+from workers.settings import Settings
+
+AGENTS = (incidents, groups, planning, tasks, completion)
+TABLES = ("incidents", "groups", "group-plans", "tasks", "incident-progress")
+
+
+def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, Runtime]:
+    """A configured faust app with every agent registered, and the runtime the agents share."""
+    if settings.broker_url is None:
+        raise ValueError("create_app needs a broker URL; the CLI starts the embedded broker")
+    policy = policy or load_policy(settings.policy_path)
+    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    session_timeout = settings.rebalance_timeout_seconds
+    data_dir = settings.data_dir / settings.app_id
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store=settings.table_store,
+        autodiscover=False,
+        datadir=str(data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        broker_rebalance_timeout=session_timeout,
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=max(session_timeout / 6, 0.5),
+        broker_commit_interval=1.0,
+        web_enabled=settings.web_enabled,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        table_standby_replicas=1,
+    )
+    topics = {
+        spec.name: app.topic(
+            spec.name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec.partitions,
+            replicas=settings.replication_factor,
+            compacting=spec.cleanup is CleanupPolicy.COMPACT,
+        )
+        for spec in catalogue.all()
+    }
+    tables = {
+        name: app.Table(name, default=None, partitions=settings.partitions) for name in TABLES
+    }
+    runtime = Runtime(
+        settings=settings, policy=policy, catalogue=catalogue, topics=topics, tables=tables
+    )
+    for agent_module in AGENTS:
+        agent_module.register(app, runtime)
+    return app, runtime

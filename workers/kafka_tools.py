@@ -1,0 +1,134 @@
+"""Small aiokafka clients for the CLI, the demo and the tests: publish, read, wait for keys."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message as read back."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes | None
+
+
+async def publish(
+    bootstrap_servers: str, topic: str, messages: Iterable[tuple[str | None, bytes | None]]
+) -> list[tuple[int, int]]:
+    """Send (key, value) pairs, waiting for each acknowledgement; returns (partition, offset)s."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        placed = []
+        for key, value in messages:
+            metadata = await producer.send_and_wait(
+                topic, key=key.encode("utf-8") if key is not None else None, value=value
+            )
+            placed.append((metadata.partition, metadata.offset))
+        return placed
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    bootstrap_servers: str, topic: str, idle_timeout: float = 1.0, max_wait: float = 30.0
+) -> list[Record]:
+    """Every message of `topic` from the beginning, until it is idle for `idle_timeout` seconds."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic, max_wait)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end_offsets = await consumer.end_offsets(partitions)
+        records: list[Record] = []
+        deadline = time.monotonic() + max_wait
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=int(idle_timeout * 1000))
+            for messages in batch.values():
+                records.extend(_record(message) for message in messages)
+            positions = {tp: await consumer.position(tp) for tp in partitions}
+            if not batch and all(positions[tp] >= end_offsets[tp] for tp in partitions):
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_keys(
+    bootstrap_servers: str, topic: str, keys: Iterable[str], limit_seconds: float = 60.0
+) -> list[Record]:
+    """Read `topic` until every key in `keys` has appeared; raises TimeoutError otherwise."""
+    missing = set(keys)
+    found: list[Record] = []
+    async for record in follow(bootstrap_servers, topic, limit_seconds=limit_seconds):
+        found.append(record)
+        missing.discard(record.key or "")
+        if not missing:
+            return found
+    raise TimeoutError(f"{topic}: keys never seen after {limit_seconds} s: {sorted(missing)[:10]}")
+
+
+async def follow(
+    bootstrap_servers: str, topic: str, limit_seconds: float | None = None
+) -> AsyncIterator[Record]:
+    """Yield every message of `topic` from the beginning as it arrives, for `limit_seconds`."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+        metadata_max_age_ms=1000,
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic, limit_seconds or 30.0)
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
+        while deadline is None or time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                for message in messages:
+                    yield _record(message)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str, wait: float) -> list[TopicPartition]:
+    deadline = time.monotonic() + wait
+    while True:
+        numbers = consumer.partitions_for_topic(topic)
+        if numbers:
+            return [TopicPartition(topic, number) for number in sorted(numbers)]
+        if time.monotonic() >= deadline:
+            return []
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.2)
+
+
+def _record(message: object) -> Record:
+    key = getattr(message, "key", None)
+    return Record(
+        topic=getattr(message, "topic", ""),
+        partition=getattr(message, "partition", -1),
+        offset=getattr(message, "offset", -1),
+        key=key.decode("utf-8", errors="replace") if key is not None else None,
+        value=getattr(message, "value", None),
+    )

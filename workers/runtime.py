@@ -1,0 +1,110 @@
+"""What every agent shares: settings, policy, topics, tables, and the rejection boundary."""
+
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from faust.types import EventT
+
+from events.catalogue import Catalogue
+from events.codec import encode, key_text
+from events.envelopes import SourceRef
+from schemas.rejection import Refused, Rejection, RejectionCode
+from workers.core.policy import Policy
+from workers.settings import Settings
+
+log = structlog.get_logger("gvi.boundary")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """The shared context of one worker's agents; the app fills in faust topics and tables."""
+
+    settings: Settings
+    policy: Policy
+    catalogue: Catalogue
+    topics: dict[str, Any]
+    tables: dict[str, Any]
+    worker_name: str = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def send(self, topic_name: str, key: str, value: bytes) -> None:
+        """Send and wait for the broker's acknowledgement, so that state is written only after."""
+        pending = await self.topics[topic_name].send(key=key.encode("utf-8"), value=value)
+        await pending
+
+    async def reject(self, source: SourceRef, code: RejectionCode, message: str) -> None:
+        rejection = Rejection(
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
+            source_key=source.key[:256] if source.key else None,
+            error_code=code,
+            message=message[:2000] or code.value,
+            rejected_at=utc_now(),
+            worker=self.worker_name[:200],
+        )
+        log.warning(
+            "message rejected",
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            code=code.value,
+            reason=rejection.message,
+        )
+        await self.send(self.catalogue.rejected.name, source.key or "", encode(rejection))
+
+
+def source_of(event: EventT[Any]) -> SourceRef:
+    """The coordinates of the message an event came from."""
+    message = event.message
+    return SourceRef(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=key_text(message.key),
+    )
+
+
+class RefusedAt(Refused):
+    """A refusal about a message read earlier, at other coordinates (e.g. the incident)."""
+
+    def __init__(self, refusal: Refused, source: SourceRef) -> None:
+        super().__init__(refusal.message, refusal.code)
+        self.source = source
+
+
+async def guarded(
+    runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
+) -> None:
+    """The per-message error boundary: a bad message is rejected with a reason; nothing escapes."""
+    try:
+        await handle(event)
+    except RefusedAt as refusal:
+        await _reject_safely(runtime, refusal.source, refusal.code, refusal.message)
+    except Refused as refusal:
+        await _reject_safely(runtime, source_of(event), refusal.code, refusal.message)
+    except Exception as error:
+        log.exception("agent failed on a message", topic=event.message.topic)
+        await _reject_safely(
+            runtime,
+            source_of(event),
+            RejectionCode.INTERNAL_ERROR,
+            f"{type(error).__name__}: {error}",
+        )
+
+
+async def _reject_safely(
+    runtime: Runtime, source: SourceRef, code: RejectionCode, message: str
+) -> None:
+    try:
+        await runtime.reject(source, code, message)
+    except Exception:
+        log.exception("could not write the rejection", topic=source.topic, offset=source.offset)

@@ -1,0 +1,47 @@
+"""The one settings class of gvi-sanctions, read from `GVI_`-prefixed environment variables."""
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    """How log lines are written: JSON when not on a terminal, unless told otherwise."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs to know; frozen once read."""
+
+    model_config = SettingsConfigDict(env_prefix="GVI_", frozen=True, extra="forbid")
+
+    broker_url: str | None = Field(
+        default=None,
+        description="kafka://host:port[;host:port]; unset: the CLI starts the embedded broker",
+    )
+    topic_prefix: str = Field(default="gvi.", pattern=r"^[A-Za-z0-9._\-]*$", max_length=100)
+    app_id: str = Field(default="gvi-sanctions", pattern=r"^[A-Za-z0-9._\-]+$", max_length=100)
+    partitions: int = Field(default=4, ge=1, le=1000)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+    table_store: str = Field(default="memory://", description="memory:// or rocksdb://")
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    policy_path: Path | None = Field(default=None, description="unset: the shipped playbook")
+    data_dir: Path = Path(".gvi-data")
+    rebalance_timeout_seconds: float = Field(default=6.0, gt=0, le=600)
+    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
+    log_format: LogFormat = LogFormat.AUTO
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker URL as aiokafka wants it: `host:port,host:port`."""
+        if self.broker_url is None:
+            raise ValueError("no broker configured")
+        servers = self.broker_url.removeprefix("kafka://").replace(";", ",")
+        return ",".join(server.removeprefix("kafka://") for server in servers.split(","))

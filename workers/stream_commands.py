@@ -1,0 +1,144 @@
+"""The CLI's streaming commands: worker, broker, publish, tail."""
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from events.catalogue import build_catalogue
+from events.codec import encode
+from schemas.common import describe_validation_error
+from schemas.group import GroupProfile
+from schemas.incident import parse_incident_event
+from schemas.task import TaskStatusChange
+from workers.core.policy import load_policy
+from workers.embedded_broker import EmbeddedBroker
+from workers.kafka_tools import follow, publish
+from workers.settings import Settings
+from workers.worker import run_worker
+
+KINDS = {"incident": "incidents", "group": "groups", "update": "task-updates"}
+
+
+def run_worker_command(arguments: argparse.Namespace) -> int:
+    return run_worker(Settings())
+
+
+def run_broker_command(arguments: argparse.Namespace) -> int:
+    broker = EmbeddedBroker(port=arguments.port).start()
+    print(f"embedded broker (Tansu) on {broker.url}; pid {broker.process and broker.process.pid}")
+    print(f"export GVI_BROKER_URL={broker.url}", flush=True)
+    stopped = asyncio.Event()
+
+    async def wait() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopped.set)
+        await stopped.wait()
+
+    try:
+        asyncio.run(wait())
+    finally:
+        broker.stop()
+    return 0
+
+
+def _documents(source: str) -> list[Any]:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+    document = json.loads(text)
+    return document if isinstance(document, list) else [document]
+
+
+def _validated(kind: str, document: Any) -> tuple[str, BaseModel]:
+    raw = json.dumps(document)
+    if kind == "incident":
+        incident = parse_incident_event(raw)
+        return incident.incident_id, incident
+    if kind == "group":
+        group = GroupProfile.model_validate_json(raw)
+        return group.group_id, group
+    update = TaskStatusChange.model_validate_json(raw)
+    return str(update.task_id), update
+
+
+def run_publish_command(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.broker_url is None:
+        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
+        return 2
+    topic = f"{settings.topic_prefix}{KINDS[arguments.kind]}"
+    try:
+        documents = _documents(arguments.file)
+        messages = [
+            (key, encode(model))
+            for key, model in (_validated(arguments.kind, document) for document in documents)
+        ]
+    except ValidationError as error:
+        print(f"not a valid {arguments.kind}: {describe_validation_error(error)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as error:
+        print(f"cannot read {arguments.file}: {error}", file=sys.stderr)
+        return 1
+    placed = asyncio.run(publish(settings.bootstrap_servers, topic, messages))
+    print(f"published {len(placed)} {arguments.kind}(s) to {topic}")
+    return 0
+
+
+def resolve_topic(settings: Settings, name: str) -> str:
+    """A topic given in full (`gvi.completion`) or by its catalogue suffix (`completion`)."""
+    policy = load_policy(settings.policy_path)
+    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    names = {spec.name for spec in catalogue.all()}
+    if name in names:
+        return name
+    if f"{settings.topic_prefix}{name}" in names:
+        return f"{settings.topic_prefix}{name}"
+    return name
+
+
+def run_tail_command(arguments: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.broker_url is None:
+        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
+        return 2
+    topic = resolve_topic(settings, arguments.topic)
+
+    async def tail() -> int:
+        shown = 0
+        async for record in follow(settings.bootstrap_servers, topic, arguments.timeout):
+            value = record.value.decode("utf-8", errors="replace") if record.value else "null"
+            print(f"{record.partition}:{record.offset} {record.key} {value}", flush=True)
+            shown += 1
+            if arguments.max and shown >= arguments.max:
+                break
+        return shown
+
+    try:
+        shown = asyncio.run(tail())
+    except KeyboardInterrupt:
+        return 0
+    print(f"({shown} message(s) from {topic})", file=sys.stderr)
+    return 0
+
+
+def add_stream_commands(commands: Any) -> None:
+    """Add worker, broker, publish and tail to the CLI."""
+    worker = commands.add_parser("worker", help="run a worker (settings from GVI_* variables)")
+    worker.set_defaults(run=run_worker_command)
+    broker = commands.add_parser("broker", help="run the embedded broker (Tansu) until Ctrl-C")
+    broker.add_argument("--port", type=int, default=None, help="default: a free port")
+    broker.set_defaults(run=run_broker_command)
+    publisher = commands.add_parser("publish", help="validate and publish JSON to its topic")
+    publisher.add_argument("kind", choices=sorted(KINDS))
+    publisher.add_argument("file", help="a JSON file with one object or a list; - for stdin")
+    publisher.set_defaults(run=run_publish_command)
+    tail = commands.add_parser("tail", help="print a topic's messages from the beginning")
+    tail.add_argument("topic", help="e.g. completion, tasks.skatteverket or gvi.rejected")
+    tail.add_argument("--max", type=int, default=0, help="stop after this many messages")
+    tail.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    tail.set_defaults(run=run_tail_command)

@@ -1,0 +1,49 @@
+"""Runs one worker process: the embedded broker if none is configured, the topics, the app."""
+
+import asyncio
+import sys
+
+import faust
+import structlog
+
+from events.admin import ensure_topics
+from workers.app import create_app
+from workers.embedded_broker import EmbeddedBroker
+from workers.logs import configure_logging
+from workers.settings import Settings
+
+log = structlog.get_logger("gvi.worker")
+
+
+def run_worker(settings: Settings) -> int:
+    """Run a worker until SIGINT or SIGTERM; returns the process exit code."""
+    configure_logging(settings.log_level, settings.log_format)
+    broker: EmbeddedBroker | None = None
+    if settings.broker_url is None:
+        broker = EmbeddedBroker().start()
+        settings = settings.model_copy(update={"broker_url": broker.url})
+        log.info(
+            "embedded broker started", url=broker.url, pid=broker.process and broker.process.pid
+        )
+    try:
+        app, runtime = create_app(settings)
+        created = asyncio.run(
+            ensure_topics(
+                settings.bootstrap_servers, runtime.catalogue, settings.replication_factor
+            )
+        )
+        log.info("topics ready", created=len(created), prefix=settings.topic_prefix)
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as stop:
+            return int(stop.code or 0) if isinstance(stop.code, int | None) else 1
+        return 0
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_worker(Settings()))
