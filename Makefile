@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ test-integration: $(STAMP)
 test-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/integration
 
-test: lint test-unit test-integration
+# End to end: the demo as a user runs it (real broker, real worker process).
+test-e2e: $(STAMP)
+	$(PYTEST) tests/e2e
+
+test: lint test-unit test-integration test-e2e
+
+demo: $(STAMP)
+	$(BIN)/gvi-sanctions demo
 
 schemas: $(STAMP)
 	$(BIN)/gvi-sanctions schemas export schemas/json

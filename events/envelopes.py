@@ -47,11 +47,15 @@ class TaskCommand(Contract):
 
 
 class TaskEvent(Contract):
-    """A task's new state, or a decision without tasks; keyed by incident id."""
+    """Tasks planned for an incident, one task's new state, or a decision without tasks.
 
-    event: Literal["task", "no_tasks"]
+    Keyed by incident id. `planned` announces a group's whole plan before its tasks are
+    dispatched, so that the first snapshot already counts every task.
+    """
+
+    event: Literal["planned", "task", "no_tasks"]
     incident_id: Identifier
     incident_version: int
     policy_version: Identifier
-    task: SanctionTask | None = None
+    tasks: tuple[SanctionTask, ...] = ()
     at: Timestamp

@@ -15,7 +15,7 @@ from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.explain import render_decision
-from workers.stream_commands import add_stream_commands
+from workers.stream_commands import add_demo_command, add_stream_commands
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=_explain)
 
     add_stream_commands(commands)
+    add_demo_command(commands)
     return parser
 
 

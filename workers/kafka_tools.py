@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -87,16 +87,29 @@ async def follow(
     bootstrap_servers: str, topic: str, limit_seconds: float | None = None
 ) -> AsyncIterator[Record]:
     """Yield every message of `topic` from the beginning as it arrives, for `limit_seconds`."""
+    async for record in follow_many(bootstrap_servers, [topic], limit_seconds):
+        yield record
+
+
+async def follow_many(
+    bootstrap_servers: str, topics: Sequence[str], limit_seconds: float | None = None
+) -> AsyncIterator[Record]:
+    """Yield every message of several topics from the beginning as it arrives."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
         metadata_max_age_ms=1000,
+        fetch_max_wait_ms=100,
     )
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic, limit_seconds or 30.0)
+        partitions = [
+            partition
+            for topic in topics
+            for partition in await _partitions(consumer, topic, limit_seconds or 30.0)
+        ]
         if not partitions:
             return
         consumer.assign(partitions)

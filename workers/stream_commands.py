@@ -142,3 +142,21 @@ def add_stream_commands(commands: Any) -> None:
     tail.add_argument("--max", type=int, default=0, help="stop after this many messages")
     tail.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     tail.set_defaults(run=run_tail_command)
+
+
+def run_demo_command(arguments: argparse.Namespace) -> int:
+    from workers.demo import run_demo
+
+    return run_demo(arguments.time_limit, arguments.agency_pace)
+
+
+def add_demo_command(commands: Any) -> None:
+    """Add the demo to the CLI."""
+    demo = commands.add_parser(
+        "demo", help="embedded broker + worker + invented incidents + simulated agencies"
+    )
+    demo.add_argument("--time-limit", type=float, default=180.0, help="seconds (default 180)")
+    demo.add_argument(
+        "--agency-pace", type=float, default=1.0, help="scale of the agencies' delays (default 1)"
+    )
+    demo.set_defaults(run=run_demo_command)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from events.codec import encode
-from schemas import IncidentRetracted, TaskStatus
+from schemas import IncidentCorrected, IncidentRetracted, TaskStatus
+from tests.builders import attribution
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import (
     POLICY,
@@ -202,4 +203,41 @@ def test_retraction_cancels_open_tasks_with_a_reason(deployment: Deployment) -> 
     assert len(notices) == sum(1 for t in expected if t.recipient == "skatteverket")
     assert all(
         "retracted" in v["status_reason"] and "accident" in v["status_reason"] for v in notices
+    )
+
+
+def test_reattribution_cancels_the_old_groups_tasks_and_adds_the_new(
+    deployment: Deployment,
+) -> None:
+    deployment.start_worker()
+    first_group, second_group = notified_group("GRP-IT-FIRST"), notified_group("GRP-IT-SECOND")
+    deployment.register_groups(first_group, second_group)
+    reported = fresh_incident("INC-IT-MOVED", group_id="GRP-IT-FIRST")
+    before = expected_tasks(reported, first_group, second_group)
+    deployment.publish("incidents", [(reported.incident_id, encode(reported))])
+    deployment.wait_for("audit", lambda values: len(values) >= len(before))
+    corrected = IncidentCorrected(
+        **{**reported.model_dump(exclude={"kind", "version", "attributions"})},
+        version=2,
+        attributions=(attribution("GRP-IT-SECOND"),),
+    )
+    after = expected_tasks(corrected, first_group, second_group)
+    deployment.publish("incidents", [(corrected.incident_id, encode(corrected))])
+    snapshots = deployment.wait_for(
+        "completion",
+        lambda values: any(
+            s["incident_version"] == 2
+            and s["tasks_open"] == len(after)
+            and s["by_status"].get("cancelled") == len(before)
+            for s in _snapshots(values, "INC-IT-MOVED")
+        ),
+    )
+    final = _snapshots(snapshots, "INC-IT-MOVED")[-1]
+    by_group = Counter((t["group_id"], t["status"]) for t in final["tasks"])
+    assert by_group[("GRP-IT-FIRST", "cancelled")] == len(before)
+    assert by_group[("GRP-IT-SECOND", "delivered")] == len(after)
+    notices = [v for v in deployment.values("tasks.police-patrol") if v["status"] == "cancelled"]
+    assert notices
+    assert all(
+        "no longer attributes it to group GRP-IT-FIRST" in v["status_reason"] for v in notices
     )

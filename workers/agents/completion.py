@@ -32,11 +32,12 @@ def register(app: Any, runtime: Runtime) -> None:
             )
         )
         tasks = dict(state.tasks)
-        if change.task is not None:
-            key = str(change.task.task_id)
-            if stored and tasks.get(key) == change.task:
-                return
-            tasks[key] = change.task
+        if change.event == "planned":
+            tasks.update({str(t.task_id): t for t in change.tasks if str(t.task_id) not in tasks})
+        else:
+            tasks.update({str(task.task_id): task for task in change.tasks})
+        if stored and tasks == state.tasks and change.incident_version <= state.incident_version:
+            return
         state = IncidentTasks(
             incident_id=state.incident_id,
             incident_version=max(state.incident_version, change.incident_version),

@@ -21,6 +21,8 @@ from workers.runtime import RefusedAt, Runtime, guarded, utc_now
 from workers.state import GroupPlans
 
 log = structlog.get_logger("gvi.planning")
+PLANNED_CHUNK = 200
+"""Tasks per `planned` event: keeps each message well below Kafka's default 1 MB limit."""
 
 
 def register(app: Any, runtime: Runtime) -> None:
@@ -60,6 +62,16 @@ def register(app: Any, runtime: Runtime) -> None:
                 )
                 if decision is not None:
                     history = with_entry(history, history_entry(incident, decision))
+                for start in range(0, len(diff.add), PLANNED_CHUNK):
+                    planned = TaskEvent(
+                        event="planned",
+                        incident_id=incident_id,
+                        incident_version=version,
+                        policy_version=runtime.policy.policy_version,
+                        tasks=diff.add[start : start + PLANNED_CHUNK],
+                        at=now,
+                    )
+                    await runtime.send(catalogue.task_events.name, incident_id, encode(planned))
                 for task in diff.add:
                     command = TaskCommand(
                         command=TaskCommandKind.CREATE,

@@ -60,7 +60,7 @@ def register(app: Any, runtime: Runtime) -> None:
             incident_id=task.incident_id,
             incident_version=incident_version or task.incident_version,
             policy_version=task.policy_version,
-            task=task,
+            tasks=(task,),
             at=utc_now(),
         )
         await runtime.send(catalogue.task_events.name, task.incident_id, encode(event))

@@ -1,0 +1,55 @@
+"""`gvi-sanctions demo` as a user runs it: real broker, real worker process, then a clean stop."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split()[2] == "Z")
+
+
+@pytest.mark.broker
+def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workers.cli",
+            "demo",
+            "--time-limit",
+            "150",
+            "--agency-pace",
+            "0.3",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = result.stdout
+    assert result.returncode == 0, output + result.stderr
+    assert "police published DEMO-INC-HUD-1: shooting in Huddinge" in output
+    assert re.search(r"DEMO-INC-HUD-1 +\[#{24}\] 100\.0%  21/21 completed \(done\)", output)
+    assert re.search(r"DEMO-INC-ORE-1 +\[#{24}\] 100\.0%  4/4 completed \(done\)", output)
+    assert "DEMO-INC-HUD-2   no tasks: attribution below the policy's threshold" in output
+    assert "REJECTED" not in output
+    worker_pid = int(re.search(r"worker pid (\d+);", output).group(1))  # type: ignore[union-attr]
+    broker_pid = int(re.search(r"broker \(Tansu\) pid (\d+)", output).group(1))  # type: ignore[union-attr]
+    assert f"stopped worker pid {worker_pid}" in output
+    assert f"stopped broker pid {broker_pid}" in output
+    assert not _alive(worker_pid)
+    assert not _alive(broker_pid)

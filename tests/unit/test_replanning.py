@@ -1,0 +1,59 @@
+"""One group's part of a (corrected) incident, its history, and the refreshed recipient view."""
+
+from schemas import GroupHistory, IncidentType, TaskStatus
+from tests.builders import correction, group, incident
+from workers.core.lifecycle import cancel
+from workers.core.planner import history_entry, replan_group, tier_for, with_entry
+from workers.core.policy import load_policy
+from workers.core.projection import project_task, refresh_view
+
+POLICY = load_policy()
+GROUP = group()
+
+
+def test_first_plan_adds_every_task() -> None:
+    decision, diff = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    assert decision is not None
+    assert diff.add == decision.tasks and not diff.cancel
+
+
+def test_a_group_no_longer_attributed_cancels_its_tasks() -> None:
+    _, first = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    decision, diff = replan_group(correction(), GROUP, None, POLICY, False, first.add)
+    assert decision is None
+    assert len(diff.cancel) == len(first.add) and not diff.add
+
+
+def test_history_records_the_tier_only_when_sanctions_followed() -> None:
+    decision, _ = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    assert decision is not None
+    entry = history_entry(incident(), decision)
+    assert entry.tier == 1
+    history = with_entry(GroupHistory(group_id=GROUP.group_id), entry)
+    repeat = incident(
+        incident_id="INC-TEST-2",
+        occurred_at=incident().occurred_at.replace(day=25),
+        reported_at=incident().reported_at.replace(day=25),
+    )
+    assert tier_for(repeat, history, POLICY) == 2
+    assert with_entry(history, entry).entries == (entry,)
+    unnotified = group(notified=False)
+    notification_only, _ = replan_group(incident(), unnotified, None, POLICY, True, ())
+    assert notification_only is not None
+    assert history_entry(incident(), notification_only).tier is None
+    lesser, _ = replan_group(
+        incident(incident_type=IncidentType.THREAT), GROUP, None, POLICY, True, ()
+    )
+    assert lesser is not None and history_entry(incident(), lesser).tier == 1
+
+
+def test_refreshed_view_carries_the_status_and_allowed_reason() -> None:
+    decision, _ = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    assert decision is not None
+    task = next(t for t in decision.tasks if t.recipient == "skatteverket")
+    view = project_task(task, incident(), GROUP, POLICY)
+    cancelled = cancel(task, "incident retracted", task.created_at).task
+    refreshed = refresh_view(view, cancelled, POLICY)
+    assert refreshed.status is TaskStatus.CANCELLED
+    assert refreshed.status_reason == "incident retracted"
+    assert refreshed.subject_ref == view.subject_ref
