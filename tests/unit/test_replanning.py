@@ -5,7 +5,7 @@ from tests.builders import correction, group, incident
 from workers.core.lifecycle import cancel
 from workers.core.planner import history_entry, replan_group, tier_for, with_entry
 from workers.core.policy import load_policy
-from workers.core.projection import project_task, refresh_view
+from workers.core.projection import disclosed_fields, project_task, refresh_view
 
 POLICY = load_policy()
 GROUP = group()
@@ -57,3 +57,5 @@ def test_refreshed_view_carries_the_status_and_allowed_reason() -> None:
     assert refreshed.status is TaskStatus.CANCELLED
     assert refreshed.status_reason == "incident retracted"
     assert refreshed.subject_ref == view.subject_ref
+    assert "schema_version" not in disclosed_fields(refreshed)
+    assert set(disclosed_fields(refreshed)) == {*disclosed_fields(view), "status_reason"}

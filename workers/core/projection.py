@@ -77,13 +77,16 @@ def project_task(
     )
 
 
+NOT_DISCLOSURES = frozenset({"kind_of_message", "schema_version"})
+
+
 def disclosed_fields(view: RecipientTaskView) -> tuple[str, ...]:
     """The names of the fields a view discloses, for the audit record."""
     return tuple(
         sorted(
             name
             for name in view.model_fields_set
-            if getattr(view, name) is not None and name != "kind_of_message"
+            if getattr(view, name) is not None and name not in NOT_DISCLOSURES
         )
     )
 
