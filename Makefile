@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e bench demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e
 
 test: lint test-unit test-integration test-e2e
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput
 
 demo: $(STAMP)
 	$(BIN)/gvi-sanctions demo

@@ -1,6 +1,7 @@
 """`gvi-sanctions demo`: broker, worker, invented incidents, simulated agencies, live progress."""
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -30,7 +31,9 @@ BAR_WIDTH = 24
 
 def _say(text: str) -> None:
     stamp = datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp}] {text}", flush=True)
+    # The terminal or pipe may be gone (e.g. `| head`, or `| tee` killed by Ctrl-C): go on.
+    with contextlib.suppress(OSError):
+        print(f"[{stamp}] {text}", flush=True)
 
 
 def _bar(percent: float) -> str:
@@ -205,8 +208,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_demo(limit_seconds: float, agency_pace: float) -> int:
     """Run the whole demo; returns 0 when every incident settled within the time limit."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     base = Settings()
     run_id = f"demo-{int(time.time())}"
     data_dir = base.data_dir / run_id
@@ -238,8 +247,11 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
         _say("interrupted")
         return 130
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if worker is not None:
             _stop(worker)
-            _say(f"stopped worker pid {worker.pid}")
         broker.stop()
+        if worker is not None:
+            _say(f"stopped worker pid {worker.pid}")
         _say(f"stopped broker pid {broker.process and broker.process.pid}")

@@ -70,6 +70,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            start_new_session=True,  # a terminal's Ctrl-C goes to us; we stop it by its pid
         )
         wait_for_port(self.port, timeout=20, process=self.process)
         return self

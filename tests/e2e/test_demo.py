@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,33 @@ def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> No
     assert f"stopped broker pid {broker_pid}" in output
     assert not _alive(worker_pid)
     assert not _alive(broker_pid)
+
+
+@pytest.mark.broker
+def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "demo", "--agency-pace", "20"],
+        cwd=ROOT,
+        env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    for line in demo.stdout:
+        lines.append(line)
+        if "0/21 completed" in line:
+            break
+    os.kill(demo.pid, signal.SIGINT)
+    rest, _ = demo.communicate(timeout=90)
+    output = "".join(lines) + rest
+    assert demo.returncode == 130, output
+    assert "interrupted" in output
+    worker_pid = int(re.search(r"worker pid (\d+);", output).group(1))  # type: ignore[union-attr]
+    broker_pid = int(re.search(r"broker \(Tansu\) pid (\d+)", output).group(1))  # type: ignore[union-attr]
+    assert f"stopped worker pid {worker_pid}" in output
+    assert not _alive(worker_pid)
+    assert not _alive(broker_pid)
+    assert "100.0%" not in output
