@@ -32,10 +32,11 @@ class TaskCommandKind(StrEnum):
 
     CREATE = "create"
     CANCEL = "cancel"
+    MARK_OVERDUE = "mark_overdue"
 
 
 class TaskCommand(Contract):
-    """Create or cancel one task; keyed by task id."""
+    """Create, cancel or mark overdue one task; keyed by task id."""
 
     command: TaskCommandKind
     task: SanctionTask

@@ -5,12 +5,12 @@ from typing import Any
 import faust
 
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers.agents import completion, groups, incidents, planning, tasks
+from workers.agents import completion, deadlines, groups, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.runtime import Runtime
 from workers.settings import Settings
 
-AGENTS = (incidents, groups, planning, tasks, completion)
+AGENTS = (incidents, groups, planning, tasks, completion, deadlines)
 TABLES = ("incidents", "groups", "group-plans", "tasks", "incident-progress")
 
 

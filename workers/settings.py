@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     policy_path: Path | None = Field(default=None, description="unset: the shipped playbook")
     data_dir: Path = Path(".gvi-data")
     rebalance_timeout_seconds: float = Field(default=6.0, gt=0, le=600)
+    overdue_check_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="how often open tasks are checked for deadlines"
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 

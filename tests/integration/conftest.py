@@ -82,6 +82,7 @@ class Deployment:
             "GVI_WEB_PORT": str(free_port()),
             "GVI_DATA_DIR": str(self.tmp_path / f"data-{index}"),
             "GVI_LOG_FORMAT": "json",
+            "GVI_OVERDUE_CHECK_SECONDS": "1",
         }
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(

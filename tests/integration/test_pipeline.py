@@ -1,7 +1,9 @@
 """The worker on a real broker: intake → plan → dispatch → track → complete."""
 
 import json
+import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -241,3 +243,40 @@ def test_reattribution_cancels_the_old_groups_tasks_and_adds_the_new(
     assert all(
         "no longer attributes it to group GRP-IT-FIRST" in v["status_reason"] for v in notices
     )
+
+
+def test_missed_deadlines_escalate_once(deployment: Deployment) -> None:
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = fresh_incident(
+        "INC-IT-LATE", occurred_at=now - timedelta(hours=31), reported_at=now - timedelta(hours=30)
+    )
+    expected = expected_tasks(late, group)
+    overdue = {str(t.task_id) for t in expected if t.deadline < now}
+    assert {t.action for t in expected if str(t.task_id) in overdue} == {
+        "patrol-focus",
+        "investigation-priority",
+    }
+    deployment.publish("incidents", [(late.incident_id, encode(late))])
+    escalations = deployment.wait_for("escalations", lambda values: len(values) >= len(overdue))
+    deployment.wait_for_log('"overdue tasks found"')
+    time.sleep(3)  # three more timer rounds: no second escalation for the same task
+    escalations = deployment.values("escalations")
+    assert Counter(e["task_id"] for e in escalations) == Counter(
+        {task_id: 1 for task_id in overdue}
+    )
+    assert {e["reason"] for e in escalations} == {"overdue"}
+    assert all("has not completed" in e["message"] for e in escalations)
+    snapshots = deployment.wait_for(
+        "completion",
+        lambda values: any(
+            sum(t["escalated"] for t in s["tasks"]) == len(overdue)
+            for s in _snapshots(values, "INC-IT-LATE")
+        ),
+    )
+    final = _snapshots(snapshots, "INC-IT-LATE")[-1]
+    flagged = {t["task_id"] for t in final["tasks"] if t["overdue"] and t["escalated"]}
+    assert flagged == overdue
+    assert final["tasks_overdue"] == len(overdue)

@@ -12,7 +12,7 @@ from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
-from workers.core.lifecycle import apply_status_change, cancel, mark_delivered
+from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
 from workers.runtime import RefusedAt, Runtime, guarded, utc_now
 from workers.state import TaskRecord
@@ -66,10 +66,39 @@ def register(app: Any, runtime: Runtime) -> None:
         await runtime.send(catalogue.task_events.name, task.incident_id, encode(event))
         tasks[str(task.task_id)] = TaskRecord(task=task, view=view).model_dump(mode="json")
 
+    async def escalate(task: SanctionTask, reason: EscalationReason, message: str) -> SanctionTask:
+        escalation = Escalation(
+            task_id=task.task_id,
+            incident_id=task.incident_id,
+            recipient=task.recipient,
+            reason=reason,
+            deadline=task.deadline,
+            detected_at=utc_now(),
+            message=message[:2000],
+        )
+        await runtime.send(catalogue.escalations.name, str(task.task_id), encode(escalation))
+        return task.model_copy(update={"escalated": True})
+
     async def apply_command(event: EventT[Any]) -> None:
         command = decode(TaskCommand, event.value)
         task_id = str(command.task.task_id)
         record = load(task_id)
+        if command.command is TaskCommandKind.MARK_OVERDUE:
+            if record is None:
+                return
+            overdue = mark_overdue(record.task, command.at)
+            if not overdue.changed:
+                return
+            late = overdue.task
+            task = await escalate(
+                late,
+                EscalationReason.OVERDUE,
+                f"{late.recipient} has not completed {late.action} ({late.title}), "
+                f"due {late.deadline.isoformat()}; status {late.status.value}",
+            )
+            await store(task, record.view)
+            log.warning("task overdue", task_id=task_id, recipient=task.recipient)
+            return
         if command.command is TaskCommandKind.CREATE:
             if record is not None or command.view is None:
                 log.info("task already created", task_id=task_id)
@@ -105,16 +134,11 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         task = transition.task
         if task.status in ESCALATING:
-            escalation = Escalation(
-                task_id=task.task_id,
-                incident_id=task.incident_id,
-                recipient=task.recipient,
-                reason=ESCALATING[task.status],
-                deadline=task.deadline,
-                detected_at=utc_now(),
-                message=f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
+            task = await escalate(
+                task,
+                ESCALATING[task.status],
+                f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
             )
-            await runtime.send(catalogue.escalations.name, str(task.task_id), encode(escalation))
         await store(task, refresh_view(record.view, task, runtime.policy))
         log.info("task status changed", task_id=str(task.task_id), status=task.status.value)
 

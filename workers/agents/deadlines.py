@@ -1,0 +1,56 @@
+"""Deadlines: a timer finds open tasks past their deadline and asks the task agent to escalate."""
+
+from typing import Any
+
+import structlog
+from aiokafka.partitioner import murmur2
+
+from events.codec import encode
+from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
+from schemas.task import OPEN_STATUSES
+from workers.runtime import Runtime, utc_now
+from workers.state import TaskRecord
+
+log = structlog.get_logger("gvi.deadlines")
+OPEN = {status.value for status in OPEN_STATUSES}
+TIMER_SOURCE = SourceRef(topic="deadline-timer", partition=-1, offset=-1)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as the producer does)."""
+    hashed: int = murmur2(key.encode("utf-8"))
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def register(app: Any, runtime: Runtime) -> None:
+    """Register the deadline timer; it reads the task table and writes commands, never the table."""
+    tasks = runtime.tables["tasks"]
+    commands = runtime.catalogue.task_commands.name
+    partitions = runtime.settings.partitions
+
+    @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
+    async def check_deadlines() -> None:
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == commands}
+        if not owned:
+            return
+        now = utc_now()
+        flagged = 0
+        for task_id, stored in list(tasks.items()):
+            if not stored or stored["task"]["status"] not in OPEN or stored["task"]["overdue"]:
+                continue
+            if partition_of(task_id, partitions) not in owned:
+                continue
+            task = TaskRecord.model_validate(stored).task
+            if not task.is_overdue_at(now):
+                continue
+            command = TaskCommand(
+                command=TaskCommandKind.MARK_OVERDUE,
+                task=task,
+                incident_version=task.incident_version,
+                at=now,
+                source=TIMER_SOURCE,
+            )
+            await runtime.send(commands, task_id, encode(command))
+            flagged += 1
+        if flagged:
+            log.info("overdue tasks found", count=flagged)
