@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e bench demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka bench demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ test-kafka: $(STAMP)
 # End to end: the demo as a user runs it (real broker, real worker process).
 test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e
+
+# Crashes: two workers, one SIGKILLed mid-stream. Not part of `make test` or CI: it fails
+# intermittently (a task is lost after the takeover); see docs/streams.md, "Known failure".
+test-reliability: $(STAMP)
+	$(PYTEST) tests/reliability
+
+test-reliability-kafka: $(STAMP)
+	GVI_TEST_BROKER=kafka $(PYTEST) tests/reliability
 
 test: lint test-unit test-integration test-e2e
 

@@ -43,7 +43,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
-        table_standby_replicas=1,
+        table_standby_replicas=settings.standby_replicas,
     )
     topics = {
         spec.name: app.topic(

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1000)
     replication_factor: int = Field(default=1, ge=1, le=10)
     table_store: str = Field(default="memory://", description="memory:// or rocksdb://")
+    standby_replicas: int = Field(default=1, ge=0, le=5, description="standby copies of tables")
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
