@@ -58,6 +58,12 @@ class Demo:
         return self.settings.bootstrap_servers
 
     async def run(self, limit_seconds: float) -> bool:
+        main = asyncio.current_task()
+        assert main is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Inside the loop, an interrupt cancels the run, so that every client closes cleanly.
+            loop.add_signal_handler(signum, main.cancel)
         now = datetime.now(UTC)
         groups = demo_groups(now)
         incidents = demo_incidents(now)
@@ -243,7 +249,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
         done = asyncio.run(Demo(settings, catalogue, agency_pace).run(limit_seconds))
         _say(f"demo {'finished' if done else 'stopped'} after {time.monotonic() - started:.1f} s")
         return 0 if done else 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         _say("interrupted")
         return 130
     finally:
