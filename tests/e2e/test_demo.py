@@ -74,7 +74,13 @@ def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
         if "0/21 completed" in line:
             break
     os.kill(demo.pid, signal.SIGINT)
-    rest, _ = demo.communicate(timeout=90)
+    try:
+        rest, _ = demo.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        rest, _ = demo.communicate(timeout=30)
+        _stop_leftovers("".join(lines) + rest)
+        raise
     output = "".join(lines) + rest
     assert demo.returncode == 130, output
     assert "interrupted" in output
