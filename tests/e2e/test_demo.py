@@ -21,27 +21,34 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and status.read_text().split()[2] == "Z")
 
 
+def _stop_leftovers(output: str) -> None:
+    """After a failed run, stop the worker and broker the demo reported, by their pids."""
+    for pattern in (r"worker pid (\d+);", r"broker \(Tansu\) pid (\d+)"):
+        match = re.search(pattern, output)
+        if match and _alive(int(match.group(1))):
+            os.kill(int(match.group(1)), signal.SIGKILL)
+
+
 @pytest.mark.broker
 def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workers.cli",
-            "demo",
-            "--time-limit",
-            "150",
-            "--agency-pace",
-            "0.3",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    command = [sys.executable, "-m", "workers.cli", "demo", "--time-limit", "150"]
+    try:
+        result = subprocess.run(
+            [*command, "--agency-pace", "0.3"],
+            cwd=ROOT,
+            env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as timeout:
+        partial = timeout.stdout
+        _stop_leftovers(partial.decode() if isinstance(partial, bytes) else partial or "")
+        raise
     output = result.stdout
+    if result.returncode != 0:
+        _stop_leftovers(output)
     assert result.returncode == 0, output + result.stderr
     assert "police published DEMO-INC-HUD-1: shooting in Huddinge" in output
     assert re.search(r"DEMO-INC-HUD-1 +\[#{24}\] 100\.0%  21/21 completed \(done\)", output)
