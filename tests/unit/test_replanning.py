@@ -1,9 +1,11 @@
 """One group's part of a (corrected) incident, its history, and the refreshed recipient view."""
 
+import pytest
+
 from schemas import GroupHistory, IncidentType, TaskStatus
 from tests.builders import correction, group, incident
 from workers.core.lifecycle import cancel
-from workers.core.planner import history_entry, replan_group, tier_for, with_entry
+from workers.core.planner import UnknownGroup, history_entry, replan_group, tier_for, with_entry
 from workers.core.policy import load_policy
 from workers.core.projection import disclosed_fields, project_task, refresh_view
 
@@ -12,20 +14,28 @@ GROUP = group()
 
 
 def test_first_plan_adds_every_task() -> None:
-    decision, diff = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    decision, diff = replan_group(
+        incident(), GROUP.group_id, GROUP, None, POLICY, attributed=True, current=()
+    )
     assert decision is not None
     assert diff.add == decision.tasks and not diff.cancel
 
 
 def test_a_group_no_longer_attributed_cancels_its_tasks() -> None:
-    _, first = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
-    decision, diff = replan_group(correction(), GROUP, None, POLICY, False, first.add)
+    _, first = replan_group(
+        incident(), GROUP.group_id, GROUP, None, POLICY, attributed=True, current=()
+    )
+    decision, diff = replan_group(
+        correction(), GROUP.group_id, GROUP, None, POLICY, False, first.add
+    )
     assert decision is None
     assert len(diff.cancel) == len(first.add) and not diff.add
 
 
 def test_history_records_the_tier_only_when_sanctions_followed() -> None:
-    decision, _ = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    decision, _ = replan_group(
+        incident(), GROUP.group_id, GROUP, None, POLICY, attributed=True, current=()
+    )
     assert decision is not None
     entry = history_entry(incident(), decision)
     assert entry.tier == 1
@@ -38,17 +48,21 @@ def test_history_records_the_tier_only_when_sanctions_followed() -> None:
     assert tier_for(repeat, history, POLICY) == 2
     assert with_entry(history, entry).entries == (entry,)
     unnotified = group(notified=False)
-    notification_only, _ = replan_group(incident(), unnotified, None, POLICY, True, ())
+    notification_only, _ = replan_group(
+        incident(), unnotified.group_id, unnotified, None, POLICY, True, ()
+    )
     assert notification_only is not None
     assert history_entry(incident(), notification_only).tier is None
     lesser, _ = replan_group(
-        incident(incident_type=IncidentType.THREAT), GROUP, None, POLICY, True, ()
+        incident(incident_type=IncidentType.THREAT), GROUP.group_id, GROUP, None, POLICY, True, ()
     )
     assert lesser is not None and history_entry(incident(), lesser).tier == 1
 
 
 def test_refreshed_view_carries_the_status_and_allowed_reason() -> None:
-    decision, _ = replan_group(incident(), GROUP, None, POLICY, attributed=True, current=())
+    decision, _ = replan_group(
+        incident(), GROUP.group_id, GROUP, None, POLICY, attributed=True, current=()
+    )
     assert decision is not None
     task = next(t for t in decision.tasks if t.recipient == "skatteverket")
     view = project_task(task, incident(), GROUP, POLICY)
@@ -59,3 +73,17 @@ def test_refreshed_view_carries_the_status_and_allowed_reason() -> None:
     assert refreshed.subject_ref == view.subject_ref
     assert "schema_version" not in disclosed_fields(refreshed)
     assert set(disclosed_fields(refreshed)) == {*disclosed_fields(view), "status_reason"}
+
+
+def test_an_unknown_group_still_attributed_is_refused() -> None:
+    with pytest.raises(UnknownGroup, match="GRP-GONE"):
+        replan_group(incident(), "GRP-GONE", None, None, POLICY, attributed=True, current=())
+
+
+def test_a_removed_group_no_longer_attributed_still_cancels_its_tasks() -> None:
+    _, first = replan_group(incident(), GROUP.group_id, GROUP, None, POLICY, True, ())
+    decision, diff = replan_group(
+        correction(), GROUP.group_id, None, None, POLICY, False, first.add
+    )
+    assert decision is None
+    assert {c.task.task_id for c in diff.cancel} == {t.task_id for t in first.add}

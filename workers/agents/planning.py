@@ -9,7 +9,6 @@ from events.codec import decode, encode
 from events.envelopes import GroupWork, TaskCommand, TaskCommandKind, TaskEvent
 from schemas.group import GroupProfile
 from workers.core.planner import (
-    PlanDiff,
     UnknownGroup,
     diff_retraction,
     history_entry,
@@ -52,16 +51,21 @@ def register(app: Any, runtime: Runtime) -> None:
         else:
             incident = _facts(work)
             version = incident.version
-            if group is None:
-                if work.attributed:
-                    raise RefusedAt(UnknownGroup(work.group_id), work.source)
-                diff = PlanDiff(cancel=(), add=(), keep=())
-            else:
+            try:
                 decision, diff = replan_group(
-                    incident, group, history, runtime.policy, work.attributed, current
+                    incident,
+                    work.group_id,
+                    group,
+                    history,
+                    runtime.policy,
+                    work.attributed,
+                    current,
                 )
-                if decision is not None:
-                    history = with_entry(history, history_entry(incident, decision))
+            except UnknownGroup as unknown:
+                raise RefusedAt(unknown, work.source) from None
+            if decision is not None:
+                history = with_entry(history, history_entry(incident, decision))
+            if group is not None:
                 for start in range(0, len(diff.add), PLANNED_CHUNK):
                     planned = TaskEvent(
                         event="planned",

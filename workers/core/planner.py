@@ -275,14 +275,24 @@ def diff_retraction(current: Iterable[SanctionTask], retraction: IncidentRetract
 
 def replan_group(
     incident: IncidentFacts,
-    group: GroupProfile,
+    group_id: str,
+    group: GroupProfile | None,
     history: GroupHistory | None,
     policy: Policy,
     attributed: bool,
     current: Iterable[SanctionTask],
 ) -> tuple[GroupDecision | None, PlanDiff]:
-    """One group's part of a (new version of an) incident: its decision and the diff to apply."""
-    decision = decide_for_group(incident, group, history, policy) if attributed else None
+    """One group's part of a (new version of an) incident: its decision and the diff to apply.
+
+    A group that is no longer attributed needs no profile: its open tasks are cancelled.
+    """
+    if attributed and group is None:
+        raise UnknownGroup(group_id)
+    decision = (
+        decide_for_group(incident, group, history, policy)
+        if attributed and group is not None
+        else None
+    )
     wanted = Decision(
         incident_id=incident.incident_id,
         incident_version=incident.version,
