@@ -72,12 +72,6 @@ class Catalogue:
         internal = (self.group_work, self.task_commands, self.task_events)
         return (*fixed, *self.tasks.values(), *internal)
 
-    def named(self, name: str) -> TopicSpec:
-        for spec in self.all():
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
-
 
 def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> Catalogue:
     """The catalogue for a topic prefix (e.g. `gvi.`) and the policy's recipients."""

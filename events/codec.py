@@ -1,6 +1,7 @@
 """Codecs between contracts and Kafka bytes; decoding failures become typed rejections."""
 
-from typing import TypeVar
+import functools
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -29,9 +30,15 @@ def decode_with(adapter: TypeAdapter[Model], raw: bytes | None) -> Model:
         raise Refused(describe_validation_error(error), RejectionCode.SCHEMA_VIOLATION) from None
 
 
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
 def decode(model: type[Model], raw: bytes | None) -> Model:
     """Decode JSON bytes as `model`, or raise Refused."""
-    return decode_with(TypeAdapter(model), raw)
+    decoded: Model = decode_with(_adapter(model), raw)
+    return decoded
 
 
 def key_text(key: bytes | str | None) -> str | None:

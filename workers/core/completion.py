@@ -17,6 +17,7 @@ def completion_snapshot(
 ) -> CompletionSnapshot:
     """Summarise every task of one incident; cancelled tasks count neither as due nor as done."""
     ordered = sorted(tasks, key=lambda task: (task.deadline, task.recipient, str(task.task_id)))
+    overdue = {task.task_id: task.overdue or task.is_overdue_at(now) for task in ordered}
     by_status = Counter(task.status for task in ordered)
     due = [task for task in ordered if task.status is not TaskStatus.CANCELLED]
     completed = by_status[TaskStatus.COMPLETED]
@@ -38,7 +39,7 @@ def completion_snapshot(
         tasks_total=len(ordered),
         tasks_open=open_count,
         tasks_completed=completed,
-        tasks_overdue=sum(1 for task in ordered if task.overdue or task.is_overdue_at(now)),
+        tasks_overdue=sum(overdue.values()),
         by_status={status: by_status[status] for status in TaskStatus if by_status[status]},
         percent_complete=percent,
         tasks=tuple(
@@ -50,7 +51,7 @@ def completion_snapshot(
                 group_id=task.group_id,
                 status=task.status,
                 deadline=task.deadline,
-                overdue=task.overdue or task.is_overdue_at(now),
+                overdue=overdue[task.task_id],
                 escalated=task.escalated,
             )
             for task in ordered
