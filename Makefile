@@ -34,15 +34,14 @@ test-kafka: $(STAMP)
 test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e
 
-# Crashes: two workers, one SIGKILLed mid-stream. Not part of `make test` or CI: it fails
-# intermittently (a task is lost after the takeover); see docs/streams.md, "Known failure".
+# Crashes: two workers, one SIGKILLed mid-stream (and started again); nothing may be lost.
 test-reliability: $(STAMP)
 	$(PYTEST) tests/reliability
 
 test-reliability-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/reliability
 
-test: lint test-unit test-integration test-e2e
+test: lint test-unit test-integration test-reliability test-e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput

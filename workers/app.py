@@ -2,11 +2,10 @@
 
 from typing import Any
 
-import faust
-
 from events.catalogue import CleanupPolicy, build_catalogue
 from workers.agents import completion, deadlines, groups, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
+from workers.rebalance_safety import SafeApp
 from workers.runtime import Runtime
 from workers.settings import Settings
 
@@ -23,7 +22,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     session_timeout = settings.rebalance_timeout_seconds
     data_dir = settings.data_dir / settings.app_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = SafeApp(
         settings.app_id,
         broker=settings.broker_url,
         store=settings.table_store,

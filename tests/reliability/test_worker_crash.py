@@ -5,6 +5,7 @@ import time
 import pytest
 
 from events.codec import encode
+from schemas import GroupProfile, IncidentReported
 from tests.integration.conftest import Deployment, WorkerProcess
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 
@@ -15,30 +16,33 @@ def _dispatched(worker: WorkerProcess) -> int:
     return worker.log().count('"task dispatched"')
 
 
-def test_sigkill_of_one_worker_loses_no_task(deployment: Deployment) -> None:
-    first = deployment.start_worker()
-    second = deployment.start_worker()
-    deployment.wait_for_log("[^Worker]: Ready", count=2, limit=120)
-    groups = [notified_group(f"GRP-IT-KILL-{n}") for n in range(3)]
-    deployment.register_groups(*groups)
-    incidents = [
-        fresh_incident(f"INC-IT-KILL-{n:02d}", group_id=groups[n % 3].group_id) for n in range(12)
+def _incidents(prefix: str, count: int, groups: list[GroupProfile]) -> list[IncidentReported]:
+    return [
+        fresh_incident(f"{prefix}-{n:02d}", group_id=groups[n % len(groups)].group_id)
+        for n in range(count)
     ]
-    expected = {
-        str(task.task_id): task.recipient
-        for reported in incidents
-        for task in expected_tasks(reported, *groups)
-    }
-    deployment.publish("incidents", [(i.incident_id, encode(i)) for i in incidents[:6]])
+
+
+def _publish(deployment: Deployment, incidents: list[IncidentReported]) -> None:
+    deployment.publish("incidents", [(i.incident_id, encode(i)) for i in incidents])
+
+
+def _wait_until_both_dispatch(first: WorkerProcess, second: WorkerProcess) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (_dispatched(first) and _dispatched(second)):
         time.sleep(0.2)
     assert _dispatched(first) > 0, "the first worker got no partitions"
     assert _dispatched(second) > 0, "the second worker got no partitions"
-    first.kill()
-    dispatched_before_kill = _dispatched(first)
-    deployment.publish("incidents", [(i.incident_id, encode(i)) for i in incidents[6:]])
 
+
+def _assert_every_task_delivered_and_stored(
+    deployment: Deployment, incidents: list[IncidentReported], groups: list[GroupProfile]
+) -> None:
+    expected = {
+        str(task.task_id): task.recipient
+        for reported in incidents
+        for task in expected_tasks(reported, *groups)
+    }
     for recipient in sorted(set(expected.values())):
         wanted = {task_id for task_id, r in expected.items() if r == recipient}
         deployment.wait_for(
@@ -48,6 +52,41 @@ def test_sigkill_of_one_worker_loses_no_task(deployment: Deployment) -> None:
         )
     changelog = f"{deployment.settings.app_id}-tasks-changelog"
     stored = {record.key.strip('"') for record in deployment.read(changelog) if record.key}
-    assert set(expected) <= stored
-    assert dispatched_before_kill < len(expected), "the kill came after all work was done"
-    assert _dispatched(second) > 0
+    assert set(expected) <= stored, f"{len(set(expected) - stored)} tasks missing from the table"
+
+
+def test_sigkill_of_one_worker_loses_no_task(deployment: Deployment) -> None:
+    first = deployment.start_worker()
+    second = deployment.start_worker()
+    deployment.wait_for_log("[^Worker]: Ready", count=2, limit=120)
+    groups = [notified_group(f"GRP-IT-KILL-{n}") for n in range(3)]
+    deployment.register_groups(*groups)
+    incidents = _incidents("INC-IT-KILL", 12, groups)
+    _publish(deployment, incidents[:6])
+    _wait_until_both_dispatch(first, second)
+    first.kill()
+    dispatched_before_kill = _dispatched(first)
+    _publish(deployment, incidents[6:])
+
+    _assert_every_task_delivered_and_stored(deployment, incidents, groups)
+    expected_count = sum(len(expected_tasks(i, *groups)) for i in incidents)
+    assert dispatched_before_kill < expected_count, "the kill came after all work was done"
+
+
+def test_a_killed_worker_that_rejoins_loses_no_task(deployment: Deployment) -> None:
+    first = deployment.start_worker()
+    second = deployment.start_worker()
+    deployment.wait_for_log("[^Worker]: Ready", count=2, limit=120)
+    groups = [notified_group(f"GRP-IT-BACK-{n}") for n in range(3)]
+    deployment.register_groups(*groups)
+    incidents = _incidents("INC-IT-BACK", 15, groups)
+    _publish(deployment, incidents[:5])
+    _wait_until_both_dispatch(first, second)
+    first.kill()
+    _publish(deployment, incidents[5:10])
+    replacement = deployment.start_worker()
+    deployment.wait_for_log("[^Worker]: Ready", count=3, limit=120)
+    _publish(deployment, incidents[10:])
+
+    _assert_every_task_delivered_and_stored(deployment, incidents, groups)
+    assert _dispatched(replacement) > 0, "the restarted worker took no partitions back"
