@@ -43,6 +43,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         web_bind=settings.web_host,
         web_port=settings.web_port,
         table_standby_replicas=settings.standby_replicas,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )
     topics = {
         spec.name: app.topic(

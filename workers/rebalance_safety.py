@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
@@ -51,7 +52,7 @@ class AssignedOnlyFlowControl(FlowControlEvent):
         self._resume.set()
         try:
             assigned = self._assigned()
-        except Exception:
+        except ConsumerNotStarted:
             assigned = set()
         for queue in list(self._queues):
             pending: Any = queue
@@ -67,6 +68,13 @@ def _tp_of(event: Any) -> TP | None:
 
 class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Seeks every stream partition, including those with no committed offset yet."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust hard-codes 1500 ms; a broker that holds each fetch that long (Tansu does) then
+        # adds up to 1.5 s to every hop between agents.
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 1500)
+        return consumer
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_streams_to_committed)  # type: ignore[no-any-return]
@@ -137,6 +145,10 @@ class SafeTransport(faust_aiokafka.Transport):
 
 class SafeApp(faust.App):
     """faust.App on the hardened Kafka transport and flow control."""
+
+    def __init__(self, *args: Any, fetch_max_wait_ms: int = 1500, **kwargs: Any) -> None:
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:
         return SafeTransport(self.conf.broker_consumer, self)

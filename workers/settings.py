@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     overdue_check_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="how often open tasks are checked for deadlines"
     )
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 
