@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka bench demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka bench bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: lint test-unit test-integration test-reliability test-e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput
+
+bench-takeover: $(STAMP)
+	$(BIN)/python -m benchmarks.takeover
 
 demo: $(STAMP)
 	$(BIN)/gvi-sanctions demo
