@@ -1,12 +1,14 @@
 """Real brokers for the integration tiers: embedded Tansu by default, Apache Kafka on request."""
 
 import os
+import random
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workers.embedded_broker import EmbeddedBroker, free_port
+from workers.embedded_broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPTS = ROOT / "deploy" / "kafka"
@@ -22,16 +24,21 @@ def running_broker(log_dir: Path) -> Iterator[str]:
         return
     if kind != "kafka":
         raise ValueError(f"GVI_TEST_BROKER must be tansu or kafka, not {kind!r}")
-    nodes = os.environ.get("GVI_TEST_KAFKA_NODES", "1")
+    nodes = int(os.environ.get("GVI_TEST_KAFKA_NODES", "1"))
     name = f"pytest-{os.getpid()}"
-    started = subprocess.run(
-        [str(KAFKA_SCRIPTS / "start.sh"), nodes, str(free_port_block()), name],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
     try:
+        for _attempt in range(3):
+            started = subprocess.run(
+                [str(KAFKA_SCRIPTS / "start.sh"), str(nodes), str(free_port_block(nodes)), name],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            # Another process can take a port between our check and the broker's bind.
+            if started.returncode == 0 or "Address already in use" not in _broker_logs(name):
+                break
+            subprocess.run([str(KAFKA_SCRIPTS / "stop.sh"), name], timeout=120, check=False)
         if started.returncode != 0:
             raise RuntimeError(f"Apache Kafka did not start:\n{started.stdout}\n{started.stderr}")
         bootstrap = started.stdout.strip().splitlines()[-1]
@@ -40,9 +47,26 @@ def running_broker(log_dir: Path) -> Iterator[str]:
         subprocess.run([str(KAFKA_SCRIPTS / "stop.sh"), name], timeout=120, check=False)
 
 
-def free_port_block() -> int:
-    """A base port whose next few ports (brokers) and +100.. (controllers) are likely free."""
+def free_port_block(nodes: int) -> int:
+    """A base port below the ephemeral range whose broker and controller ports are all free."""
     while True:
-        base = free_port()
-        if base < 60000:
+        base = random.randrange(20000, 30000)
+        wanted = [base + i for i in range(nodes)] + [base + 100 + i for i in range(1, nodes + 1)]
+        if all(_bindable(port) for port in wanted):
             return base
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _broker_logs(name: str) -> str:
+    run = KAFKA_SCRIPTS / ".run" / name
+    return "".join(
+        log.read_text("utf-8", errors="replace") for log in sorted(run.glob("node-*/broker.log"))
+    )
