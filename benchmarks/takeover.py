@@ -24,6 +24,7 @@ from workers.core.planner import plan
 from workers.embedded_broker import free_port
 from workers.kafka_tools import publish, wait_for_keys
 from workers.settings import Settings
+from workers.worker_process import start_worker_process
 
 READY = "[^---Recovery]: Worker ready"
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*Worker ready", re.MULTILINE)
@@ -32,25 +33,11 @@ LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*Worker read
 def _start_worker(
     settings: Settings, scratch: Path, index: int
 ) -> tuple[subprocess.Popen[bytes], Path]:
+    own = settings.model_copy(
+        update={"web_port": free_port(), "data_dir": scratch / f"data-{index}"}
+    )
     log_path = scratch / f"worker-{index}.log"
-    environment = {
-        **os.environ,
-        "GVI_BROKER_URL": settings.broker_url or "",
-        "GVI_TOPIC_PREFIX": settings.topic_prefix,
-        "GVI_APP_ID": settings.app_id,
-        "GVI_WEB_PORT": str(free_port()),
-        "GVI_DATA_DIR": str(scratch / f"data-{index}"),
-        "GVI_LOG_FORMAT": "json",
-    }
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    return process, log_path
+    return start_worker_process(own, log_path), log_path
 
 
 def _log(path: Path) -> str:

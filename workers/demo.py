@@ -7,10 +7,8 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
@@ -24,6 +22,7 @@ from workers.demo_data import demo_groups, demo_incidents
 from workers.embedded_broker import EmbeddedBroker, free_port
 from workers.kafka_tools import follow_many, publish, wait_for_keys
 from workers.settings import Settings
+from workers.worker_process import start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
 BAR_WIDTH = 24
@@ -182,27 +181,6 @@ class Demo:
             )
 
 
-def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "GVI_BROKER_URL": settings.broker_url or "",
-        "GVI_TOPIC_PREFIX": settings.topic_prefix,
-        "GVI_APP_ID": settings.app_id,
-        "GVI_WEB_PORT": str(settings.web_port),
-        "GVI_DATA_DIR": str(settings.data_dir),
-        "GVI_LOG_FORMAT": "json",
-    }
-    with open(log_path, "wb") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=environment,
-            start_new_session=True,
-        )
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -239,7 +217,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
                 "data_dir": data_dir,
             }
         )
-        worker = _start_worker(settings, data_dir / "worker.log")
+        worker = start_worker_process(settings, data_dir / "worker.log")
         _say(f"embedded broker (Tansu) pid {broker.process and broker.process.pid} on {broker.url}")
         _say(f"worker pid {worker.pid}; its log: {data_dir / 'worker.log'}")
         policy = load_policy(settings.policy_path)
