@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )
+    recovery_stall_seconds: float = Field(
+        default=30.0,
+        ge=5,
+        le=3600,
+        description="a table recovery that receives nothing this long forces a rebalance",
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 

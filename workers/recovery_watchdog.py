@@ -1,0 +1,134 @@
+"""Recovery watchdog: a table recovery that receives nothing for too long forces a rebalance."""
+
+import asyncio
+from dataclasses import dataclass
+from time import monotonic
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("gvi.recovery")
+
+
+class RecoveryStalled(RuntimeError):
+    """Table recovery made no progress through several forced rebalances."""
+
+
+@dataclass(frozen=True)
+class RecoveryProgress:
+    """What faust's recovery service reports at one moment (monotonic seconds)."""
+
+    in_recovery: bool
+    remaining: int
+    started_at: float | None
+    last_event_at: float | None
+
+
+def stalled_for(progress: RecoveryProgress, now: float) -> float:
+    """Seconds since the recovery last made progress; 0 when it is not waiting for anything."""
+    if not progress.in_recovery or progress.remaining <= 0 or progress.started_at is None:
+        return 0.0
+    last = max(progress.started_at, progress.last_event_at or progress.started_at)
+    return max(0.0, now - last)
+
+
+@dataclass
+class RecoveryWatchdog:
+    """Decides, on each check, whether to force a rebalance or to give up.
+
+    A recovery that still has changelog messages to read but has received none for ``limit``
+    seconds is stuck (docs/streams.md, "Recovery watchdog"): a rebalance restarts it from the
+    committed offsets, which loses nothing. Forced rebalances are at least ``limit`` apart; after
+    ``attempts`` of them without progress the worker gives up, so that its supervisor restarts it.
+    """
+
+    limit: float
+    attempts: int = 3
+    forced: int = 0
+    last_forced_at: float | None = None
+
+    def check(self, progress: RecoveryProgress, now: float) -> str | None:
+        """`None`, `"rebalance"` or `"give up"`."""
+        stalled = stalled_for(progress, now)
+        if stalled == 0.0:
+            self.forced = 0
+        if stalled < self.limit:
+            return None
+        if self.last_forced_at is not None and now - self.last_forced_at < self.limit:
+            return None
+        if self.forced >= self.attempts:
+            return "give up"
+        self.forced += 1
+        self.last_forced_at = now
+        return "rebalance"
+
+
+def read_progress(app: Any) -> RecoveryProgress:
+    """The recovery state of a running faust app."""
+    recovery = app.tables.recovery
+    received = list(recovery._active_events_received_at.values())
+    return RecoveryProgress(
+        in_recovery=bool(recovery.in_recovery),
+        remaining=int(recovery.active_remaining_total()) if recovery.in_recovery else 0,
+        started_at=recovery._recovery_started_at,
+        last_event_at=max(received) if received else None,
+    )
+
+
+def describe_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """Each pending task of ``loop`` as its chain of awaited coroutines, for the log."""
+    for _ in range(3):
+        try:
+            tasks = list(asyncio.all_tasks(loop))
+            break
+        except RuntimeError:  # the loop's task set changed while it was copied
+            continue
+    else:
+        return []
+    chains = []
+    for task in tasks:
+        links: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(links) < 30:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            name = getattr(awaited, "__qualname__", type(awaited).__name__)
+            links.append(f"{name}:{frame.f_lineno if frame else '-'}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        chains.append(" > ".join(links))
+    return sorted(chains)
+
+
+def force_rebalance(app: Any) -> None:
+    """Ask the consumer's group coordinator, on its own thread, to rejoin the group."""
+    thread = app.consumer._thread
+    coordinator = thread._ensure_consumer()._coordinator
+    thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)
+
+
+def register(app: Any, limit: float) -> RecoveryWatchdog:
+    """Check the app's recovery every few seconds; force a rebalance when it is stuck."""
+    watchdog = RecoveryWatchdog(limit=limit)
+
+    @app.timer(interval=max(1.0, min(5.0, limit / 3)))  # type: ignore[untyped-decorator]
+    async def watch_recovery() -> None:
+        progress = read_progress(app)
+        action = watchdog.check(progress, monotonic())
+        if action is None:
+            return
+        thread = app.consumer._thread
+        log.error(
+            "table recovery stalled",
+            action=action,
+            stalled_seconds=round(stalled_for(progress, monotonic()), 1),
+            remaining=progress.remaining,
+            forced_rebalances=watchdog.forced,
+            main_tasks=describe_tasks(app.loop),
+            consumer_thread_tasks=describe_tasks(thread.thread_loop),
+        )
+        if action == "rebalance":
+            force_rebalance(app)
+        else:
+            reason = f"no recovery progress through {watchdog.forced} forced rebalances"
+            await app.crash(RecoveryStalled(reason))
+
+    return watchdog
