@@ -35,8 +35,7 @@ test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e
 
 # Crashes: two workers, one SIGKILLed mid-stream (and started again); nothing may be lost.
-# On Kafka the survivor's recovery stalls in a few runs, so CI runs only the Tansu tier
-# (docs/streams.md, "Known failure").
+# `make test` runs them on Tansu; .ci/run also on Kafka.
 test-reliability: $(STAMP)
 	$(PYTEST) tests/reliability
 

@@ -2,7 +2,7 @@
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -148,7 +148,17 @@ class SafeApp(faust.App):
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int = 1500, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self._background: list[Callable[[], Awaitable[None]]] = []
         super().__init__(*args, **kwargs)
+
+    def background(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run()`` from the app's start on; faust's timers wait for the first recovery."""
+        self._background.append(run)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        for run in self._background:
+            self.add_future(run())
 
     def _new_transport(self) -> Any:
         return SafeTransport(self.conf.broker_consumer, self)

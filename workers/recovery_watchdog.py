@@ -106,29 +106,39 @@ def force_rebalance(app: Any) -> None:
 
 
 def register(app: Any, limit: float) -> RecoveryWatchdog:
-    """Check the app's recovery every few seconds; force a rebalance when it is stuck."""
+    """Check the app's recovery every few seconds, from its start; act when it is stuck."""
     watchdog = RecoveryWatchdog(limit=limit)
+    interval = max(1.0, min(5.0, limit / 3))
 
-    @app.timer(interval=max(1.0, min(5.0, limit / 3)))  # type: ignore[untyped-decorator]
     async def watch_recovery() -> None:
-        progress = read_progress(app)
-        action = watchdog.check(progress, monotonic())
-        if action is None:
-            return
-        thread = app.consumer._thread
-        log.error(
-            "table recovery stalled",
-            action=action,
-            stalled_seconds=round(stalled_for(progress, monotonic()), 1),
-            remaining=progress.remaining,
-            forced_rebalances=watchdog.forced,
-            main_tasks=describe_tasks(app.loop),
-            consumer_thread_tasks=describe_tasks(thread.thread_loop),
-        )
-        if action == "rebalance":
-            force_rebalance(app)
-        else:
-            reason = f"no recovery progress through {watchdog.forced} forced rebalances"
-            await app.crash(RecoveryStalled(reason))
+        while not app.should_stop:
+            await app.sleep(interval)
+            try:
+                await _check(app, watchdog)
+            except Exception:  # the watchdog must never be what stops a worker by accident
+                log.exception("recovery watchdog check failed")
 
+    app.background(watch_recovery)
     return watchdog
+
+
+async def _check(app: Any, watchdog: RecoveryWatchdog) -> None:
+    progress = read_progress(app)
+    action = watchdog.check(progress, monotonic())
+    if action is None:
+        return
+    thread = app.consumer._thread
+    log.error(
+        "table recovery stalled",
+        action=action,
+        stalled_seconds=round(stalled_for(progress, monotonic()), 1),
+        remaining=progress.remaining,
+        forced_rebalances=watchdog.forced,
+        main_tasks=describe_tasks(app.loop),
+        consumer_thread_tasks=describe_tasks(thread.thread_loop),
+    )
+    if action == "rebalance":
+        force_rebalance(app)
+    else:
+        reason = f"no recovery progress through {watchdog.forced} forced rebalances"
+        await app.crash(RecoveryStalled(reason))
