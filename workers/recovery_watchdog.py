@@ -56,10 +56,10 @@ class RecoveryWatchdog:
             return None
         if self.last_forced_at is not None and now - self.last_forced_at < self.limit:
             return None
+        self.last_forced_at = now
         if self.forced >= self.attempts:
             return "give up"
         self.forced += 1
-        self.last_forced_at = now
         return "rebalance"
 
 
