@@ -9,7 +9,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from workers.core.policy import load_policy
 from workers.embedded_broker import free_port
 from workers.kafka_tools import follow, publish, wait_for_keys
 from workers.settings import Settings
+from workers.worker_process import start_worker_process
 
 POLICY = load_policy()
 
@@ -196,26 +196,20 @@ def main() -> int:
         settings = Settings(broker_url=url, topic_prefix="bench.", app_id=f"bench-{os.getpid()}")
         raw_rate = asyncio.run(raw_loop(settings.bootstrap_servers, arguments.raw_messages))
         raw_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        environment = {
-            **os.environ,
-            "GVI_BROKER_URL": url,
-            "GVI_TOPIC_PREFIX": settings.topic_prefix,
-            "GVI_APP_ID": settings.app_id,
-            "GVI_WEB_PORT": str(free_port()),
-            "GVI_DATA_DIR": str(Path(scratch) / "data"),
-            "GVI_LOG_LEVEL": "warning",
-        }
-        log = open(Path(scratch) / "worker.log", "wb")  # noqa: SIM115
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"], env=environment, stdout=log, stderr=log
+        own = settings.model_copy(
+            update={
+                "web_port": free_port(),
+                "data_dir": Path(scratch) / "data",
+                "log_level": "warning",
+            }
         )
+        worker = start_worker_process(own, Path(scratch) / "worker.log")
         try:
             result = asyncio.run(worker_run(settings, arguments.incidents, arguments.groups))
             worker_rss = _peak_rss_kib(worker.pid)
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-            log.close()
     # Each task costs the worker at least 3 acknowledged writes (task view, audit, task event);
     # the raw loop does 1 per message. The ratio compares message rates, not task rates.
     worker_messages_per_s = result["tasks_per_s"] * 3

@@ -1,24 +1,30 @@
 """Starts a worker as a child process, configured by environment variables from Settings."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from workers.settings import Settings
+from workers.settings import LogFormat, Settings
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The `GVI_` environment variables from which `Settings()` reads `settings` back."""
+    environment: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            rendered = value if isinstance(value, str) else json.dumps(value)
+            environment[f"GVI_{name.upper()}"] = rendered
+    return environment
 
 
 def start_worker_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start `gvi-sanctions worker` for `settings` in its own session; JSON log to `log_path`."""
-    environment = {
-        **os.environ,
-        "GVI_BROKER_URL": settings.broker_url or "",
-        "GVI_TOPIC_PREFIX": settings.topic_prefix,
-        "GVI_APP_ID": settings.app_id,
-        "GVI_WEB_PORT": str(settings.web_port),
-        "GVI_DATA_DIR": str(settings.data_dir),
-        "GVI_LOG_FORMAT": "json",
-    }
+    if settings.broker_url is None:
+        raise ValueError("a worker process needs a broker URL")
+    as_json = settings.model_copy(update={"log_format": LogFormat.JSON})
+    environment = {**os.environ, **settings_environment(as_json)}
     with open(log_path, "wb") as log_file:
         return subprocess.Popen(
             [sys.executable, "-m", "workers.cli", "worker"],

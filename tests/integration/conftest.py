@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from tests.brokers import running_broker
 from workers.embedded_broker import free_port
 from workers.kafka_tools import Record, publish, read_topic, wait_for_keys
 from workers.settings import Settings
+from workers.worker_process import start_worker_process
 
 _names = itertools.count(1)
 
@@ -72,26 +72,14 @@ class Deployment:
     def start_worker(self) -> WorkerProcess:
         index = len(self.workers) + 1
         log_path = self.tmp_path / f"worker-{index}.log"
-        environment = {
-            **os.environ,
-            "GVI_BROKER_URL": self.settings.broker_url or "",
-            "GVI_TOPIC_PREFIX": self.settings.topic_prefix,
-            "GVI_APP_ID": self.settings.app_id,
-            "GVI_PARTITIONS": str(self.settings.partitions),
-            "GVI_REPLICATION_FACTOR": str(self.settings.replication_factor),
-            "GVI_WEB_PORT": str(free_port()),
-            "GVI_DATA_DIR": str(self.tmp_path / f"data-{index}"),
-            "GVI_LOG_FORMAT": "json",
-            "GVI_OVERDUE_CHECK_SECONDS": "1",
-        }
-        with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "worker"],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=environment,
-            )
+        own = self.settings.model_copy(
+            update={
+                "web_port": free_port(),
+                "data_dir": self.tmp_path / f"data-{index}",
+                "overdue_check_seconds": 1.0,
+            }
+        )
+        process = start_worker_process(own, log_path)
         worker = WorkerProcess(process=process, log_path=log_path)
         self.workers.append(worker)
         return worker

@@ -1,0 +1,52 @@
+"""A worker process is configured with every setting of its parent, through `GVI_` variables."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from workers.settings import LogFormat, Settings
+from workers.worker_process import settings_environment
+
+
+def test_every_setting_survives_the_trip_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("GVI_"):
+            monkeypatch.delenv(name)
+    chosen = Settings(
+        broker_url="kafka://127.0.0.1:9092",
+        topic_prefix="it1.",
+        app_id="it-app",
+        partitions=8,
+        replication_factor=3,
+        table_store="rocksdb://",
+        standby_replicas=0,
+        web_enabled=False,
+        web_host="127.0.0.2",
+        web_port=16000,
+        policy_path=Path("/tmp/policy.yaml"),
+        data_dir=Path("/tmp/gvi-data"),
+        rebalance_timeout_seconds=9.5,
+        overdue_check_seconds=1.5,
+        fetch_max_wait_ms=50,
+        recovery_stall_seconds=12,
+        log_level="warning",
+        log_format=LogFormat.CONSOLE,
+    )
+    unchanged = [
+        name
+        for name, field in Settings.model_fields.items()
+        if getattr(chosen, name) == field.default
+    ]
+    assert unchanged == [], "every setting must differ from its default, or the trip proves nothing"
+    for name, value in settings_environment(chosen).items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == chosen
+
+
+def test_unset_settings_are_left_out() -> None:
+    environment = settings_environment(Settings(broker_url=None, policy_path=None))
+    assert "GVI_BROKER_URL" not in environment
+    assert "GVI_POLICY_PATH" not in environment
