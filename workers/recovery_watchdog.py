@@ -1,6 +1,7 @@
 """Recovery watchdog: a table recovery that receives nothing for too long forces a rebalance."""
 
 import asyncio
+import gc
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any
@@ -90,12 +91,33 @@ def describe_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
         links: list[str] = []
         awaited: Any = task.get_coro()
         while awaited is not None and len(links) < 30:
-            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            frame = (
+                getattr(awaited, "cr_frame", None)
+                or getattr(awaited, "gi_frame", None)
+                or getattr(awaited, "ag_frame", None)
+            )
             name = getattr(awaited, "__qualname__", type(awaited).__name__)
             links.append(f"{name}:{frame.f_lineno if frame else '-'}")
-            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+            awaited = _next_awaited(awaited)
         chains.append(" > ".join(links))
     return sorted(chains)
+
+
+_HIDDEN = {"coroutine_wrapper": "cr_frame", "async_generator_asend": "ag_frame"}
+
+
+def _next_awaited(awaited: Any) -> Any:
+    following = (
+        getattr(awaited, "cr_await", None)
+        or getattr(awaited, "gi_yieldfrom", None)
+        or getattr(awaited, "ag_await", None)
+    )
+    hidden_in = _HIDDEN.get(type(awaited).__name__)
+    if following is None and hidden_in:
+        # `await agent` and `async for` go through wrappers that do not expose what they run.
+        inner = [ref for ref in gc.get_referents(awaited) if hasattr(ref, hidden_in)]
+        following = inner[0] if inner else None
+    return following
 
 
 def force_rebalance(app: Any) -> None:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         le=3600,
         description="a table recovery that receives nothing this long forces a rebalance",
     )
+    stuck_event_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description="an agent holding one event this long is logged with what it awaits",
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 

@@ -1,0 +1,97 @@
+"""Stuck events: an agent that holds one event far too long is logged with what it awaits."""
+
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
+
+import faust
+import structlog
+from faust.types import TP, EventT, StreamT
+
+from workers.recovery_watchdog import describe_tasks
+
+log = structlog.get_logger("gvi.stuck")
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """One event an agent is working on, since `since` (monotonic seconds)."""
+
+    since: float
+    topic: str
+    partition: int
+    offset: int
+
+
+class InFlightEvents(faust.Sensor):
+    """Tracks the events that agents are processing right now."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.in_flight: dict[int, InFlight] = {}
+        self.reported: set[int] = set()
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[str, Any] | None:
+        self.in_flight[id(event)] = InFlight(monotonic(), tp.topic, tp.partition, offset)
+        return None
+
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: StreamT[Any],
+        event: EventT[Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.in_flight.pop(id(event), None)
+        self.reported.discard(id(event))
+
+    def newly_stuck(self, now: float, limit: float) -> list[InFlight]:
+        """Events held at least `limit` seconds that were not reported yet."""
+        stuck = []
+        for key, event in list(self.in_flight.items()):
+            if now - event.since >= limit and key not in self.reported:
+                self.reported.add(key)
+                stuck.append(event)
+        return stuck
+
+
+@dataclass
+class StuckEventWatch:
+    """Logs, once per event, an agent that has held an event for `limit` seconds."""
+
+    app: Any
+    limit: float
+    sensor: InFlightEvents = field(default_factory=InFlightEvents)
+
+    def check(self) -> None:
+        for event in self.sensor.newly_stuck(monotonic(), self.limit):
+            log.error(
+                "agent stuck on an event",
+                topic=event.topic,
+                partition=event.partition,
+                offset=event.offset,
+                seconds=round(monotonic() - event.since, 1),
+                main_tasks=describe_tasks(self.app.loop),
+                consumer_thread_tasks=describe_tasks(self.app.consumer._thread.thread_loop),
+            )
+
+
+def register(app: Any, limit: float) -> StuckEventWatch:
+    """Watch the app's agents from its start; a stuck event is logged with every pending task."""
+    watch = StuckEventWatch(app=app, limit=limit)
+    app.sensors.add(watch.sensor)
+    interval = max(1.0, min(5.0, limit / 3))
+
+    async def watch_events() -> None:
+        while not app.should_stop:
+            await app.sleep(interval)
+            try:
+                watch.check()
+            except Exception:  # the watch must never be what stops a worker
+                log.exception("stuck event check failed")
+
+    app.background(watch_events)
+    return watch
