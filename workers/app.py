@@ -3,7 +3,7 @@
 from typing import Any
 
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers import recovery_watchdog, stuck_events
+from workers import partition_watchdog, recovery_watchdog, stuck_events
 from workers.agents import completion, deadlines, groups, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.rebalance_safety import SafeApp
@@ -66,5 +66,6 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     for agent_module in AGENTS:
         agent_module.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
-    stuck_events.register(app, settings.stuck_event_seconds)
+    watch = stuck_events.register(app, settings.stuck_event_seconds)
+    partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)
     return app, runtime

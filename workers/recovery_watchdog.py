@@ -34,13 +34,11 @@ def stalled_for(progress: RecoveryProgress, now: float) -> float:
 
 
 @dataclass
-class RecoveryWatchdog:
-    """Decides, on each check, whether to force a rebalance or to give up.
+class RebalanceBudget:
+    """Decides, for a stall of some length, whether to force a rebalance or to give up.
 
-    A recovery that still has changelog messages to read but has received none for ``limit``
-    seconds is stuck (docs/streams.md, "Recovery watchdog"): a rebalance restarts it from the
-    committed offsets, which loses nothing. Forced rebalances are at least ``limit`` apart; after
-    ``attempts`` of them without progress the worker gives up, so that its supervisor restarts it.
+    Forced rebalances are at least ``limit`` apart; after ``attempts`` of them without progress
+    the worker gives up, so that its supervisor restarts it. A stall of 0 resets the count.
     """
 
     limit: float
@@ -48,9 +46,8 @@ class RecoveryWatchdog:
     forced: int = 0
     last_forced_at: float | None = None
 
-    def check(self, progress: RecoveryProgress, now: float) -> str | None:
+    def decide(self, stalled: float, now: float) -> str | None:
         """`None`, `"rebalance"` or `"give up"`."""
-        stalled = stalled_for(progress, now)
         if stalled == 0.0:
             self.forced = 0
         if stalled < self.limit:
@@ -62,6 +59,17 @@ class RecoveryWatchdog:
             return "give up"
         self.forced += 1
         return "rebalance"
+
+
+@dataclass
+class RecoveryWatchdog(RebalanceBudget):
+    """A recovery that still has changelog messages to read but has received none for ``limit``
+    seconds is stuck (docs/streams.md, "Recovery watchdog"): a rebalance restarts it from the
+    committed offsets, which loses nothing."""
+
+    def check(self, progress: RecoveryProgress, now: float) -> str | None:
+        """`None`, `"rebalance"` or `"give up"`."""
+        return self.decide(stalled_for(progress, now), now)
 
 
 def read_progress(app: Any) -> RecoveryProgress:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         le=3600,
         description="a table recovery that receives nothing this long forces a rebalance",
     )
+    partition_stall_seconds: float = Field(
+        default=60.0,
+        ge=10,
+        le=3600,
+        description="an assigned partition left unread this long forces a rebalance",
+    )
     stuck_event_seconds: float = Field(
         default=60.0,
         ge=5,

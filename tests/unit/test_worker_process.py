@@ -33,6 +33,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         fetch_max_wait_ms=50,
         recovery_stall_seconds=12,
         stuck_event_seconds=20,
+        partition_stall_seconds=45,
         log_level="warning",
         log_format=LogFormat.CONSOLE,
     )

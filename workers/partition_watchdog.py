@@ -1,0 +1,149 @@
+"""Partition watchdog: an assigned stream partition left unread forces a rebalance."""
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
+
+import faust
+import structlog
+from faust.types import TP, Message
+
+from workers.recovery_watchdog import RebalanceBudget, describe_tasks, force_rebalance
+from workers.stuck_events import InFlightEvents
+
+log = structlog.get_logger("gvi.partitions")
+
+
+class PartitionsStalled(RuntimeError):
+    """Assigned partitions stayed unread through several forced rebalances."""
+
+
+@dataclass
+class PartitionProgress:
+    """How far this worker has read one partition, and when that last moved."""
+
+    moved_at: float
+    delivered: int | None = None
+
+
+@dataclass
+class StreamPartitions:
+    """Which assigned stream partitions have messages that nobody has read for `limit` seconds.
+
+    A partition is behind when the broker's end offset is past both the committed offset and
+    the last offset delivered to an agent; it stalls when it stays behind, without any delivery,
+    for `limit` seconds.
+    """
+
+    limit: float
+    progress: dict[TP, PartitionProgress] = field(default_factory=dict)
+
+    def delivered(self, tp: TP, offset: int, now: float) -> None:
+        known = self.progress.setdefault(tp, PartitionProgress(moved_at=now))
+        known.moved_at = now
+        known.delivered = offset if known.delivered is None else max(known.delivered, offset)
+
+    def restart(self) -> None:
+        """Forget all progress, e.g. after a rebalance: every partition starts over."""
+        self.progress.clear()
+
+    def behind(
+        self,
+        now: float,
+        assigned: set[TP],
+        committed: Mapping[TP, int | None],
+        ends: Mapping[TP, int],
+    ) -> dict[TP, float]:
+        """Each partition that is behind, with the seconds since it last moved."""
+        for tp in set(self.progress) - assigned:
+            del self.progress[tp]
+        behind: dict[TP, float] = {}
+        for tp in assigned:
+            known = self.progress.setdefault(tp, PartitionProgress(moved_at=now))
+            read_to = max(
+                committed.get(tp) or 0, known.delivered + 1 if known.delivered is not None else 0
+            )
+            end = ends.get(tp)
+            if end is None or end <= read_to:
+                known.moved_at = now
+            else:
+                behind[tp] = now - known.moved_at
+        return behind
+
+
+class DeliveredOffsets(faust.Sensor):
+    """Feeds every message delivered to the agents into a `StreamPartitions`."""
+
+    def __init__(self, partitions: StreamPartitions, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.partitions = partitions
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        self.partitions.delivered(TP(tp.topic, tp.partition), offset, monotonic())
+
+
+def register(app: Any, limit: float, in_flight: InFlightEvents) -> StreamPartitions:
+    """Check the assigned stream partitions every few seconds; force a rebalance on a stall."""
+    partitions = StreamPartitions(limit=limit)
+    budget = RebalanceBudget(limit=limit)
+    app.sensors.add(DeliveredOffsets(partitions))
+    interval = max(2.0, min(10.0, limit / 3))
+    generation: list[int] = [-1]
+
+    async def watch_partitions() -> None:
+        while not app.should_stop:
+            await app.sleep(interval)
+            try:
+                await _check(app, partitions, budget, in_flight, generation)
+            except Exception:  # the watchdog must never be what stops a worker by accident
+                log.exception("partition watchdog check failed")
+
+    app.background(watch_partitions)
+    return partitions
+
+
+async def _check(
+    app: Any,
+    partitions: StreamPartitions,
+    budget: RebalanceBudget,
+    in_flight: InFlightEvents,
+    generation: list[int],
+) -> None:
+    now = monotonic()
+    consumer = app.consumer
+    busy = app.rebalancing or app.tables.recovery.in_recovery or not consumer.flow_active
+    if busy or app.consumer_generation_id != generation[0]:
+        generation[0] = app.consumer_generation_id
+        partitions.restart()
+        return
+    if any(now - event.since >= 5.0 for event in in_flight.in_flight.values()):
+        return  # an agent is busy or stuck on one event: a rebalance would not help (stuck_events)
+    changelogs = app.tables.changelog_topics
+    assigned = {
+        TP(tp.topic, tp.partition)
+        for tp in consumer.assignment()
+        if tp.topic not in changelogs and tp not in consumer._buffered_partitions
+    }
+    if not assigned:
+        return
+    ends_raw = await asyncio.wait_for(consumer.highwaters(*assigned), timeout=30)
+    ends = {TP(tp.topic, tp.partition): int(end) for tp, end in ends_raw.items()}
+    behind = partitions.behind(now, assigned, consumer._committed_offset, ends)
+    action = budget.decide(max(behind.values(), default=0.0), now)
+    if action is None:
+        return
+    stalled = {tp: seconds for tp, seconds in behind.items() if seconds >= partitions.limit}
+    log.error(
+        "stream partitions stalled",
+        action=action,
+        partitions={f"{tp.topic}/{tp.partition}": round(s, 1) for tp, s in stalled.items()},
+        forced_rebalances=budget.forced,
+        main_tasks=describe_tasks(app.loop),
+        consumer_thread_tasks=describe_tasks(consumer._thread.thread_loop),
+    )
+    if action == "rebalance":
+        force_rebalance(app)
+    else:
+        await app.crash(PartitionsStalled(f"unread through {budget.forced} rebalances: {stalled}"))
