@@ -1,4 +1,4 @@
-"""Stuck events: an agent that holds one event far too long is logged with what it awaits."""
+"""Stuck events: an agent holding one event too long is logged; twice as long stops the worker."""
 
 from dataclasses import dataclass, field
 from time import monotonic
@@ -11,6 +11,10 @@ from faust.types import TP, EventT, StreamT
 from workers.recovery_watchdog import describe_tasks
 
 log = structlog.get_logger("gvi.stuck")
+
+
+class AgentStuck(RuntimeError):
+    """An agent held one event for twice the stuck-event limit."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class InFlightEvents(faust.Sensor):
         self.in_flight.pop(id(event), None)
         self.reported.discard(id(event))
 
+    def oldest(self) -> InFlight | None:
+        return min(self.in_flight.values(), key=lambda event: event.since, default=None)
+
     def newly_stuck(self, now: float, limit: float) -> list[InFlight]:
         """Events held at least `limit` seconds that were not reported yet."""
         stuck = []
@@ -60,14 +67,25 @@ class InFlightEvents(faust.Sensor):
 
 @dataclass
 class StuckEventWatch:
-    """Logs, once per event, an agent that has held an event for `limit` seconds."""
+    """Logs, once per event, an agent that has held an event for `limit` seconds.
+
+    At twice `limit` the worker crashes (exit status 1), so that its supervisor restarts it: the
+    event's offset was not committed, so the restarted worker, or another, reads it again.
+    """
 
     app: Any
     limit: float
     sensor: InFlightEvents = field(default_factory=InFlightEvents)
 
-    def check(self) -> None:
-        for event in self.sensor.newly_stuck(monotonic(), self.limit):
+    async def check(self) -> None:
+        now = monotonic()
+        oldest = self.sensor.oldest()
+        if oldest is not None and now - oldest.since >= 2 * self.limit:
+            held = f"{oldest.topic}/{oldest.partition}@{oldest.offset}"
+            log.error("agent stuck too long; stopping the worker", held=held)
+            await self.app.crash(AgentStuck(f"{held} held for {now - oldest.since:.0f} s"))
+            return
+        for event in self.sensor.newly_stuck(now, self.limit):
             log.error(
                 "agent stuck on an event",
                 topic=event.topic,
@@ -80,7 +98,7 @@ class StuckEventWatch:
 
 
 def register(app: Any, limit: float) -> StuckEventWatch:
-    """Watch the app's agents from its start; a stuck event is logged with every pending task."""
+    """Watch the app's agents from its start: log a stuck event, crash if it stays stuck."""
     watch = StuckEventWatch(app=app, limit=limit)
     app.sensors.add(watch.sensor)
     interval = max(1.0, min(5.0, limit / 3))
@@ -89,7 +107,7 @@ def register(app: Any, limit: float) -> StuckEventWatch:
         while not app.should_stop:
             await app.sleep(interval)
             try:
-                watch.check()
+                await watch.check()
             except Exception:  # the watch must never be what stops a worker
                 log.exception("stuck event check failed")
 

@@ -33,3 +33,17 @@ def test_an_event_under_the_limit_is_not_stuck() -> None:
     event: Any = object()
     sensor.on_stream_event_in(TP0, 1, None, event)  # type: ignore[arg-type]
     assert sensor.newly_stuck(monotonic() + 59, limit=60) == []
+
+
+def test_the_oldest_held_event_is_the_one_to_judge() -> None:
+    sensor = InFlightEvents()
+    first: Any = object()
+    second: Any = object()
+    sensor.on_stream_event_in(TP0, 3, None, first)  # type: ignore[arg-type]
+    sensor.on_stream_event_in(TP0, 4, None, second)  # type: ignore[arg-type]
+    oldest = sensor.oldest()
+    assert oldest is not None and oldest.offset == 3
+    sensor.on_stream_event_out(TP0, 3, None, first)  # type: ignore[arg-type]
+    assert sensor.oldest() is not None and sensor.oldest().offset == 4  # type: ignore[union-attr]
+    sensor.on_stream_event_out(TP0, 4, None, second)  # type: ignore[arg-type]
+    assert sensor.oldest() is None
