@@ -128,6 +128,32 @@ def _next_awaited(awaited: Any) -> Any:
     return following
 
 
+def producer_state(app: Any) -> dict[str, Any]:
+    """What aiokafka's producer holds: batches waiting and sent, and what it thinks is in flight."""
+    producer = getattr(app.producer, "_producer", None)
+    if producer is None:
+        return {}
+    sender = producer._sender
+    accumulator = producer._message_accumulator
+    waiting = {
+        f"{tp.topic}/{tp.partition}": len(batches)
+        for tp, batches in accumulator._batches.items()
+        if batches
+    }
+    return {
+        "waiting_batches": waiting,
+        "sent_batches": len(accumulator._pending_batches),
+        "nodes_in_flight": sorted(sender._in_flight),
+        "muted_partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in sender._muted_partitions),
+        "leaders": {
+            name: producer.client.cluster.leader_for_partition(tp)
+            for tp in accumulator._batches
+            if (name := f"{tp.topic}/{tp.partition}") in waiting
+        },
+        "sender_alive": not sender.sender_task.done() if sender.sender_task else None,
+    }
+
+
 def force_rebalance(app: Any) -> None:
     """Ask the consumer's group coordinator, on its own thread, to rejoin the group."""
     thread = app.consumer._thread
@@ -164,6 +190,7 @@ async def _check(app: Any, watchdog: RecoveryWatchdog) -> None:
         stalled_seconds=round(stalled_for(progress, monotonic()), 1),
         remaining=progress.remaining,
         forced_rebalances=watchdog.forced,
+        producer=producer_state(app),
         main_tasks=describe_tasks(app.loop),
         consumer_thread_tasks=describe_tasks(thread.thread_loop),
     )

@@ -8,7 +8,7 @@ import faust
 import structlog
 from faust.types import TP, EventT, StreamT
 
-from workers.recovery_watchdog import describe_tasks
+from workers.recovery_watchdog import describe_tasks, producer_state
 
 log = structlog.get_logger("gvi.stuck")
 
@@ -92,6 +92,7 @@ class StuckEventWatch:
                 partition=event.partition,
                 offset=event.offset,
                 seconds=round(monotonic() - event.since, 1),
+                producer=producer_state(self.app),
                 main_tasks=describe_tasks(self.app.loop),
                 consumer_thread_tasks=describe_tasks(self.app.consumer._thread.thread_loop),
             )
