@@ -154,6 +154,27 @@ def producer_state(app: Any) -> dict[str, Any]:
     }
 
 
+def fetch_state(app: Any, tps: Any) -> dict[str, Any]:
+    """How the consumer stands on each of `tps`: position, pause, buffered records, activity."""
+    consumer = app.consumer
+    aiokafka_consumer = consumer._thread._ensure_consumer()
+    assignment = aiokafka_consumer._subscription.subscription.assignment
+    fetcher = aiokafka_consumer._fetcher
+    active = consumer._active_partitions or set()
+    state: dict[str, Any] = {}
+    for tp in sorted(tps):
+        tp_state = assignment.state_value(tp) if assignment is not None else None
+        state[f"{tp.topic}/{tp.partition}"] = {
+            "position": getattr(tp_state, "_position", None),
+            "highwater": getattr(tp_state, "highwater", None),
+            "paused": getattr(tp_state, "paused", None),
+            "awaiting_reset": getattr(tp_state, "awaiting_reset", None),
+            "buffered": type(fetcher._records[tp]).__name__ if tp in fetcher._records else None,
+            "active_in_faust": tp in active,
+        }
+    return state
+
+
 def force_rebalance(app: Any) -> None:
     """Ask the consumer's group coordinator, on its own thread, to rejoin the group."""
     thread = app.consumer._thread
@@ -191,6 +212,7 @@ async def _check(app: Any, watchdog: RecoveryWatchdog) -> None:
         remaining=progress.remaining,
         forced_rebalances=watchdog.forced,
         producer=producer_state(app),
+        changelogs=fetch_state(app, app.tables.recovery.active_tps),
         main_tasks=describe_tasks(app.loop),
         consumer_thread_tasks=describe_tasks(thread.thread_loop),
     )
