@@ -10,7 +10,13 @@ import faust
 import structlog
 from faust.types import TP, Message
 
-from workers.recovery_watchdog import RebalanceBudget, describe_tasks, force_rebalance
+from workers.recovery_watchdog import (
+    RebalanceBudget,
+    describe_tasks,
+    fetch_state,
+    force_rebalance,
+    producer_state,
+)
 from workers.stuck_events import InFlightEvents
 
 log = structlog.get_logger("gvi.partitions")
@@ -140,6 +146,8 @@ async def _check(
         action=action,
         partitions={f"{tp.topic}/{tp.partition}": round(s, 1) for tp, s in stalled.items()},
         forced_rebalances=budget.forced,
+        fetch=fetch_state(app, stalled),
+        producer=producer_state(app),
         main_tasks=describe_tasks(app.loop),
         consumer_thread_tasks=describe_tasks(consumer._thread.thread_loop),
     )
