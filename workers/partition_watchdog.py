@@ -10,13 +10,8 @@ import faust
 import structlog
 from faust.types import TP, Message
 
-from workers.recovery_watchdog import (
-    RebalanceBudget,
-    describe_tasks,
-    fetch_state,
-    force_rebalance,
-    producer_state,
-)
+from workers.diagnostics import evidence, fetch_state, force_rebalance, run_every
+from workers.recovery_watchdog import RebalanceBudget
 from workers.stuck_events import InFlightEvents
 
 log = structlog.get_logger("gvi.partitions")
@@ -45,15 +40,17 @@ class StreamPartitions:
 
     limit: float
     progress: dict[TP, PartitionProgress] = field(default_factory=dict)
+    generation: int = -1
 
     def delivered(self, tp: TP, offset: int, now: float) -> None:
         known = self.progress.setdefault(tp, PartitionProgress(moved_at=now))
         known.moved_at = now
         known.delivered = offset if known.delivered is None else max(known.delivered, offset)
 
-    def restart(self) -> None:
+    def restart(self, generation: int = -1) -> None:
         """Forget all progress, e.g. after a rebalance: every partition starts over."""
         self.progress.clear()
+        self.generation = generation
 
     def behind(
         self,
@@ -96,17 +93,7 @@ def register(app: Any, limit: float, in_flight: InFlightEvents) -> StreamPartiti
     budget = RebalanceBudget(limit=limit)
     app.sensors.add(DeliveredOffsets(partitions))
     interval = max(2.0, min(10.0, limit / 3))
-    generation: list[int] = [-1]
-
-    async def watch_partitions() -> None:
-        while not app.should_stop:
-            await app.sleep(interval)
-            try:
-                await _check(app, partitions, budget, in_flight, generation)
-            except Exception:  # the watchdog must never be what stops a worker by accident
-                log.exception("partition watchdog check failed")
-
-    app.background(watch_partitions)
+    run_every(app, interval, lambda: _check(app, partitions, budget, in_flight), "partitions")
     return partitions
 
 
@@ -115,14 +102,12 @@ async def _check(
     partitions: StreamPartitions,
     budget: RebalanceBudget,
     in_flight: InFlightEvents,
-    generation: list[int],
 ) -> None:
     now = monotonic()
     consumer = app.consumer
     busy = app.rebalancing or app.tables.recovery.in_recovery or not consumer.flow_active
-    if busy or app.consumer_generation_id != generation[0]:
-        generation[0] = app.consumer_generation_id
-        partitions.restart()
+    if busy or app.consumer_generation_id != partitions.generation:
+        partitions.restart(app.consumer_generation_id)
         return
     if any(now - event.since >= 5.0 for event in in_flight.in_flight.values()):
         return  # an agent is busy or stuck on one event: a rebalance would not help (stuck_events)
@@ -147,9 +132,7 @@ async def _check(
         partitions={f"{tp.topic}/{tp.partition}": round(s, 1) for tp, s in stalled.items()},
         forced_rebalances=budget.forced,
         fetch=fetch_state(app, stalled),
-        producer=producer_state(app),
-        main_tasks=describe_tasks(app.loop),
-        consumer_thread_tasks=describe_tasks(consumer._thread.thread_loop),
+        **evidence(app),
     )
     if action == "rebalance":
         force_rebalance(app)

@@ -8,7 +8,7 @@ import faust
 import structlog
 from faust.types import TP, EventT, StreamT
 
-from workers.recovery_watchdog import describe_tasks, producer_state
+from workers.diagnostics import evidence, run_every
 
 log = structlog.get_logger("gvi.stuck")
 
@@ -92,9 +92,7 @@ class StuckEventWatch:
                 partition=event.partition,
                 offset=event.offset,
                 seconds=round(monotonic() - event.since, 1),
-                producer=producer_state(self.app),
-                main_tasks=describe_tasks(self.app.loop),
-                consumer_thread_tasks=describe_tasks(self.app.consumer._thread.thread_loop),
+                **evidence(self.app),
             )
 
 
@@ -102,15 +100,5 @@ def register(app: Any, limit: float) -> StuckEventWatch:
     """Watch the app's agents from its start: log a stuck event, crash if it stays stuck."""
     watch = StuckEventWatch(app=app, limit=limit)
     app.sensors.add(watch.sensor)
-    interval = max(1.0, min(5.0, limit / 3))
-
-    async def watch_events() -> None:
-        while not app.should_stop:
-            await app.sleep(interval)
-            try:
-                await watch.check()
-            except Exception:  # the watch must never be what stops a worker
-                log.exception("stuck event check failed")
-
-    app.background(watch_events)
+    run_every(app, max(1.0, min(5.0, limit / 3)), watch.check, "stuck events")
     return watch

@@ -5,12 +5,8 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.recovery_watchdog import (
-    RecoveryProgress,
-    RecoveryWatchdog,
-    describe_tasks,
-    stalled_for,
-)
+from workers.diagnostics import describe_tasks
+from workers.recovery_watchdog import RecoveryProgress, RecoveryWatchdog, stalled_for
 
 LIMIT = 30.0
 
