@@ -11,8 +11,6 @@ import time
 from datetime import UTC, datetime
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer
-
 from events.catalogue import Catalogue, build_catalogue
 from events.codec import encode
 from schemas.completion import CompletionSnapshot, IncidentProgress
@@ -22,6 +20,7 @@ from workers.demo_data import demo_groups, demo_incidents
 from workers.embedded_broker import EmbeddedBroker, free_port
 from workers.kafka_tools import follow_many, publish, wait_for_keys
 from workers.settings import Settings
+from workers.topic_tracking_producer import TopicTrackingProducer
 from workers.worker_process import start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
@@ -85,7 +84,7 @@ class Demo:
                 f"(confidence {attribution.confidence:.2f})"
             )
         expected = {incident.incident_id for incident in incidents}
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = TopicTrackingProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
         try:
             agencies = asyncio.create_task(self._agencies(producer))
@@ -100,7 +99,7 @@ class Demo:
         finally:
             await producer.stop()
 
-    async def _agencies(self, producer: AIOKafkaProducer) -> None:
+    async def _agencies(self, producer: TopicTrackingProducer) -> None:
         """Each agency acknowledges, starts and completes every task it receives."""
         topics = [spec.name for spec in self.catalogue.tasks.values()]
         pending: set[asyncio.Task[None]] = set()
@@ -115,7 +114,9 @@ class Demo:
             pending.add(work)
             work.add_done_callback(pending.discard)
 
-    async def _work_on(self, producer: AIOKafkaProducer, task_id: UUID, recipient: str) -> None:
+    async def _work_on(
+        self, producer: TopicTrackingProducer, task_id: UUID, recipient: str
+    ) -> None:
         for status in AGENCY_STEPS:
             await asyncio.sleep(self.random.uniform(0.2, 1.0) * self.agency_pace)
             change = TaskStatusChange(

@@ -5,7 +5,9 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from workers.topic_tracking_producer import TopicTrackingProducer
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ async def publish(
     bootstrap_servers: str, topic: str, messages: Iterable[tuple[str | None, bytes | None]]
 ) -> list[tuple[int, int]]:
     """Send (key, value) pairs, waiting for each acknowledgement; returns (partition, offset)s."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = TopicTrackingProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await producer.start()
     try:
         placed = []

@@ -1,4 +1,4 @@
-"""A faust app whose consumer neither skips nor commits unprocessed messages across a rebalance."""
+"""A faust app that neither skips, commits unprocessed nor strands messages in a rebalance."""
 
 from bisect import bisect_left
 from collections import deque
@@ -11,6 +11,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 from mode.utils.queues import FlowControlEvent
+
+from workers.topic_tracking_producer import TopicTrackingProducer
 
 # faust-streaming 0.15.3 loses messages when a worker takes over partitions (docs/streams.md,
 # "Rebalance safety"). Each class below replaces one faulty step; the rest of faust is unchanged.
@@ -139,8 +141,17 @@ def committable_offset(acked: list[int], acked_index: set[int], start: int | Non
     return int(batch[-1]) + 1
 
 
+class TopicTrackingFaustProducer(faust_aiokafka.Producer):
+    """faust's producer on an aiokafka producer that never forgets a topic it sends to."""
+
+    @property
+    def _producer_type(self) -> type[TopicTrackingProducer]:
+        return TopicTrackingProducer
+
+
 class SafeTransport(faust_aiokafka.Transport):
     Consumer = SafeConsumer
+    Producer = TopicTrackingFaustProducer
 
 
 class SafeApp(faust.App):

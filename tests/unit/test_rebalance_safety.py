@@ -1,6 +1,7 @@
-"""Offsets are committed only over processed messages; resuming flow keeps assigned work."""
+"""Commits only over processed messages; resuming keeps work; the producer forgets no topic."""
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 
 from faust.types import TP
@@ -8,7 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mode.utils.queues import FlowControlQueue
 
+from workers.app import create_app
 from workers.rebalance_safety import AssignedOnlyFlowControl, _NoReadOffsets, committable_offset
+from workers.settings import Settings
+from workers.topic_tracking_producer import TopicTrackingProducer
 
 OWN = TP("gvi.incidents", 0)
 REVOKED = TP("gvi.incidents", 1)
@@ -103,3 +107,9 @@ def test_revocation_still_clears_every_queue() -> None:
         return queue.qsize()
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_the_app_produces_through_the_topic_tracking_producer(tmp_path: Path) -> None:
+    settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
+    app, _runtime = create_app(settings)
+    assert app.producer._producer_type is TopicTrackingProducer
