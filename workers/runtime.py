@@ -1,13 +1,16 @@
 """What every agent shares: settings, policy, topics, tables, and the rejection boundary."""
 
+import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+from faust.exceptions import ProducerSendError
 from faust.types import EventT
 
 from events.catalogue import Catalogue
@@ -24,6 +27,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class RetryBackoff:
+    """Waits between attempts to write a message's output: doubling from `first` up to `longest`."""
+
+    first: float = 0.2
+    longest: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.first * 2.0 ** min(attempt, 32), self.longest))
+
+
 @dataclass
 class Runtime:
     """The shared context of one worker's agents; the app fills in faust topics and tables."""
@@ -34,6 +48,7 @@ class Runtime:
     topics: dict[str, Any]
     tables: dict[str, Any]
     worker_name: str = f"{socket.gethostname()}:{os.getpid()}"
+    delivery_backoff: RetryBackoff = field(default_factory=RetryBackoff)
 
     async def send(self, topic_name: str, key: str, value: bytes) -> None:
         """Send and wait for the broker's acknowledgement, so that state is written only after."""
@@ -81,10 +96,51 @@ class RefusedAt(Refused):
         self.source = source
 
 
+class DeliveryFailed(Exception):
+    """The broker did not take a message's output, for a reason that may pass."""
+
+
+def delivery_failure(error: BaseException) -> bool:
+    """True when the output was not written for a reason that may pass, not a bad message."""
+    cause = error.__cause__ if isinstance(error, ProducerSendError) else error
+    if isinstance(cause, KafkaTimeoutError):
+        return True
+    return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
+
+
 async def guarded(
     runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
 ) -> None:
-    """The per-message error boundary: a bad message is rejected with a reason; nothing escapes."""
+    """The per-message error boundary: a bad message is rejected with a reason; nothing escapes.
+
+    When the broker does not take the output (a timeout, a lost connection, no leader), the
+    message is handled again after a growing pause, for as long as that lasts: its offset is
+    not committed meanwhile, and every effect is idempotent by id. An agent held this way for
+    long is reported and, in the end, restarts the worker (`workers/stuck_events.py`).
+    """
+    attempt = 0
+    while True:
+        try:
+            await _handle_or_reject(runtime, event, handle)
+            return
+        except DeliveryFailed as failure:
+            delay = runtime.delivery_backoff.delay(attempt)
+            attempt += 1
+            log.warning(
+                "output not delivered; handling the message again",
+                topic=event.message.topic,
+                partition=event.message.partition,
+                offset=event.message.offset,
+                attempt=attempt,
+                retry_in=delay,
+                error=str(failure),
+            )
+            await asyncio.sleep(delay)
+
+
+async def _handle_or_reject(
+    runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
+) -> None:
     try:
         await handle(event)
     except RefusedAt as refusal:
@@ -92,6 +148,8 @@ async def guarded(
     except Refused as refusal:
         await _reject_safely(runtime, source_of(event), refusal.code, refusal.message)
     except Exception as error:
+        if delivery_failure(error):
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
         log.exception("agent failed on a message", topic=event.message.topic)
         await _reject_safely(
             runtime,
@@ -106,5 +164,9 @@ async def _reject_safely(
 ) -> None:
     try:
         await runtime.reject(source, code, message)
-    except Exception:
+    except Exception as error:
+        if delivery_failure(error):
+            raise DeliveryFailed(
+                f"rejection not written: {type(error).__name__}: {error}"
+            ) from error
         log.exception("could not write the rejection", topic=source.topic, offset=source.offset)

@@ -1,0 +1,148 @@
+"""The error boundary: bad messages are rejected once; undelivered output is retried, not lost."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NotLeaderForPartitionError
+from faust.exceptions import ProducerSendError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from events.catalogue import build_catalogue
+from schemas import Refused, RejectionCode
+from workers.core.policy import load_policy
+from workers.runtime import RetryBackoff, Runtime, delivery_failure, guarded
+from workers.settings import Settings
+
+POLICY = load_policy()
+
+
+class RecordingTopic:
+    """A topic stand-in whose sends succeed, or fail with the errors queued in `failures`."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+        self.failures: list[Exception] = []
+
+    async def send(self, key: bytes, value: bytes) -> Awaitable[None]:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((key, value))
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
+
+
+def _runtime() -> Runtime:
+    settings = Settings()
+    catalogue = build_catalogue(settings.topic_prefix, 4, POLICY.recipient_ids)
+    return Runtime(
+        settings=settings,
+        policy=POLICY,
+        catalogue=catalogue,
+        topics={spec.name: RecordingTopic() for spec in catalogue.all()},
+        tables={},
+        delivery_backoff=RetryBackoff(first=0.001, longest=0.004),
+    )
+
+
+def _event(offset: int = 7) -> Any:
+    message = SimpleNamespace(topic="gvi.incidents", partition=1, offset=offset, key=b"INC-TEST-1")
+    return SimpleNamespace(message=message)
+
+
+def _rejections(runtime: Runtime) -> list[dict[str, Any]]:
+    topic = runtime.topics[runtime.catalogue.rejected.name]
+    return [json.loads(value) for _key, value in topic.sent]
+
+
+def _failing(errors: list[Exception]) -> tuple[Callable[[Any], Awaitable[None]], list[int]]:
+    calls: list[int] = []
+
+    async def handle(event: Any) -> None:
+        calls.append(event.message.offset)
+        if errors:
+            raise errors.pop(0)
+
+    return handle, calls
+
+
+async def test_a_broker_timeout_handles_the_message_again_and_rejects_nothing() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([KafkaTimeoutError(), KafkaTimeoutError()])
+    await guarded(runtime, _event(), handle)
+    assert calls == [7, 7, 7]
+    assert _rejections(runtime) == []
+
+
+async def test_a_wrapped_retriable_send_error_is_retried() -> None:
+    runtime = _runtime()
+    wrapped = ProducerSendError("Error while sending")
+    wrapped.__cause__ = NotLeaderForPartitionError()
+    handle, calls = _failing([wrapped])
+    await guarded(runtime, _event(), handle)
+    assert len(calls) == 2
+    assert _rejections(runtime) == []
+
+
+async def test_a_lasting_delivery_failure_keeps_the_agent_on_the_message() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([KafkaTimeoutError() for _ in range(10_000)])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(guarded(runtime, _event(), handle), 0.3)
+    assert len(calls) > 3
+    assert _rejections(runtime) == []
+
+
+async def test_output_the_broker_can_never_take_is_rejected_once() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([MessageSizeTooLargeError()])
+    await guarded(runtime, _event(), handle)
+    assert calls == [7]
+    [rejection] = _rejections(runtime)
+    assert rejection["error_code"] == RejectionCode.INTERNAL_ERROR.value
+    assert "MessageSizeTooLargeError" in rejection["message"]
+
+
+async def test_a_refusal_is_rejected_with_its_code_and_coordinates() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([Refused("no such group", RejectionCode.UNKNOWN_GROUP)])
+    await guarded(runtime, _event(offset=11), handle)
+    [rejection] = _rejections(runtime)
+    assert calls == [11]
+    assert rejection["error_code"] == RejectionCode.UNKNOWN_GROUP.value
+    assert (rejection["source_topic"], rejection["source_partition"]) == ("gvi.incidents", 1)
+    assert (rejection["source_offset"], rejection["source_key"]) == (11, "INC-TEST-1")
+
+
+async def test_a_rejection_that_times_out_is_written_on_the_next_attempt() -> None:
+    runtime = _runtime()
+    runtime.topics[runtime.catalogue.rejected.name].failures.append(KafkaTimeoutError())
+    handle, calls = _failing([ValueError("invented bug"), ValueError("invented bug")])
+    await guarded(runtime, _event(), handle)
+    assert calls == [7, 7]
+    [rejection] = _rejections(runtime)
+    assert rejection["error_code"] == RejectionCode.INTERNAL_ERROR.value
+    assert rejection["message"] == "ValueError: invented bug"
+
+
+def test_only_passing_broker_failures_count_as_undelivered() -> None:
+    assert delivery_failure(KafkaTimeoutError())
+    assert delivery_failure(NotLeaderForPartitionError())
+    assert not delivery_failure(MessageSizeTooLargeError())
+    assert not delivery_failure(ValueError("invented"))
+    assert not delivery_failure(ProducerSendError("no cause"))
+
+
+@given(st.floats(0.001, 5.0), st.floats(0.001, 60.0), st.integers(0, 200))
+def test_retry_pauses_grow_and_stay_within_the_longest(
+    first: float, longest: float, attempt: int
+) -> None:
+    backoff = RetryBackoff(first=first, longest=longest)
+    assert backoff.delay(attempt) <= max(longest, 0.0)
+    assert backoff.delay(attempt) <= backoff.delay(attempt + 1)
+    assert backoff.delay(0) == min(first, longest)
