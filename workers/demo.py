@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 from events.catalogue import Catalogue, build_catalogue
@@ -39,13 +40,57 @@ def _bar(percent: float) -> str:
     return "#" * filled + "." * (BAR_WIDTH - filled)
 
 
-class Demo:
-    """One demo run against a running broker and worker."""
+class SupervisedWorker:
+    """The demo's worker process, started again when it exits on its own, as a service manager
+    (systemd, Kubernetes) would; the worker exits on purpose when a watchdog gives up."""
 
-    def __init__(self, settings: Settings, catalogue: Catalogue, agency_pace: float) -> None:
+    def __init__(self, settings: Settings, data_dir: Path, max_starts: int = 5) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.max_starts = max_starts
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log_path = self.data_dir / (
+            "worker.log" if self.starts == 1 else f"worker-{self.starts}.log"
+        )
+        self.process = start_worker_process(self.settings, log_path)
+        _say(f"worker pid {self.process.pid}; its log: {log_path}")
+
+    def keep_running(self) -> bool:
+        """Start the worker again if it has exited; False once it has exited `max_starts` times."""
+        if self.process is None or self.process.poll() is None:
+            return True
+        exited = f"worker pid {self.process.pid} exited with status {self.process.returncode}"
+        if self.starts >= self.max_starts:
+            _say(f"{exited}; it has exited {self.starts} times, not starting it again")
+            return False
+        _say(f"{exited}; starting it again")
+        self.start()
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            _say(f"stopped worker pid {self.process.pid}")
+
+
+class Demo:
+    """One demo run against a running broker and a supervised worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalogue: Catalogue,
+        agency_pace: float,
+        worker: SupervisedWorker,
+    ) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.agency_pace = agency_pace
+        self.worker = worker
         self.random = random.Random(2026)
         self.snapshots: dict[str, CompletionSnapshot] = {}
         self.handled: set[str] = set()
@@ -86,18 +131,34 @@ class Demo:
         expected = {incident.incident_id for incident in incidents}
         producer = TopicTrackingProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
+        background = {
+            asyncio.create_task(self._agencies(producer)),
+            asyncio.create_task(self._supervise()),
+        }
+        watching = asyncio.create_task(self._watch(expected))
         try:
-            agencies = asyncio.create_task(self._agencies(producer))
-            try:
-                return await asyncio.wait_for(self._watch(expected), timeout=limit_seconds)
-            except TimeoutError:
+            done, _ = await asyncio.wait(
+                {watching, *background}, timeout=limit_seconds, return_when="FIRST_COMPLETED"
+            )
+            if watching in done:
+                return watching.result()
+            if not done:
                 _say(f"time limit of {limit_seconds:.0f} s reached before every task was done")
-                return False
-            finally:
-                agencies.cancel()
-                await asyncio.gather(agencies, return_exceptions=True)
+            for task in done:
+                task.result()
+            return False
         finally:
+            for task in (watching, *background):
+                task.cancel()
+            await asyncio.gather(watching, *background, return_exceptions=True)
             await producer.stop()
+
+    async def _supervise(self) -> None:
+        """Returns when the worker has exited too often to start it again."""
+        while True:
+            if not self.worker.keep_running():
+                return
+            await asyncio.sleep(1.0)
 
     async def _agencies(self, producer: TopicTrackingProducer) -> None:
         """Each agency acknowledges, starts and completes every task it receives."""
@@ -206,7 +267,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
     data_dir = base.data_dir / run_id
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=data_dir / "broker.log")
-    worker: subprocess.Popen[bytes] | None = None
+    worker: SupervisedWorker | None = None
     started = time.monotonic()
     try:
         broker.start()
@@ -218,14 +279,14 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
                 "data_dir": data_dir,
             }
         )
-        worker = start_worker_process(settings, data_dir / "worker.log")
         _say(f"embedded broker (Tansu) pid {broker.process and broker.process.pid} on {broker.url}")
-        _say(f"worker pid {worker.pid}; its log: {data_dir / 'worker.log'}")
+        worker = SupervisedWorker(settings, data_dir)
+        worker.start()
         policy = load_policy(settings.policy_path)
         catalogue = build_catalogue(
             settings.topic_prefix, settings.partitions, policy.recipient_ids
         )
-        done = asyncio.run(Demo(settings, catalogue, agency_pace).run(limit_seconds))
+        done = asyncio.run(Demo(settings, catalogue, agency_pace, worker).run(limit_seconds))
         _say(f"demo {'finished' if done else 'stopped'} after {time.monotonic() - started:.1f} s")
         return 0 if done else 1
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -235,8 +296,6 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if worker is not None:
-            _stop(worker)
+            worker.stop()
         broker.stop()
-        if worker is not None:
-            _say(f"stopped worker pid {worker.pid}")
         _say(f"stopped broker pid {broker.process and broker.process.pid}")

@@ -22,11 +22,11 @@ def _alive(pid: int) -> bool:
 
 
 def _stop_leftovers(output: str) -> None:
-    """After a failed run, stop the worker and broker the demo reported, by their pids."""
+    """After a failed run, stop the workers and broker the demo reported, by their pids."""
     for pattern in (r"worker pid (\d+);", r"broker \(Tansu\) pid (\d+)"):
-        match = re.search(pattern, output)
-        if match and _alive(int(match.group(1))):
-            os.kill(int(match.group(1)), signal.SIGKILL)
+        for pid in map(int, re.findall(pattern, output)):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.broker
@@ -97,3 +97,42 @@ def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
     assert not _alive(worker_pid)
     assert not _alive(broker_pid)
     assert "100.0%" not in output
+
+
+@pytest.mark.broker
+def test_demo_starts_a_killed_worker_again_and_still_completes_every_task(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "demo", "--agency-pace", "2", "--time-limit", "180"],
+        cwd=ROOT,
+        env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    for line in demo.stdout:
+        lines.append(line)
+        if "0/21 completed" in line:
+            break
+    first_pid = int(re.search(r"worker pid (\d+);", "".join(lines)).group(1))  # type: ignore[union-attr]
+    os.kill(first_pid, signal.SIGKILL)
+    try:
+        rest, _ = demo.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        demo.kill()
+        rest, _ = demo.communicate(timeout=30)
+        _stop_leftovers("".join(lines) + rest)
+        raise
+    output = "".join(lines) + rest
+    assert demo.returncode == 0, output
+    assert f"worker pid {first_pid} exited with status -9; starting it again" in output
+    second_pid = int(re.findall(r"worker pid (\d+);", output)[-1])
+    assert second_pid != first_pid
+    assert re.search(r"DEMO-INC-HUD-1 +\[#{24}\] 100\.0%  21/21 completed \(done\)", output)
+    assert re.search(r"DEMO-INC-ORE-1 +\[#{24}\] 100\.0%  4/4 completed \(done\)", output)
+    assert "REJECTED" not in output
+    assert f"stopped worker pid {second_pid}" in output
+    assert not _alive(first_pid)
+    assert not _alive(second_pid)
