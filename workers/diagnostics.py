@@ -1,13 +1,31 @@
 """Worker diagnostics shared by the watchdogs: what each loop awaits, producer and fetch state."""
 
 import asyncio
+import functools
 import gc
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ParamSpec
 
 import structlog
 
 log = structlog.get_logger("gvi.diagnostics")
+
+Args = ParamSpec("Args")
+
+
+def best_effort(
+    describe: Callable[Args, dict[str, Any]],
+) -> Callable[Args, dict[str, Any]]:
+    """A state report that never fails the watchdog reading it: an error is reported instead."""
+
+    @functools.wraps(describe)
+    def guarded(*args: Args.args, **kwargs: Args.kwargs) -> dict[str, Any]:
+        try:
+            return describe(*args, **kwargs)
+        except Exception as error:  # private faust/aiokafka attributes may change
+            return {"unavailable": f"{type(error).__name__}: {error}"}
+
+    return guarded
 
 
 def describe_tasks(loop: asyncio.AbstractEventLoop) -> list[str]:
@@ -54,6 +72,7 @@ def _next_awaited(awaited: Any) -> Any:
     return following
 
 
+@best_effort
 def producer_state(app: Any) -> dict[str, Any]:
     """What aiokafka's producer holds: batches waiting and sent, and what it thinks is in flight."""
     producer = getattr(app.producer, "_producer", None)
@@ -80,6 +99,7 @@ def producer_state(app: Any) -> dict[str, Any]:
     }
 
 
+@best_effort
 def fetch_state(app: Any, tps: Any) -> dict[str, Any]:
     """How the consumer stands on each of `tps`: position, pause, buffered records, activity."""
     consumer = app.consumer
@@ -99,6 +119,27 @@ def fetch_state(app: Any, tps: Any) -> dict[str, Any]:
             "active_in_faust": tp in active,
         }
     return state
+
+
+@best_effort
+def recovery_state(app: Any) -> dict[str, Any]:
+    """Where faust's recovery stands: applied and end offsets per changelog partition, queues."""
+    recovery = app.tables.recovery
+    behind = {
+        f"{tp.topic}/{tp.partition}": {
+            "applied": recovery.active_offsets.get(tp),
+            "highwater": recovery.active_highwaters.get(tp),
+        }
+        for tp in sorted(recovery.active_tps)
+        if (recovery.active_highwaters.get(tp) or -1) > (recovery.active_offsets.get(tp) or -1)
+    }
+    return {
+        "behind": behind,
+        "changelog_queue": app.tables.changelog_queue.qsize(),
+        "buffered_events": {table.name: len(events) for table, events in recovery.buffers.items()},
+        "signal_recovery_start": recovery.signal_recovery_start.is_set(),
+        "flow_active": bool(app.consumer.flow_active),
+    }
 
 
 def force_rebalance(app: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from workers.diagnostics import evidence, fetch_state, force_rebalance, run_every
+from workers.diagnostics import evidence, fetch_state, force_rebalance, recovery_state, run_every
 
 log = structlog.get_logger("gvi.recovery")
 
@@ -104,6 +104,7 @@ async def _check(app: Any, watchdog: RecoveryWatchdog) -> None:
         remaining=progress.remaining,
         forced_rebalances=watchdog.forced,
         changelogs=fetch_state(app, app.tables.recovery.active_tps),
+        recovery=recovery_state(app),
         **evidence(app),
     )
     if action == "rebalance":

@@ -1,11 +1,15 @@
 """The recovery watchdog acts only on a stuck recovery, rate-limited, and then gives up."""
 
 import asyncio
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
+from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.diagnostics import describe_tasks
+from workers.diagnostics import describe_tasks, recovery_state
 from workers.recovery_watchdog import RecoveryProgress, RecoveryWatchdog, stalled_for
 
 LIMIT = 30.0
@@ -97,3 +101,35 @@ def test_describes_the_awaited_chain_of_each_task() -> None:
 
     chains = asyncio.run(scenario())
     assert any("outer" in chain and "inner" in chain and "sleep" in chain for chain in chains)
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+
+
+def _app_in_recovery(applied: dict[TP, int], highwaters: dict[TP, int]) -> Any:
+    recovery = SimpleNamespace(
+        active_tps=set(highwaters),
+        active_offsets=applied,
+        active_highwaters=highwaters,
+        buffers={_Table("tasks"): [object(), object()]},
+        signal_recovery_start=asyncio.Event(),
+    )
+    tables = SimpleNamespace(recovery=recovery, changelog_queue=asyncio.Queue())
+    return SimpleNamespace(tables=tables, consumer=SimpleNamespace(flow_active=True))
+
+
+def test_the_recovery_record_names_only_the_partitions_still_behind() -> None:
+    behind, caught_up = TP("app-tasks-changelog", 0), TP("app-tasks-changelog", 1)
+    app = _app_in_recovery({behind: 10, caught_up: 7}, {behind: 95, caught_up: 7})
+    state = recovery_state(app)
+    assert state["behind"] == {"app-tasks-changelog/0": {"applied": 10, "highwater": 95}}
+    assert state["buffered_events"] == {"tasks": 2}
+    assert (state["changelog_queue"], state["flow_active"]) == (0, True)
+
+
+def test_a_state_report_that_fails_says_so_instead_of_failing_the_watchdog() -> None:
+    assert recovery_state(SimpleNamespace()) == {
+        "unavailable": "AttributeError: 'types.SimpleNamespace' object has no attribute 'tables'"
+    }
