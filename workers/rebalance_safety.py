@@ -1,11 +1,12 @@
 """A faust app that neither skips, commits unprocessed nor strands messages in a rebalance."""
 
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, cast
 
 import faust
+import structlog
 from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -13,6 +14,8 @@ from faust.utils.functional import consecutive_numbers
 from mode.utils.queues import FlowControlEvent
 
 from workers.topic_tracking_producer import TopicTrackingProducer
+
+log = structlog.get_logger("gvi.rebalance")
 
 # faust-streaming 0.15.3 loses messages when a worker takes over partitions (docs/streams.md,
 # "Rebalance safety"). Each class below replaces one faulty step; the rest of faust is unchanged.
@@ -68,8 +71,59 @@ def _tp_of(event: Any) -> TP | None:
     return getattr(message, "tp", None)
 
 
+def records_to_put_back(
+    fetched: Mapping[Any, Sequence[Any]],
+    changelog_topics: Collection[str],
+    seeks: Mapping[Any, int],
+    seeks_at_drain: Mapping[Any, int],
+) -> dict[Any, int]:
+    """Changelog partitions to seek back to the first of their fetched records (tp → offset).
+
+    Only partitions not sought since their records were taken from the fetcher: a seek since
+    (recovery's own) already decides where reading goes on.
+    """
+    return {
+        tp: records[0].offset
+        for tp, records in fetched.items()
+        if records
+        and tp.topic in changelog_topics
+        and seeks.get(tp, 0) == seeks_at_drain.get(tp, -1)
+    }
+
+
 class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Seeks every stream partition, including those with no committed offset yet."""
+    """Seeks every stream partition, including those with no committed offset yet, and can put
+    back changelog records that faust drops."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seeks: Counter[Any] = Counter()
+        self._seeks_at_drain: dict[Any, int] = {}
+
+    def seek(self, partition: TP, offset: int) -> None:
+        self._seeks[partition] += 1
+        super().seek(partition, offset)
+
+    async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
+        self._seeks.update(partitions.keys())  # recovery's seeks, on this thread
+        await super()._seek_wait(consumer, partitions)
+
+    async def _fetch_records(self, *args: Any, **kwargs: Any) -> Any:
+        fetched = await super()._fetch_records(*args, **kwargs)
+        self._seeks_at_drain.update((tp, self._seeks[tp]) for tp in fetched)
+        return fetched
+
+    async def put_back(self, fetched: Mapping[Any, Sequence[Any]]) -> dict[Any, int]:
+        """Seek changelog partitions back over records taken from the fetcher but not delivered.
+
+        Runs on this thread (``call_thread``) without awaiting, like recovery's seeks, so no seek
+        comes in between.
+        """
+        changelogs = self.app.tables.changelog_topics
+        rewinds = records_to_put_back(fetched, changelogs, self._seeks, self._seeks_at_drain)
+        for tp, offset in rewinds.items():
+            self.seek(tp, offset)
+        return rewinds
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -108,6 +162,21 @@ class SafeConsumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> SafeConsumerThread:
         return SafeConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _wait_next_records(self, timeout: float) -> Any:  # noqa: ASYNC109 (faust's signature)
+        # faust drops a batch that arrives after flow stopped, then seeks only stream partitions
+        # back to their commits: dropped changelog records were never read again, and a table
+        # recovery waited for them forever (docs/streams.md, "Recovery watchdog").
+        records, active_partitions = await super()._wait_next_records(timeout)
+        if records and not self.flow_active:
+            thread = cast(SafeConsumerThread, self._thread)
+            rewinds = await thread.call_thread(thread.put_back, records)
+            if rewinds:
+                log.info(
+                    "changelog records fetched while flow was stopped; read again",
+                    partitions={f"{tp.topic}/{tp.partition}": o for tp, o in rewinds.items()},
+                )
+        return records, active_partitions
 
     async def perform_seek(self) -> None:
         starts = await self.seek_to_committed()

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from mode.utils.queues import FlowControlQueue
 
 from workers.app import create_app
-from workers.rebalance_safety import AssignedOnlyFlowControl, _NoReadOffsets, committable_offset
+from workers.rebalance_safety import (
+    AssignedOnlyFlowControl,
+    _NoReadOffsets,
+    committable_offset,
+    records_to_put_back,
+)
 from workers.settings import Settings
 from workers.topic_tracking_producer import TopicTrackingProducer
 
@@ -113,3 +118,28 @@ def test_the_app_produces_through_the_topic_tracking_producer(tmp_path: Path) ->
     settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
     app, _runtime = create_app(settings)
     assert app.producer._producer_type is TopicTrackingProducer
+
+
+CHANGELOG = TP("app-tasks-changelog", 2)
+STREAM = TP("gvi.incidents", 2)
+
+
+def _fetched(*offsets: int) -> list[SimpleNamespace]:
+    return [SimpleNamespace(offset=offset) for offset in offsets]
+
+
+def test_dropped_changelog_records_are_read_again_from_the_first() -> None:
+    fetched = {CHANGELOG: _fetched(40, 41, 43), STREAM: _fetched(7, 8)}
+    rewinds = records_to_put_back(fetched, {CHANGELOG.topic}, {CHANGELOG: 3}, {CHANGELOG: 3})
+    assert rewinds == {CHANGELOG: 40}
+
+
+def test_a_seek_since_the_fetch_decides_instead() -> None:
+    fetched = {CHANGELOG: _fetched(40, 41)}
+    assert records_to_put_back(fetched, {CHANGELOG.topic}, {CHANGELOG: 4}, {CHANGELOG: 3}) == {}
+    assert records_to_put_back(fetched, {CHANGELOG.topic}, {CHANGELOG: 3}, {}) == {}
+
+
+def test_stream_partitions_and_empty_fetches_are_left_to_the_committed_seek() -> None:
+    fetched = {STREAM: _fetched(7), CHANGELOG: []}
+    assert records_to_put_back(fetched, {CHANGELOG.topic}, {}, {STREAM: 0, CHANGELOG: 0}) == {}
