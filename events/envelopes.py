@@ -1,7 +1,10 @@
 """Internal messages between the agents; not a public contract."""
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Self
+from uuid import UUID
+
+from pydantic import model_validator
 
 from schemas.common import Contract, Identifier, ShortText, Text, Timestamp
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
@@ -33,18 +36,35 @@ class TaskCommandKind(StrEnum):
     CREATE = "create"
     CANCEL = "cancel"
     MARK_OVERDUE = "mark_overdue"
+    EXPIRE_PARKED = "expire_parked"
 
 
 class TaskCommand(Contract):
-    """Create, cancel or mark overdue one task; keyed by task id."""
+    """Create, cancel or mark overdue one task, or reject the status updates still parked for
+    a task id that never became known; keyed by task id."""
 
     command: TaskCommandKind
-    task: SanctionTask
-    incident_version: int
+    task: SanctionTask | None = None
+    task_id: UUID | None = None
+    incident_version: int = 0
     view: RecipientTaskView | None = None
     reason: Text | None = None
     at: Timestamp
     source: SourceRef
+
+    @model_validator(mode="after")
+    def _names_its_task(self) -> Self:
+        if self.command is TaskCommandKind.EXPIRE_PARKED:
+            if self.task_id is None or self.task is not None:
+                raise ValueError("expire_parked names a task_id and carries no task")
+        elif self.task is None:
+            raise ValueError(f"{self.command.value} carries the task")
+        return self
+
+    @property
+    def subject_id(self) -> str:
+        """The id of the task this command is about."""
+        return str(self.task.task_id if self.task is not None else self.task_id)
 
 
 class TaskEvent(Contract):

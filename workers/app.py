@@ -11,7 +11,7 @@ from workers.runtime import Runtime
 from workers.settings import Settings
 
 AGENTS = (incidents, groups, planning, tasks, completion, deadlines)
-TABLES = ("incidents", "groups", "group-plans", "tasks", "incident-progress")
+TABLES = ("incidents", "groups", "group-plans", "tasks", "parked-updates", "incident-progress")
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, Runtime]:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     overdue_check_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="how often open tasks are checked for deadlines"
     )
+    parked_update_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="a status update for a task not yet known waits this long, then is rejected",
+    )
     fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )

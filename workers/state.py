@@ -1,9 +1,12 @@
 """The shapes of the worker's table values (JSON in the changelog); not a public contract."""
 
+from datetime import datetime, timedelta
+
 from pydantic import BaseModel, ConfigDict
 
+from events.envelopes import SourceRef
 from schemas.history import GroupHistory
-from schemas.task import RecipientTaskView, SanctionTask
+from schemas.task import RecipientTaskView, SanctionTask, TaskStatusChange
 
 
 class _State(BaseModel):
@@ -36,3 +39,21 @@ class IncidentTasks(_State):
     incident_version: int
     policy_version: str
     tasks: dict[str, SanctionTask] = {}
+
+
+class ParkedUpdate(_State):
+    """A status update that arrived before its task was known, and where it was read."""
+
+    change: TaskStatusChange
+    source: SourceRef
+    parked_at: datetime
+
+
+class ParkedUpdates(_State):
+    """Per task id not yet known: its status updates in arrival order, kept until it is."""
+
+    updates: tuple[ParkedUpdate, ...] = ()
+
+    def expired_at(self, now: datetime, wait: timedelta) -> bool:
+        """True once the oldest update has waited `wait` for its task."""
+        return bool(self.updates) and now - self.updates[0].parked_at >= wait

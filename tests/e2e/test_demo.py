@@ -63,10 +63,9 @@ def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> No
     assert not _alive(broker_pid)
 
 
-@pytest.mark.broker
-def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "demo", "--agency-pace", "20"],
+def _start_demo(tmp_path: Path, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "demo", *options],
         cwd=ROOT,
         env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
         stdout=subprocess.PIPE,
@@ -74,21 +73,36 @@ def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
         text=True,
         start_new_session=True,
     )
+
+
+def _read_until_tasks_are_dispatched(demo: subprocess.Popen[str]) -> str:
     assert demo.stdout is not None
     lines: list[str] = []
     for line in demo.stdout:
         lines.append(line)
         if "0/21 completed" in line:
             break
-    os.kill(demo.pid, signal.SIGINT)
+    return "".join(lines)
+
+
+def _rest_of_output(demo: subprocess.Popen[str], so_far: str, timeout: float) -> str:
+    """All the demo printed by its exit; after `timeout` it is killed with all it started."""
     try:
-        rest, _ = demo.communicate(timeout=90)
+        rest, _ = demo.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         demo.kill()
         rest, _ = demo.communicate(timeout=30)
-        _stop_leftovers("".join(lines) + rest)
+        _stop_leftovers(so_far + rest)
         raise
-    output = "".join(lines) + rest
+    return so_far + rest
+
+
+@pytest.mark.broker
+def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
+    demo = _start_demo(tmp_path, "--agency-pace", "20")
+    so_far = _read_until_tasks_are_dispatched(demo)
+    os.kill(demo.pid, signal.SIGINT)
+    output = _rest_of_output(demo, so_far, timeout=90)
     assert demo.returncode == 130, output
     assert "interrupted" in output
     worker_pid = int(re.search(r"worker pid (\d+);", output).group(1))  # type: ignore[union-attr]
@@ -101,31 +115,11 @@ def test_interrupted_demo_stops_everything_it_started(tmp_path: Path) -> None:
 
 @pytest.mark.broker
 def test_demo_starts_a_killed_worker_again_and_still_completes_every_task(tmp_path: Path) -> None:
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "demo", "--agency-pace", "2", "--time-limit", "180"],
-        cwd=ROOT,
-        env={**os.environ, "GVI_DATA_DIR": str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    assert demo.stdout is not None
-    lines: list[str] = []
-    for line in demo.stdout:
-        lines.append(line)
-        if "0/21 completed" in line:
-            break
-    first_pid = int(re.search(r"worker pid (\d+);", "".join(lines)).group(1))  # type: ignore[union-attr]
+    demo = _start_demo(tmp_path, "--agency-pace", "2", "--time-limit", "180")
+    so_far = _read_until_tasks_are_dispatched(demo)
+    first_pid = int(re.search(r"worker pid (\d+);", so_far).group(1))  # type: ignore[union-attr]
     os.kill(first_pid, signal.SIGKILL)
-    try:
-        rest, _ = demo.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        demo.kill()
-        rest, _ = demo.communicate(timeout=30)
-        _stop_leftovers("".join(lines) + rest)
-        raise
-    output = "".join(lines) + rest
+    output = _rest_of_output(demo, so_far, timeout=240)
     assert demo.returncode == 0, output
     assert f"worker pid {first_pid} exited with status -9; starting it again" in output
     second_pid = int(re.findall(r"worker pid (\d+);", output)[-1])

@@ -69,7 +69,7 @@ class Deployment:
     def topic(self, suffix: str) -> str:
         return f"{self.settings.topic_prefix}{suffix}"
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, **settings: Any) -> WorkerProcess:
         index = len(self.workers) + 1
         log_path = self.tmp_path / f"worker-{index}.log"
         own = self.settings.model_copy(
@@ -77,6 +77,7 @@ class Deployment:
                 "web_port": free_port(),
                 "data_dir": self.tmp_path / f"data-{index}",
                 "overdue_check_seconds": 1.0,
+                **settings,
             }
         )
         process = start_worker_process(own, log_path)

@@ -1,5 +1,6 @@
-"""Deadlines: a timer finds open tasks past their deadline and asks the task agent to escalate."""
+"""Deadlines: a timer finds overdue tasks and long-parked updates and asks the task agent to act."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -9,7 +10,7 @@ from events.codec import encode
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
 from schemas.task import OPEN_STATUSES
 from workers.runtime import Runtime, utc_now
-from workers.state import TaskRecord
+from workers.state import ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.deadlines")
 OPEN = {status.value for status in OPEN_STATUSES}
@@ -23,10 +24,27 @@ def partition_of(key: str, partitions: int) -> int:
 
 
 def register(app: Any, runtime: Runtime) -> None:
-    """Register the deadline timer; it reads the task table and writes commands, never the table."""
+    """Register the deadline timer; it reads the task tables and writes commands, never a table."""
     tasks = runtime.tables["tasks"]
+    parked = runtime.tables["parked-updates"]
+    parked_wait = timedelta(seconds=runtime.settings.parked_update_seconds)
     commands = runtime.catalogue.task_commands.name
     partitions = runtime.settings.partitions
+
+    async def expire_parked_updates(owned: set[int], now: datetime) -> None:
+        expired = 0
+        for task_id, stored in list(parked.items()):
+            if not stored or partition_of(task_id, partitions) not in owned:
+                continue
+            if not ParkedUpdates.model_validate(stored).expired_at(now, parked_wait):
+                continue
+            command = TaskCommand(
+                command=TaskCommandKind.EXPIRE_PARKED, task_id=task_id, at=now, source=TIMER_SOURCE
+            )
+            await runtime.send(commands, task_id, encode(command))
+            expired += 1
+        if expired:
+            log.info("parked status updates past their wait", tasks=expired)
 
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
     async def check_deadlines() -> None:
@@ -34,6 +52,7 @@ def register(app: Any, runtime: Runtime) -> None:
         if not owned:
             return
         now = utc_now()
+        await expire_parked_updates(owned, now)
         flagged = 0
         for task_id, stored in list(tasks.items()):
             if not stored or stored["task"]["status"] not in OPEN or stored["task"]["overdue"]:

@@ -1,21 +1,22 @@
 """Tasks: dispatch to each recipient's topic, the task-state table, and agencies' status updates."""
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from faust.types import EventT, StreamT
 
 from events.codec import decode, encode, require_key
-from events.envelopes import TaskCommand, TaskCommandKind, TaskEvent
+from events.envelopes import SourceRef, TaskCommand, TaskCommandKind, TaskEvent
 from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
-from workers.runtime import RefusedAt, Runtime, guarded, utc_now
-from workers.state import TaskRecord
+from workers.runtime import RefusedAt, Runtime, guarded, source_of, utc_now
+from workers.state import ParkedUpdate, ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.tasks")
 AUDIT_NAMESPACE = uuid.UUID("0b7e4c1a-53f2-5d0e-8c3b-2a9f6d4e1b70")
@@ -23,16 +24,23 @@ ESCALATING = {
     TaskStatus.DECLINED: EscalationReason.DECLINED,
     TaskStatus.FAILED: EscalationReason.FAILED,
 }
+MAX_PARKED_PER_TASK = 20
 
 
 def register(app: Any, runtime: Runtime) -> None:
     """Register the task agent on the internal task commands and on `gvi.task-updates`."""
     catalogue = runtime.catalogue
     tasks = runtime.tables["tasks"]
+    parked = runtime.tables["parked-updates"]
+    parked_wait = timedelta(seconds=runtime.settings.parked_update_seconds)
 
     def load(task_id: str) -> TaskRecord | None:
         stored = tasks.get(task_id)
         return TaskRecord.model_validate(stored) if stored else None
+
+    def load_parked(task_id: str) -> ParkedUpdates:
+        stored = parked.get(task_id)
+        return ParkedUpdates.model_validate(stored) if stored else ParkedUpdates()
 
     async def disclose(task: SanctionTask, view: RecipientTaskView, disclosure: str) -> None:
         await runtime.send(catalogue.tasks[task.recipient].name, str(task.task_id), encode(view))
@@ -81,8 +89,12 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def apply_command(event: EventT[Any]) -> None:
         command = decode(TaskCommand, event.value)
-        task_id = str(command.task.task_id)
+        task_id = command.subject_id
         record = load(task_id)
+        if command.command is TaskCommandKind.EXPIRE_PARKED:
+            await expire_parked(task_id, command)
+            return
+        assert command.task is not None  # TaskCommand requires it for every other command
         if command.command is TaskCommandKind.MARK_OVERDUE:
             if record is None:
                 return
@@ -102,6 +114,7 @@ def register(app: Any, runtime: Runtime) -> None:
         if command.command is TaskCommandKind.CREATE:
             if record is not None or command.view is None:
                 log.info("task already created", task_id=task_id)
+                await release_parked(task_id)
                 return
             task = mark_delivered(command.task, utc_now()).task
             view = refresh_view(command.view, task, runtime.policy)
@@ -110,6 +123,7 @@ def register(app: Any, runtime: Runtime) -> None:
             log.info(
                 "task dispatched", task_id=task_id, recipient=task.recipient, action=task.action
             )
+            await release_parked(task_id)
             return
         if record is None:
             refusal = Refused(f"cancellation of unknown task {task_id}", RejectionCode.UNKNOWN_TASK)
@@ -127,7 +141,11 @@ def register(app: Any, runtime: Runtime) -> None:
         require_key(event.key, str(change.task_id))
         record = load(str(change.task_id))
         if record is None:
-            raise Refused(f"no task {change.task_id} is known", RejectionCode.UNKNOWN_TASK)
+            park(change, source_of(event))
+            return
+        await change_status(record, change)
+
+    async def change_status(record: TaskRecord, change: TaskStatusChange) -> None:
         transition = apply_status_change(record.task, change)
         if not transition.changed:
             log.info("repeated status update ignored", task_id=str(change.task_id))
@@ -141,6 +159,61 @@ def register(app: Any, runtime: Runtime) -> None:
             )
         await store(task, refresh_view(record.view, task, runtime.policy))
         log.info("task status changed", task_id=str(task.task_id), status=task.status.value)
+
+    def park(change: TaskStatusChange, source: SourceRef) -> None:
+        """Keep an update whose task is not known yet: after a crash, an agency can report on a
+        task whose creation is read again only after its report."""
+        task_id = str(change.task_id)
+        waiting = load_parked(task_id)
+        if any(update.change == change for update in waiting.updates):
+            return
+        if len(waiting.updates) >= MAX_PARKED_PER_TASK:
+            raise Refused(
+                f"no task {task_id} is known, and {MAX_PARKED_PER_TASK} updates already wait",
+                RejectionCode.UNKNOWN_TASK,
+            )
+        update = ParkedUpdate(change=change, source=source, parked_at=utc_now())
+        parked[task_id] = ParkedUpdates(updates=(*waiting.updates, update)).model_dump(mode="json")
+        log.info(
+            "status update parked until its task is known",
+            task_id=task_id,
+            status=change.status.value,
+            waiting=len(waiting.updates) + 1,
+        )
+
+    async def release_parked(task_id: str) -> None:
+        """Apply the updates parked for a task that is now known, in the order they arrived."""
+        waiting = load_parked(task_id)
+        if not waiting.updates:
+            return
+        for update in waiting.updates:
+            record = load(task_id)
+            if record is None:
+                return
+            try:
+                await change_status(record, update.change)
+            except Refused as refusal:
+                await runtime.reject(update.source, refusal.code, refusal.message)
+        del parked[task_id]
+        log.info("parked status updates applied", task_id=task_id, count=len(waiting.updates))
+
+    async def expire_parked(task_id: str, command: TaskCommand) -> None:
+        """Reject the updates of a task id that stayed unknown for `parked_update_seconds`."""
+        if load(task_id) is not None:
+            await release_parked(task_id)
+            return
+        waiting = load_parked(task_id)
+        if not waiting.expired_at(command.at, parked_wait):
+            return
+        for update in waiting.updates:
+            await runtime.reject(
+                update.source,
+                RejectionCode.UNKNOWN_TASK,
+                f"no task {task_id} is known; the update waited "
+                f"{parked_wait.total_seconds():.0f} s for it",
+            )
+        del parked[task_id]
+        log.warning("parked status updates rejected", task_id=task_id, count=len(waiting.updates))
 
     async def handle(event: EventT[Any]) -> None:
         if event.message.topic == catalogue.task_updates.name:

@@ -1,0 +1,68 @@
+"""Updates parked for a task not yet known: how long they wait, and the command that ends it."""
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
+from schemas import TaskStatus, TaskStatusChange
+from tests.builders import T0
+from workers.state import ParkedUpdate, ParkedUpdates
+
+SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
+WAIT = timedelta(minutes=10)
+
+
+def _parked(*minutes_ago: int) -> ParkedUpdates:
+    task_id = uuid4()
+    return ParkedUpdates(
+        updates=tuple(
+            ParkedUpdate(
+                change=TaskStatusChange(
+                    task_id=task_id,
+                    recipient="skatteverket",
+                    status=TaskStatus.ACKNOWLEDGED,
+                    changed_at=T0,
+                    reported_by="officer-invented-1",
+                ),
+                source=SOURCE,
+                parked_at=T0 - timedelta(minutes=ago),
+            )
+            for ago in minutes_ago
+        )
+    )
+
+
+def test_the_oldest_update_decides_when_the_wait_is_over() -> None:
+    assert _parked(10, 1).expired_at(T0, WAIT)
+    assert not _parked(9, 1).expired_at(T0, WAIT)
+
+
+def test_nothing_parked_never_expires() -> None:
+    assert not ParkedUpdates().expired_at(T0 + timedelta(days=365), WAIT)
+
+
+@given(st.integers(0, 10_000), st.integers(1, 10_000))
+def test_expiry_is_exactly_the_wait_after_parking(minutes_ago: int, wait_minutes: int) -> None:
+    expired = _parked(minutes_ago).expired_at(T0, timedelta(minutes=wait_minutes))
+    assert expired == (minutes_ago >= wait_minutes)
+
+
+def test_expiring_parked_updates_names_a_task_id_and_no_task() -> None:
+    task_id = uuid4()
+    command = TaskCommand(
+        command=TaskCommandKind.EXPIRE_PARKED, task_id=task_id, at=T0, source=SOURCE
+    )
+    assert command.subject_id == str(task_id)
+    with pytest.raises(ValidationError, match="names a task_id"):
+        TaskCommand(command=TaskCommandKind.EXPIRE_PARKED, at=T0, source=SOURCE)
+
+
+def test_every_other_command_carries_its_task() -> None:
+    for kind in (TaskCommandKind.CREATE, TaskCommandKind.CANCEL, TaskCommandKind.MARK_OVERDUE):
+        with pytest.raises(ValidationError, match="carries the task"):
+            TaskCommand(command=kind, task_id=uuid4(), at=T0, source=SOURCE)
