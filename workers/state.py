@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.envelopes import SourceRef
 from schemas.history import GroupHistory
-from schemas.task import RecipientTaskView, SanctionTask, TaskStatusChange
+from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 
 
 class _State(BaseModel):
@@ -25,11 +25,31 @@ class GroupPlans(_State):
         return cls(group_id=group_id, history=GroupHistory(group_id=group_id))
 
 
+class AppliedUpdate(_State):
+    """An agency's status update that changed the task: enough to know it when it comes again."""
+
+    status: TaskStatus
+    changed_at: datetime
+    reported_by: str
+
+    @classmethod
+    def of(cls, change: TaskStatusChange) -> "AppliedUpdate":
+        return cls(
+            status=change.status, changed_at=change.changed_at, reported_by=change.reported_by
+        )
+
+
 class TaskRecord(_State):
-    """Per task: the task itself and the view its recipient was sent."""
+    """Per task: the task itself, the view its recipient was sent, and the updates applied."""
 
     task: SanctionTask
     view: RecipientTaskView
+    applied: tuple[AppliedUpdate, ...] = ()
+
+    def has_applied(self, change: TaskStatusChange) -> bool:
+        """True for an update applied before: one read again after a crash, before its offset
+        was committed, must change nothing, not be refused as a backward move."""
+        return AppliedUpdate.of(change) in self.applied
 
 
 class IncidentTasks(_State):

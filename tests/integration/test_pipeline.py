@@ -111,6 +111,34 @@ def test_duplicate_incident_and_replayed_update_change_nothing(deployment: Deplo
     assert deployment.values("rejected") == []
 
 
+def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployment) -> None:
+    """After a crash, updates whose offsets were not committed are read again, after the task
+    already moved past them: they are repeats, not backward moves to refuse."""
+    deployment.start_worker()
+    group = notified_group()
+    deployment.register_groups(group)
+    reported = fresh_incident("INC-IT-REPLAY")
+    task = next(t for t in expected_tasks(reported, group) if t.recipient == "kronofogden")
+    deployment.publish("incidents", [(reported.incident_id, encode(reported))])
+    reports = [
+        (str(task.task_id), encode(update(str(task.task_id), task.recipient, status)))
+        for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
+    ]
+    deployment.publish("task-updates", reports)
+    deployment.wait_for_log("task status changed", count=3)
+    deployment.publish("task-updates", reports[:2])
+    deployment.wait_for_log("repeated status update ignored", count=2)
+
+    snapshots = _snapshots(deployment.values("completion"), "INC-IT-REPLAY")
+    statuses = {t["task_id"]: t["status"] for t in snapshots[-1]["tasks"]}
+    assert statuses[str(task.task_id)] == "completed"
+    assert deployment.values("rejected") == []
+    late = encode(update(str(task.task_id), task.recipient, TaskStatus.ACKNOWLEDGED))
+    deployment.publish("task-updates", [(str(task.task_id), late)])
+    [refused] = deployment.wait_for("rejected", lambda values: len(values) >= 1)
+    assert refused["error_code"] == "invalid_transition"
+
+
 def test_bad_input_is_rejected_with_coordinates_and_the_next_message_is_processed(
     deployment: Deployment,
 ) -> None:

@@ -1,4 +1,4 @@
-"""Updates parked for a task not yet known: how long they wait, and the command that ends it."""
+"""Updates parked for a task not yet known, and updates a task record knows it has applied."""
 
 from datetime import timedelta
 from uuid import uuid4
@@ -10,8 +10,11 @@ from pydantic import ValidationError
 
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
 from schemas import TaskStatus, TaskStatusChange
-from tests.builders import T0
-from workers.state import ParkedUpdate, ParkedUpdates
+from tests.builders import T0, group, incident
+from workers.core.planner import plan
+from workers.core.policy import load_policy
+from workers.core.projection import project_task
+from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
 WAIT = timedelta(minutes=10)
@@ -66,3 +69,28 @@ def test_every_other_command_carries_its_task() -> None:
     for kind in (TaskCommandKind.CREATE, TaskCommandKind.CANCEL, TaskCommandKind.MARK_OVERDUE):
         with pytest.raises(ValidationError, match="carries the task"):
             TaskCommand(command=kind, task_id=uuid4(), at=T0, source=SOURCE)
+
+
+def _record(applied: tuple[AppliedUpdate, ...]) -> TaskRecord:
+    policy = load_policy()
+    reported, profile = incident(), group()
+    task = plan(reported, {profile.group_id: profile}, {}, policy).tasks[0]
+    return TaskRecord(
+        task=task, view=project_task(task, reported, profile, policy), applied=applied
+    )
+
+
+def test_a_task_record_knows_the_updates_applied_to_it() -> None:
+    task_id = _record(()).task.task_id
+    report = TaskStatusChange(
+        task_id=task_id,
+        recipient="skatteverket",
+        status=TaskStatus.ACKNOWLEDGED,
+        changed_at=T0,
+        reported_by="officer-invented-1",
+    )
+    record = _record((AppliedUpdate.of(report),))
+    assert record.has_applied(report)
+    assert not record.has_applied(report.model_copy(update={"changed_at": T0 + WAIT}))
+    assert not record.has_applied(report.model_copy(update={"status": TaskStatus.IN_PROGRESS}))
+    assert not _record(()).has_applied(report)

@@ -16,7 +16,7 @@ from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatus
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
 from workers.runtime import RefusedAt, Runtime, guarded, source_of, utc_now
-from workers.state import ParkedUpdate, ParkedUpdates, TaskRecord
+from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.tasks")
 AUDIT_NAMESPACE = uuid.UUID("0b7e4c1a-53f2-5d0e-8c3b-2a9f6d4e1b70")
@@ -25,6 +25,7 @@ ESCALATING = {
     TaskStatus.FAILED: EscalationReason.FAILED,
 }
 MAX_PARKED_PER_TASK = 20
+MAX_APPLIED_KEPT = 20
 
 
 def register(app: Any, runtime: Runtime) -> None:
@@ -61,7 +62,10 @@ def register(app: Any, runtime: Runtime) -> None:
         await runtime.send(catalogue.audit.name, str(task.task_id), encode(audit))
 
     async def store(
-        task: SanctionTask, view: RecipientTaskView, incident_version: int | None = None
+        task: SanctionTask,
+        view: RecipientTaskView,
+        incident_version: int | None = None,
+        applied: tuple[AppliedUpdate, ...] = (),
     ) -> None:
         event = TaskEvent(
             event="task",
@@ -72,7 +76,8 @@ def register(app: Any, runtime: Runtime) -> None:
             at=utc_now(),
         )
         await runtime.send(catalogue.task_events.name, task.incident_id, encode(event))
-        tasks[str(task.task_id)] = TaskRecord(task=task, view=view).model_dump(mode="json")
+        record = TaskRecord(task=task, view=view, applied=applied[-MAX_APPLIED_KEPT:])
+        tasks[str(task.task_id)] = record.model_dump(mode="json")
 
     async def escalate(task: SanctionTask, reason: EscalationReason, message: str) -> SanctionTask:
         escalation = Escalation(
@@ -108,7 +113,7 @@ def register(app: Any, runtime: Runtime) -> None:
                 f"{late.recipient} has not completed {late.action} ({late.title}), "
                 f"due {late.deadline.isoformat()}; status {late.status.value}",
             )
-            await store(task, record.view)
+            await store(task, record.view, applied=record.applied)
             log.warning("task overdue", task_id=task_id, recipient=task.recipient)
             return
         if command.command is TaskCommandKind.CREATE:
@@ -133,7 +138,7 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         view = refresh_view(record.view, transition.task, runtime.policy)
         await disclose(transition.task, view, "cancelled")
-        await store(transition.task, view, command.incident_version)
+        await store(transition.task, view, command.incident_version, record.applied)
         log.info("task cancelled", task_id=task_id, reason=command.reason)
 
     async def apply_update(event: EventT[Any]) -> None:
@@ -146,6 +151,9 @@ def register(app: Any, runtime: Runtime) -> None:
         await change_status(record, change)
 
     async def change_status(record: TaskRecord, change: TaskStatusChange) -> None:
+        if record.has_applied(change):
+            log.info("repeated status update ignored", task_id=str(change.task_id))
+            return
         transition = apply_status_change(record.task, change)
         if not transition.changed:
             log.info("repeated status update ignored", task_id=str(change.task_id))
@@ -157,7 +165,8 @@ def register(app: Any, runtime: Runtime) -> None:
                 ESCALATING[task.status],
                 f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
             )
-        await store(task, refresh_view(record.view, task, runtime.policy))
+        view = refresh_view(record.view, task, runtime.policy)
+        await store(task, view, applied=(*record.applied, AppliedUpdate.of(change)))
         log.info("task status changed", task_id=str(task.task_id), status=task.status.value)
 
     def park(change: TaskStatusChange, source: SourceRef) -> None:
