@@ -1,7 +1,7 @@
 """Updates parked for a task not yet known, and updates a task record knows it has applied."""
 
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given
@@ -20,18 +20,22 @@ SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
 WAIT = timedelta(minutes=10)
 
 
+def _acknowledged(task_id: UUID, recipient: str = "skatteverket") -> TaskStatusChange:
+    return TaskStatusChange(
+        task_id=task_id,
+        recipient=recipient,
+        status=TaskStatus.ACKNOWLEDGED,
+        changed_at=T0,
+        reported_by="officer-invented-1",
+    )
+
+
 def _parked(*minutes_ago: int) -> ParkedUpdates:
     task_id = uuid4()
     return ParkedUpdates(
         updates=tuple(
             ParkedUpdate(
-                change=TaskStatusChange(
-                    task_id=task_id,
-                    recipient="skatteverket",
-                    status=TaskStatus.ACKNOWLEDGED,
-                    changed_at=T0,
-                    reported_by="officer-invented-1",
-                ),
+                change=_acknowledged(task_id),
                 source=SOURCE,
                 parked_at=T0 - timedelta(minutes=ago),
             )
@@ -81,14 +85,8 @@ def _record(applied: tuple[AppliedUpdate, ...]) -> TaskRecord:
 
 
 def test_a_task_record_knows_the_updates_applied_to_it() -> None:
-    task_id = _record(()).task.task_id
-    report = TaskStatusChange(
-        task_id=task_id,
-        recipient="skatteverket",
-        status=TaskStatus.ACKNOWLEDGED,
-        changed_at=T0,
-        reported_by="officer-invented-1",
-    )
+    task = _record(()).task
+    report = _acknowledged(task.task_id, task.recipient)
     record = _record((AppliedUpdate.of(report),))
     assert record.has_applied(report)
     assert not record.has_applied(report.model_copy(update={"changed_at": T0 + WAIT}))
