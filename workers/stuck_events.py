@@ -91,7 +91,7 @@ class StuckEventWatch:
                 topic=event.topic,
                 partition=event.partition,
                 offset=event.offset,
-                seconds=round(monotonic() - event.since, 1),
+                seconds=round(now - event.since, 1),
                 **evidence(self.app),
             )
 

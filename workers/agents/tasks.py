@@ -151,11 +151,9 @@ def register(app: Any, runtime: Runtime) -> None:
         await change_status(record, change)
 
     async def change_status(record: TaskRecord, change: TaskStatusChange) -> None:
-        if record.has_applied(change):
-            log.info("repeated status update ignored", task_id=str(change.task_id))
-            return
-        transition = apply_status_change(record.task, change)
-        if not transition.changed:
+        repeated = record.has_applied(change)
+        transition = None if repeated else apply_status_change(record.task, change)
+        if transition is None or not transition.changed:
             log.info("repeated status update ignored", task_id=str(change.task_id))
             return
         task = transition.task
