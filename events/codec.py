@@ -1,6 +1,7 @@
 """Codecs between contracts and Kafka bytes; decoding failures become typed rejections."""
 
 import functools
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -16,12 +17,34 @@ def encode(model: BaseModel) -> bytes:
     return model.model_dump_json(exclude_none=True).encode("utf-8")
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice; which value counts would depend on the reader."""
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise DuplicateKey(f"a JSON object names {', '.join(map(repr, repeated[:5]))} twice")
+    return dict(pairs)
+
+
 def decode_with(adapter: TypeAdapter[Model], raw: bytes | None) -> Model:
-    """Decode JSON bytes with a type adapter, or raise Refused naming what is wrong."""
+    """Decode JSON bytes with a type adapter in strict mode, or raise Refused naming what is wrong.
+
+    Strict as the published JSON Schemas are: no bool for a number, no number for a timestamp,
+    no string for a number; an object that names a key twice is refused.
+    """
     if raw is None or raw == b"":
         raise Refused("the message has no value", RejectionCode.MALFORMED_JSON)
     try:
-        return adapter.validate_json(raw)
+        json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+    except DuplicateKey as duplicate:
+        raise Refused(f"not valid JSON: {duplicate}", RejectionCode.MALFORMED_JSON) from None
+    except (ValueError, RecursionError):
+        pass  # pydantic names the JSON error below, with its position
+    try:
+        return adapter.validate_json(raw, strict=True)
     except ValidationError as error:
         if any(detail["type"] == "json_invalid" for detail in error.errors()):
             raise Refused(

@@ -1,8 +1,17 @@
 """Shared building blocks of the wire contracts: the base model and constrained field types."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -32,7 +41,24 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 Narrative = Annotated[str, StringConstraints(max_length=20000)]
 
-Timestamp = AwareDatetime
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _within_bounds(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(
+            f"must lie in the years 2000 to 2099 (with a time zone), not {moment.isoformat()}"
+        )
+    return moment
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_within_bounds),
+    Field(description="RFC 3339 date-time with a time zone, in the years 2000 to 2099"),
+]
+"""A moment with its time zone. Bounded so that every deadline computed from it stays a date."""
 
 
 class Contract(BaseModel):

@@ -106,4 +106,4 @@ def parse_incident_event(
     raw: bytes | str,
 ) -> IncidentReported | IncidentCorrected | IncidentRetracted:
     """Decode one incident event from JSON; raises pydantic.ValidationError on bad input."""
-    return _incident_event_adapter.validate_json(raw)
+    return _incident_event_adapter.validate_json(raw, strict=True)

@@ -21,6 +21,9 @@ from workers.core.policy import Policy
 from workers.settings import Settings
 
 log = structlog.get_logger("gvi.boundary")
+MAX_KEY_CHARS = 256
+"""A rejection keeps at most this much of the source key, in its record and as its own key:
+the answer to a message with a huge key must still fit."""
 
 
 def utc_now() -> datetime:
@@ -60,7 +63,7 @@ class Runtime:
             source_topic=source.topic,
             source_partition=source.partition,
             source_offset=source.offset,
-            source_key=source.key[:256] if source.key else None,
+            source_key=source.key[:MAX_KEY_CHARS] if source.key else None,
             error_code=code,
             message=message[:2000] or code.value,
             rejected_at=utc_now(),
@@ -74,7 +77,7 @@ class Runtime:
             code=code.value,
             reason=rejection.message,
         )
-        await self.send(self.catalogue.rejected.name, source.key or "", encode(rejection))
+        await self.send(self.catalogue.rejected.name, rejection.source_key or "", encode(rejection))
 
 
 def source_of(event: EventT[Any]) -> SourceRef:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.envelopes import SourceRef
 from schemas.history import GroupHistory
+from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 
 
@@ -73,6 +74,19 @@ class ParkedUpdates(_State):
     """Per task id not yet known: its status updates in arrival order, kept until it is."""
 
     updates: tuple[ParkedUpdate, ...] = ()
+
+    def with_update(self, update: ParkedUpdate, limit: int) -> "ParkedUpdates":
+        """These updates and one more. Each message is kept once by where it was read (read
+        again after a crash, it is the same message); an identical update sent again is another
+        message and gets its own answer. Raises Refused when `limit` updates already wait."""
+        if any(waiting.source == update.source for waiting in self.updates):
+            return self
+        if len(self.updates) >= limit:
+            raise Refused(
+                f"no task {update.change.task_id} is known, and {limit} updates already wait",
+                RejectionCode.UNKNOWN_TASK,
+            )
+        return ParkedUpdates(updates=(*self.updates, update))
 
     def expired_at(self, now: datetime, wait: timedelta) -> bool:
         """True once the oldest update has waited `wait` for its task."""

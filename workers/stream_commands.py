@@ -60,9 +60,9 @@ def _validated(kind: str, document: Any) -> tuple[str, BaseModel]:
         incident = parse_incident_event(raw)
         return incident.incident_id, incident
     if kind == "group":
-        group = GroupProfile.model_validate_json(raw)
+        group = GroupProfile.model_validate_json(raw, strict=True)
         return group.group_id, group
-    update = TaskStatusChange.model_validate_json(raw)
+    update = TaskStatusChange.model_validate_json(raw, strict=True)
     return str(update.task_id), update
 
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
-from schemas import TaskStatus, TaskStatusChange
+from schemas import RejectionCode, TaskStatus, TaskStatusChange
+from schemas.rejection import Refused
 from tests.builders import T0, group, incident
 from workers.core.planner import plan
 from workers.core.policy import load_policy
@@ -92,3 +93,28 @@ def test_a_task_record_knows_the_updates_applied_to_it() -> None:
     assert not record.has_applied(report.model_copy(update={"changed_at": T0 + WAIT}))
     assert not record.has_applied(report.model_copy(update={"status": TaskStatus.IN_PROGRESS}))
     assert not _record(()).has_applied(report)
+
+
+def test_an_update_read_again_is_parked_once_but_an_identical_resend_gets_its_own_answer() -> None:
+    task_id = uuid4()
+    first = ParkedUpdate(change=_acknowledged(task_id), source=SOURCE, parked_at=T0)
+    waiting = ParkedUpdates().with_update(first, limit=20)
+    assert waiting.with_update(first, limit=20) == waiting
+    resent = first.model_copy(update={"source": SOURCE.model_copy(update={"offset": 42})})
+    assert [u.source.offset for u in waiting.with_update(resent, limit=20).updates] == [41, 42]
+
+
+def test_parking_refuses_past_its_limit() -> None:
+    task_id = uuid4()
+    waiting = ParkedUpdates()
+    for offset in range(3):
+        source = SOURCE.model_copy(update={"offset": offset})
+        waiting = waiting.with_update(
+            ParkedUpdate(change=_acknowledged(task_id), source=source, parked_at=T0), limit=3
+        )
+    extra = ParkedUpdate(
+        change=_acknowledged(task_id), source=SOURCE.model_copy(update={"offset": 9}), parked_at=T0
+    )
+    with pytest.raises(Refused) as caught:
+        waiting.with_update(extra, limit=3)
+    assert caught.value.code is RejectionCode.UNKNOWN_TASK

@@ -89,3 +89,11 @@ def test_snapshot_reaches_one_hundred_percent_and_flags_overdue() -> None:
         is IncidentProgress.CANCELLED
     )
     assert completion_snapshot("INC-TEST-1", 1, "p", [], T0).progress is IncidentProgress.NO_ACTION
+
+
+def test_a_cancelled_task_is_never_overdue_even_when_flagged_before_its_cancellation() -> None:
+    flagged = [t.model_copy(update={"overdue": True, "escalated": True}) for t in DECISION.tasks]
+    cancelled = [cancel(t, "retracted", T0 + timedelta(days=60)).task for t in flagged]
+    snapshot = completion_snapshot("INC-TEST-1", 2, "p", cancelled, T0 + timedelta(days=60))
+    assert snapshot.tasks_overdue == 0
+    assert not any(task.overdue for task in snapshot.tasks)

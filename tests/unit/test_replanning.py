@@ -1,11 +1,22 @@
 """One group's part of a (corrected) incident, its history, and the refreshed recipient view."""
 
+from datetime import timedelta
+
 import pytest
 
-from schemas import GroupHistory, IncidentType, TaskStatus
+from schemas import GroupHistory, IncidentReported, IncidentType, TaskStatus
+from schemas.decision import GroupDecision
 from tests.builders import correction, group, incident
 from workers.core.lifecycle import cancel
-from workers.core.planner import UnknownGroup, history_entry, replan_group, tier_for, with_entry
+from workers.core.planner import (
+    HISTORY_CAP,
+    UnknownGroup,
+    history_entry,
+    replan_group,
+    tier_for,
+    with_entry,
+    without_incident,
+)
 from workers.core.policy import load_policy
 from workers.core.projection import disclosed_fields, project_task, refresh_view
 
@@ -39,14 +50,14 @@ def test_history_records_the_tier_only_when_sanctions_followed() -> None:
     assert decision is not None
     entry = history_entry(incident(), decision)
     assert entry.tier == 1
-    history = with_entry(GroupHistory(group_id=GROUP.group_id), entry)
+    history = with_entry(GroupHistory(group_id=GROUP.group_id), entry, POLICY)
     repeat = incident(
         incident_id="INC-TEST-2",
         occurred_at=incident().occurred_at.replace(day=25),
         reported_at=incident().reported_at.replace(day=25),
     )
     assert tier_for(repeat, history, POLICY) == 2
-    assert with_entry(history, entry).entries == (entry,)
+    assert with_entry(history, entry, POLICY).entries == (entry,)
     unnotified = group(notified=False)
     notification_only, _ = replan_group(
         incident(), unnotified.group_id, unnotified, None, POLICY, True, ()
@@ -87,3 +98,41 @@ def test_a_removed_group_no_longer_attributed_still_cancels_its_tasks() -> None:
     )
     assert decision is None
     assert {c.task.task_id for c in diff.cancel} == {t.task_id for t in first.add}
+
+
+def test_a_retracted_incident_leaves_the_history_and_no_longer_raises_the_tier() -> None:
+    first = history_entry(incident(), _decision(incident()))
+    history = with_entry(GroupHistory(group_id=GROUP.group_id), first, POLICY)
+    repeat = incident(
+        incident_id="INC-TEST-2",
+        occurred_at=incident().occurred_at + timedelta(days=5),
+        reported_at=incident().reported_at + timedelta(days=5),
+    )
+    assert tier_for(repeat, history, POLICY) == 2
+    assert tier_for(repeat, without_incident(history, "INC-TEST-1"), POLICY) == 1
+
+
+def test_history_stays_bounded_however_many_incidents() -> None:
+    history = GroupHistory(group_id=GROUP.group_id)
+    for day in range(400):
+        moment = incident().occurred_at + timedelta(days=day)
+        entry = history_entry(
+            incident(incident_id=f"INC-{day}", occurred_at=moment, reported_at=moment),
+            _decision(incident()),
+        )
+        history = with_entry(history, entry, POLICY)
+    assert len(history.entries) == HISTORY_CAP
+    newest = history.entries[-1].occurred_at
+    assert all(
+        newest - e.occurred_at <= timedelta(days=2 * POLICY.repeat_window_days)
+        for e in history.entries
+    )
+    assert [e.occurred_at for e in history.entries] == sorted(
+        e.occurred_at for e in history.entries
+    )
+
+
+def _decision(reported: IncidentReported) -> GroupDecision:
+    decision, _ = replan_group(reported, GROUP.group_id, GROUP, None, POLICY, True, ())
+    assert decision is not None
+    return decision

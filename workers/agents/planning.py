@@ -14,6 +14,7 @@ from workers.core.planner import (
     history_entry,
     replan_group,
     with_entry,
+    without_incident,
 )
 from workers.core.projection import project_task
 from workers.runtime import RefusedAt, Runtime, guarded, utc_now
@@ -48,6 +49,7 @@ def register(app: Any, runtime: Runtime) -> None:
         if work.retraction is not None:
             diff = diff_retraction(current, work.retraction)
             version = work.retraction.version
+            history = without_incident(history, incident_id)
         else:
             incident = _facts(work)
             version = incident.version
@@ -64,7 +66,9 @@ def register(app: Any, runtime: Runtime) -> None:
             except UnknownGroup as unknown:
                 raise RefusedAt(unknown, work.source) from None
             if decision is not None:
-                history = with_entry(history, history_entry(incident, decision))
+                history = with_entry(history, history_entry(incident, decision), runtime.policy)
+            else:
+                history = without_incident(history, incident_id)
             if group is not None:
                 for start in range(0, len(diff.add), PLANNED_CHUNK):
                     planned = TaskEvent(

@@ -172,15 +172,8 @@ def register(app: Any, runtime: Runtime) -> None:
         task whose creation is read again only after its report."""
         task_id = str(change.task_id)
         waiting = load_parked(task_id)
-        if any(update.change == change for update in waiting.updates):
-            return
-        if len(waiting.updates) >= MAX_PARKED_PER_TASK:
-            raise Refused(
-                f"no task {task_id} is known, and {MAX_PARKED_PER_TASK} updates already wait",
-                RejectionCode.UNKNOWN_TASK,
-            )
         update = ParkedUpdate(change=change, source=source, parked_at=utc_now())
-        parked[task_id] = ParkedUpdates(updates=(*waiting.updates, update)).model_dump(mode="json")
+        parked[task_id] = waiting.with_update(update, MAX_PARKED_PER_TASK).model_dump(mode="json")
         log.info(
             "status update parked until its task is known",
             task_id=task_id,

@@ -15,9 +15,13 @@ def completion_snapshot(
     tasks: Iterable[SanctionTask],
     now: datetime,
 ) -> CompletionSnapshot:
-    """Summarise every task of one incident; cancelled tasks count neither as due nor as done."""
+    """Summarise every task of one incident; cancelled tasks count neither as due, done nor late."""
     ordered = sorted(tasks, key=lambda task: (task.deadline, task.recipient, str(task.task_id)))
-    overdue = {task.task_id: task.overdue or task.is_overdue_at(now) for task in ordered}
+    overdue = {
+        task.task_id: task.status is not TaskStatus.CANCELLED
+        and (task.overdue or task.is_overdue_at(now))
+        for task in ordered
+    }
     by_status = Counter(task.status for task in ordered)
     due = [task for task in ordered if task.status is not TaskStatus.CANCELLED]
     completed = by_status[TaskStatus.COMPLETED]

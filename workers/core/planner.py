@@ -316,7 +316,25 @@ def history_entry(incident: IncidentFacts, decision: GroupDecision) -> HistoryEn
     )
 
 
-def with_entry(history: GroupHistory, entry: HistoryEntry) -> GroupHistory:
-    """The group's history with this incident's entry added or replaced."""
-    entries = (*tuple(e for e in history.entries if e.incident_id != entry.incident_id), entry)
-    return history.model_copy(update={"entries": entries[-1000:]})
+HISTORY_CAP = 200
+"""Entries kept per group; the tier looks back `repeat_window_days`, so older ones are dropped
+first. Keeps the group's record bounded however long its history."""
+
+
+def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> GroupHistory:
+    """The group's history with this incident's entry added or replaced, compact and bounded:
+    entries older than twice the repeat window before the newest one leave, then the oldest."""
+    entries = sorted(
+        (*tuple(e for e in history.entries if e.incident_id != entry.incident_id), entry),
+        key=lambda e: (e.occurred_at, e.incident_id),
+    )
+    horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
+    kept = [e for e in entries if e.occurred_at >= horizon][-HISTORY_CAP:]
+    return history.model_copy(update={"entries": tuple(kept)})
+
+
+def without_incident(history: GroupHistory, incident_id: str) -> GroupHistory:
+    """The group's history without an incident that was retracted or is no longer attributed to
+    it: the violence was not this group's, so it must not raise the tier of its next incident."""
+    entries = tuple(e for e in history.entries if e.incident_id != incident_id)
+    return history.model_copy(update={"entries": entries})
