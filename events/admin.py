@@ -1,21 +1,98 @@
-"""Creates the catalogue's topics on the broker before a worker starts (idempotent)."""
+"""Creates the catalogue's topics before a worker starts and checks those that already exist."""
 
+import asyncio
 import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from events.catalogue import Catalogue, CleanupPolicy
 
 
-async def ensure_topics(
-    bootstrap_servers: str, catalogue: Catalogue, replication: int
+@dataclass(frozen=True)
+class ExpectedTopic:
+    """A topic the worker uses: its name, partition count and cleanup policy."""
+
+    name: str
+    partitions: int
+    cleanup: CleanupPolicy
+
+
+class TopicsUnusable(RuntimeError):
+    """Existing topics that the worker cannot work on correctly; it refuses to start."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            f"{len(problems)} topic(s) do not fit this worker's settings:\n  "
+            + "\n  ".join(problems)
+        )
+
+
+def expected_topics(catalogue: Catalogue, changelogs: Sequence[str]) -> list[ExpectedTopic]:
+    """Every topic of the catalogue, plus faust's table changelogs (compacted, co-partitioned)."""
+    partitions = {spec.partitions for spec in catalogue.all()}
+    count = partitions.pop() if len(partitions) == 1 else max(partitions)
+    return [ExpectedTopic(spec.name, spec.partitions, spec.cleanup) for spec in catalogue.all()] + [
+        ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs
+    ]
+
+
+def problems_of(
+    expected: Sequence[ExpectedTopic],
+    partitions: dict[str, int],
+    cleanups: dict[str, set[str]],
 ) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the names created."""
+    """What is wrong with the existing topics, one line each, for the operator to fix."""
+    problems = []
+    for topic in expected:
+        found = partitions.get(topic.name)
+        if found is not None and found != topic.partitions:
+            problems.append(
+                f"{topic.name} has {found} partition(s), not {topic.partitions} "
+                f"(GVI_PARTITIONS): every topic of a deployment must have the same count, so "
+                "that each key's state lives in one partition; recreate it, or set GVI_PARTITIONS"
+            )
+        policy = cleanups.get(topic.name)
+        if policy is None:
+            continue
+        if topic.cleanup is CleanupPolicy.COMPACT and "compact" not in policy:
+            problems.append(
+                f"{topic.name} has cleanup.policy={','.join(sorted(policy))}; it must be "
+                "compacted (cleanup.policy=compact), or its records expire"
+            )
+        if topic.cleanup is CleanupPolicy.DELETE and "compact" in policy:
+            problems.append(
+                f"{topic.name} has cleanup.policy={','.join(sorted(policy))}; compaction "
+                "would drop messages with the same key (use cleanup.policy=delete)"
+            )
+    return problems
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    catalogue: Catalogue,
+    replication: int,
+    changelogs: Sequence[str] = (),
+    ready_within: float = 60.0,
+) -> list[str]:
+    """Check the existing topics (raises TopicsUnusable), create the missing ones and wait
+    until every one shows all its partitions with a leader; returns the names created."""
+    expected = expected_topics(catalogue, changelogs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        present = [topic for topic in expected if topic.name in existing]
+        partitions = await _partition_counts(admin, [topic.name for topic in present])
+        cleanups = await _cleanup_policies(admin, [topic.name for topic in present])
+        problems = problems_of(present, partitions, cleanups)
+        if problems:
+            raise TopicsUnusable(problems)
         wanted = [
             NewTopic(
                 name=spec.name,
@@ -28,10 +105,62 @@ async def ensure_topics(
             for spec in catalogue.all()
             if spec.name not in existing
         ]
-        if not wanted:
-            return []
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(wanted)
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+        await _await_leaders(
+            admin, {spec.name: spec.partitions for spec in catalogue.all()}, ready_within
+        )
         return [topic.name for topic in wanted]
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    described = await admin.describe_topics(names)
+    return {
+        topic["topic"]: len(topic["partitions"])
+        for topic in described
+        if topic.get("error_code", 0) == 0
+    }
+
+
+async def _cleanup_policies(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, set[str]]:
+    """Each topic's cleanup.policy; empty where the broker does not answer DescribeConfigs."""
+    if not names:
+        return {}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    try:
+        responses = await admin.describe_configs(resources)
+    except KafkaError:
+        return {}
+    policies: dict[str, set[str]] = {}
+    for response in responses:
+        for resource in response.to_object().get("resources", []):
+            for entry in resource.get("config_entries", []):
+                if entry.get("config_names") == "cleanup.policy" and entry.get("config_value"):
+                    policies[resource["resource_name"]] = set(entry["config_value"].split(","))
+    return policies
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], within: float) -> None:
+    """Wait until each topic shows its partitions, each with a leader: a topic just created can
+    show none for a moment, and a worker must never take that for its partition count."""
+    deadline = time.monotonic() + within
+    while True:
+        described = await admin.describe_topics(list(wanted))
+        ready = {
+            topic["topic"]
+            for topic in described
+            if topic.get("error_code", 0) == 0
+            and len(topic["partitions"]) == wanted.get(topic["topic"], -1)
+            and all(p.get("leader", -1) >= 0 for p in topic["partitions"])
+        }
+        missing = sorted(set(wanted) - ready)
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"topics without all their partitions or leaders: {missing[:5]}")
+        await asyncio.sleep(0.25)

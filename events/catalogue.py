@@ -58,6 +58,9 @@ class Catalogue:
     group_work: TopicSpec
     task_commands: TopicSpec
     task_events: TopicSpec
+    routed: dict[str, TopicSpec]
+    """Per outside input topic: the internal topic that carries its messages that arrived on
+    another partition than the owner of their key, to that owner (same key, same value)."""
 
     def all(self) -> tuple[TopicSpec, ...]:
         fixed = (
@@ -70,7 +73,11 @@ class Catalogue:
             self.rejected,
         )
         internal = (self.group_work, self.task_commands, self.task_events)
-        return (*fixed, *self.tasks.values(), *internal)
+        return (*fixed, *self.tasks.values(), *internal, *self.routed.values())
+
+    def routed_from(self, outside: TopicSpec) -> TopicSpec:
+        """The internal topic to which `outside`'s misplaced messages are forwarded."""
+        return self.routed[outside.name]
 
 
 def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> Catalogue:
@@ -94,6 +101,11 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             description=description,
         )
 
+    outside = {
+        "incidents": ("incident id", None),
+        "groups": ("group id", GroupProfile),
+        "task-updates": ("task id", TaskStatusChange),
+    }
     return Catalogue(
         incidents=spec(
             "incidents",
@@ -140,4 +152,14 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
         task_events=spec(
             "internal.task-events", "incident id", TaskEvent, Direction.INTERNAL, "task changes"
         ),
+        routed={
+            f"{prefix}{suffix}": spec(
+                f"internal.routed.{suffix}",
+                key,
+                value,
+                Direction.INTERNAL,
+                f"{prefix}{suffix} messages forwarded to the partition that owns their key",
+            )
+            for suffix, (key, value) in outside.items()
+        },
     )

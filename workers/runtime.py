@@ -3,7 +3,7 @@
 import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from faust.types import EventT
 from events.catalogue import Catalogue
 from events.codec import encode, key_text
 from events.envelopes import SourceRef
+from events.partitioning import needs_forwarding
 from schemas.rejection import Refused, Rejection, RejectionCode
 from workers.core.policy import Policy
 from workers.settings import Settings
@@ -42,6 +43,30 @@ class RetryBackoff:
 
 
 @dataclass
+class HandledRuns:
+    """Per partition, the run of consecutive offsets this process has handled.
+
+    faust delivers a message again after a seek (recovery seeks every stream partition to its
+    committed offset, and queued events are kept; see docs/streams.md). Effects are idempotent,
+    but an answer on `gvi.rejected` is not: a message inside the run is skipped. Only an
+    unbroken run counts, so a message that was never handled (a gap) is never skipped.
+    """
+
+    runs: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+
+    def already_handled(self, topic: str, partition: int, offset: int) -> bool:
+        run = self.runs.get((topic, partition))
+        return run is not None and run[0] <= offset <= run[1]
+
+    def mark(self, topic: str, partition: int, offset: int) -> None:
+        run = self.runs.get((topic, partition))
+        if run is not None and offset == run[1] + 1:
+            self.runs[(topic, partition)] = (run[0], offset)
+        elif run is None or not run[0] <= offset <= run[1]:
+            self.runs[(topic, partition)] = (offset, offset)
+
+
+@dataclass
 class Runtime:
     """The shared context of one worker's agents; the app fills in faust topics and tables."""
 
@@ -52,11 +77,66 @@ class Runtime:
     tables: dict[str, Any]
     worker_name: str = f"{socket.gethostname()}:{os.getpid()}"
     delivery_backoff: RetryBackoff = field(default_factory=RetryBackoff)
+    handled: HandledRuns = field(default_factory=HandledRuns)
 
-    async def send(self, topic_name: str, key: str, value: bytes) -> None:
+    async def send(
+        self,
+        topic_name: str,
+        key: str | bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Send and wait for the broker's acknowledgement, so that state is written only after."""
-        pending = await self.topics[topic_name].send(key=key.encode("utf-8"), value=value)
+        raw_key = key.encode("utf-8") if isinstance(key, str) else key
+        pending = await self.topics[topic_name].send(key=raw_key, value=value, headers=headers)
         await pending
+
+    def source_of(self, event: EventT[Any]) -> SourceRef:
+        """Where the sender published the message: for a forwarded message, where it arrived
+        first (its headers say so; trusted only on the worker's own routed topics)."""
+        message = event.message
+        if message.topic in self.routed_topics:
+            origin = source_from_headers(message.headers, key_text(message.key))
+            if origin is not None:
+                return origin
+        return SourceRef(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=key_text(message.key),
+        )
+
+    @property
+    def routed_topics(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.catalogue.routed.values())
+
+    async def forward_if_misplaced(self, event: EventT[Any]) -> bool:
+        """Forward a message of an outside topic that arrived off the partition owning its key
+        to the internal routed topic (same key and value, its coordinates in headers); True
+        when forwarded. State is only ever touched in the owner partition."""
+        message = event.message
+        routed = self.catalogue.routed.get(message.topic)
+        raw_key = (
+            message.key if isinstance(message.key, bytes | None) else str(message.key).encode()
+        )
+        if routed is None or not needs_forwarding(
+            raw_key, message.partition, self.settings.partitions
+        ):
+            return False
+        assert raw_key is not None  # needs_forwarding is False for a message without a key
+        headers = [
+            (SOURCE_TOPIC, message.topic.encode()),
+            (SOURCE_PARTITION, str(message.partition).encode()),
+            (SOURCE_OFFSET, str(message.offset).encode()),
+        ]
+        await self.send(routed.name, raw_key, message.value, headers)
+        log.debug(
+            "message forwarded to the partition owning its key",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        return True
 
     async def reject(self, source: SourceRef, code: RejectionCode, message: str) -> None:
         rejection = Rejection(
@@ -80,15 +160,26 @@ class Runtime:
         await self.send(self.catalogue.rejected.name, rejection.source_key or "", encode(rejection))
 
 
-def source_of(event: EventT[Any]) -> SourceRef:
-    """The coordinates of the message an event came from."""
-    message = event.message
-    return SourceRef(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=key_text(message.key),
-    )
+SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET = (
+    "gvi-source-topic",
+    "gvi-source-partition",
+    "gvi-source-offset",
+)
+
+
+def source_from_headers(headers: Any, key: str | None) -> SourceRef | None:
+    """The first coordinates of a forwarded message, from its headers; None without them."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    found = {name: value for name, value in pairs}
+    try:
+        return SourceRef(
+            topic=bytes(found[SOURCE_TOPIC]).decode("utf-8"),
+            partition=int(found[SOURCE_PARTITION]),
+            offset=int(found[SOURCE_OFFSET]),
+            key=key,
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 class RefusedAt(Refused):
@@ -121,10 +212,20 @@ async def guarded(
     not committed meanwhile, and every effect is idempotent by id. An agent held this way for
     long is reported and, in the end, restarts the worker (`workers/stuck_events.py`).
     """
+    message = event.message
+    if runtime.handled.already_handled(message.topic, message.partition, message.offset):
+        log.debug(
+            "message delivered again after a seek; already handled",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        return
     attempt = 0
     while True:
         try:
             await _handle_or_reject(runtime, event, handle)
+            runtime.handled.mark(message.topic, message.partition, message.offset)
             return
         except DeliveryFailed as failure:
             delay = runtime.delivery_backoff.delay(attempt)
@@ -145,18 +246,20 @@ async def _handle_or_reject(
     runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
 ) -> None:
     try:
+        if await runtime.forward_if_misplaced(event):
+            return
         await handle(event)
     except RefusedAt as refusal:
         await _reject_safely(runtime, refusal.source, refusal.code, refusal.message)
     except Refused as refusal:
-        await _reject_safely(runtime, source_of(event), refusal.code, refusal.message)
+        await _reject_safely(runtime, runtime.source_of(event), refusal.code, refusal.message)
     except Exception as error:
         if delivery_failure(error):
             raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
         log.exception("agent failed on a message", topic=event.message.topic)
         await _reject_safely(
             runtime,
-            source_of(event),
+            runtime.source_of(event),
             RejectionCode.INTERNAL_ERROR,
             f"{type(error).__name__}: {error}",
         )

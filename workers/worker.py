@@ -6,13 +6,15 @@ import sys
 import faust
 import structlog
 
-from events.admin import ensure_topics
-from workers.app import create_app
+from events.admin import TopicsUnusable, ensure_topics
+from workers.app import TABLES, create_app
 from workers.embedded_broker import EmbeddedBroker
 from workers.logs import configure_logging
 from workers.settings import Settings
 
 log = structlog.get_logger("gvi.worker")
+EXIT_CONFIG = 78
+"""sysexits' EX_CONFIG: the topics on the broker do not fit the settings; restarting won't help."""
 
 
 def run_worker(settings: Settings) -> int:
@@ -27,11 +29,20 @@ def run_worker(settings: Settings) -> int:
         )
     try:
         app, runtime = create_app(settings)
-        created = asyncio.run(
-            ensure_topics(
-                settings.bootstrap_servers, runtime.catalogue, settings.replication_factor
+        changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+        try:
+            created = asyncio.run(
+                ensure_topics(
+                    settings.bootstrap_servers,
+                    runtime.catalogue,
+                    settings.replication_factor,
+                    changelogs,
+                )
             )
-        )
+        except TopicsUnusable as unusable:
+            log.error("worker refuses to start", problems=list(unusable.problems))
+            print(f"gvi-sanctions worker: {unusable}", file=sys.stderr)
+            return EXIT_CONFIG
         log.info("topics ready", created=len(created), prefix=settings.topic_prefix)
         asyncio.set_event_loop(asyncio.new_event_loop())
         worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)

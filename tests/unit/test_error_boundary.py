@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events.catalogue import build_catalogue
+from events.partitioning import partition_of
 from schemas import Refused, RejectionCode
 from workers.core.policy import load_policy
-from workers.runtime import RetryBackoff, Runtime, delivery_failure, guarded
+from workers.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
 from workers.settings import Settings
 
 POLICY = load_policy()
@@ -27,11 +28,15 @@ class RecordingTopic:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, bytes]] = []
         self.failures: list[Exception] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []
 
-    async def send(self, key: bytes, value: bytes) -> Awaitable[None]:
+    async def send(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[None]:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((key, value))
+        self.headers.append(headers)
         acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acknowledged.set_result(None)
         return acknowledged
@@ -50,8 +55,16 @@ def _runtime() -> Runtime:
     )
 
 
-def _event(offset: int = 7) -> Any:
-    message = SimpleNamespace(topic="gvi.incidents", partition=1, offset=offset, key=b"INC-TEST-1")
+def _event(offset: int = 7, partition: int | None = None) -> Any:
+    owner = partition_of("INC-TEST-1", 4)
+    message = SimpleNamespace(
+        topic="gvi.incidents",
+        partition=owner if partition is None else partition,
+        offset=offset,
+        key=b"INC-TEST-1",
+        value=b"{}",
+        headers=None,
+    )
     return SimpleNamespace(message=message)
 
 
@@ -115,7 +128,10 @@ async def test_a_refusal_is_rejected_with_its_code_and_coordinates() -> None:
     [rejection] = _rejections(runtime)
     assert calls == [11]
     assert rejection["error_code"] == RejectionCode.UNKNOWN_GROUP.value
-    assert (rejection["source_topic"], rejection["source_partition"]) == ("gvi.incidents", 1)
+    assert (rejection["source_topic"], rejection["source_partition"]) == (
+        "gvi.incidents",
+        partition_of("INC-TEST-1", 4),
+    )
     assert (rejection["source_offset"], rejection["source_key"]) == (11, "INC-TEST-1")
 
 
@@ -146,3 +162,64 @@ def test_retry_pauses_grow_and_stay_within_the_longest(
     assert backoff.delay(attempt) <= max(longest, 0.0)
     assert backoff.delay(attempt) <= backoff.delay(attempt + 1)
     assert backoff.delay(0) == min(first, longest)
+
+
+async def test_a_message_off_its_owner_partition_is_forwarded_with_its_coordinates() -> None:
+    runtime = _runtime()
+    owner = partition_of("INC-TEST-1", 4)
+    handle, calls = _failing([])
+    await guarded(runtime, _event(offset=11, partition=(owner + 1) % 4), handle)
+    assert calls == []
+    routed = runtime.topics["gvi.internal.routed.incidents"]
+    assert routed.sent == [(b"INC-TEST-1", b"{}")]
+    forwarded = SimpleNamespace(
+        topic="gvi.internal.routed.incidents",
+        partition=owner,
+        offset=0,
+        key=b"INC-TEST-1",
+        value=b"{}",
+        headers=routed.headers[0],
+    )
+    source = runtime.source_of(SimpleNamespace(message=forwarded))
+    assert (source.topic, source.partition, source.offset) == ("gvi.incidents", (owner + 1) % 4, 11)
+
+
+async def test_coordinates_in_headers_are_trusted_only_on_the_routed_topics() -> None:
+    runtime = _runtime()
+    forged = SimpleNamespace(
+        topic="gvi.incidents",
+        partition=2,
+        offset=5,
+        key=b"INC-TEST-1",
+        value=b"{}",
+        headers=[
+            ("gvi-source-topic", b"gvi.groups"),
+            ("gvi-source-partition", b"0"),
+            ("gvi-source-offset", b"1"),
+        ],
+    )
+    source = runtime.source_of(SimpleNamespace(message=forged))
+    assert (source.topic, source.partition, source.offset) == ("gvi.incidents", 2, 5)
+
+
+async def test_a_message_delivered_again_after_a_seek_is_answered_once() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([Refused("bad", RejectionCode.SCHEMA_VIOLATION)])
+    for offset in (7, 8, 9, 7, 8, 9, 10):
+        await guarded(runtime, _event(offset=offset), handle)
+    assert calls == [7, 8, 9, 10]
+    assert [r["source_offset"] for r in _rejections(runtime)] == [7]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=30), max_size=60))
+def test_only_offsets_inside_a_handled_unbroken_run_are_skipped(offsets: list[int]) -> None:
+    runs = HandledRuns()
+    handled: list[int] = []
+    for offset in offsets:
+        if runs.already_handled("t", 0, offset):
+            assert offset in handled
+            start, end = runs.runs[("t", 0)]
+            assert all(o in handled for o in range(start, end + 1))
+            continue
+        handled.append(offset)
+        runs.mark("t", 0, offset)

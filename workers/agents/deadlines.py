@@ -4,10 +4,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from aiokafka.partitioner import murmur2
 
 from events.codec import encode
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
+from events.partitioning import partition_of
 from schemas.task import OPEN_STATUSES
 from workers.runtime import Runtime, utc_now
 from workers.state import ParkedUpdates, TaskRecord
@@ -15,12 +15,6 @@ from workers.state import ParkedUpdates, TaskRecord
 log = structlog.get_logger("gvi.deadlines")
 OPEN = {status.value for status in OPEN_STATUSES}
 TIMER_SOURCE = SourceRef(topic="deadline-timer", partition=-1, offset=-1)
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a key (murmur2, as the producer does)."""
-    hashed: int = murmur2(key.encode("utf-8"))
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def register(app: Any, runtime: Runtime) -> None:

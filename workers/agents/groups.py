@@ -27,7 +27,15 @@ def register(app: Any, runtime: Runtime) -> None:
         groups[profile.group_id] = profile.model_dump(mode="json")
         log.info("group registered", group_id=profile.group_id, members=len(profile.members))
 
-    @app.agent(runtime.topics[runtime.catalogue.groups.name], name="group-registry")  # type: ignore[untyped-decorator]
+    catalogue = runtime.catalogue
+    channel = app.topic(
+        catalogue.groups.name,
+        catalogue.routed_from(catalogue.groups).name,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(channel, name="group-registry")  # type: ignore[untyped-decorator]
     async def group_registry(stream: StreamT[Any]) -> None:
         async for event in stream.events():
             await guarded(runtime, event, register_group)

@@ -10,7 +10,7 @@ from events.codec import decode_with, encode, require_key
 from events.envelopes import GroupWork, TaskEvent
 from schemas.incident import IncidentEvent, IncidentRetracted
 from workers.core.intake import IncidentRecord, admit
-from workers.runtime import Runtime, guarded, source_of, utc_now
+from workers.runtime import Runtime, guarded, utc_now
 
 log = structlog.get_logger("gvi.intake")
 INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
@@ -32,7 +32,7 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         retraction = incident if isinstance(incident, IncidentRetracted) else None
         facts = None if isinstance(incident, IncidentRetracted) else incident
-        source = source_of(event)
+        source = runtime.source_of(event)
         for assignment in admission.assignments:
             work = GroupWork(
                 group_id=assignment.group_id,
@@ -59,7 +59,14 @@ def register(app: Any, runtime: Runtime) -> None:
             groups=[a.group_id for a in admission.assignments],
         )
 
-    @app.agent(runtime.topics[catalogue.incidents.name], name="incident-intake")  # type: ignore[untyped-decorator]
+    channel = app.topic(
+        catalogue.incidents.name,
+        catalogue.routed_from(catalogue.incidents).name,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(channel, name="incident-intake")  # type: ignore[untyped-decorator]
     async def incident_intake(stream: StreamT[Any]) -> None:
         async for event in stream.events():
             await guarded(runtime, event, admit_incident)

@@ -15,7 +15,7 @@ from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
-from workers.runtime import RefusedAt, Runtime, guarded, source_of, utc_now
+from workers.runtime import RefusedAt, Runtime, guarded, utc_now
 from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.tasks")
@@ -146,7 +146,7 @@ def register(app: Any, runtime: Runtime) -> None:
         require_key(event.key, str(change.task_id))
         record = load(str(change.task_id))
         if record is None:
-            park(change, source_of(event))
+            park(change, runtime.source_of(event))
             return
         await change_status(record, change)
 
@@ -215,15 +215,17 @@ def register(app: Any, runtime: Runtime) -> None:
         del parked[task_id]
         log.warning("parked status updates rejected", task_id=task_id, count=len(waiting.updates))
 
+    updates = (catalogue.task_updates.name, catalogue.routed_from(catalogue.task_updates).name)
+
     async def handle(event: EventT[Any]) -> None:
-        if event.message.topic == catalogue.task_updates.name:
+        if event.message.topic in updates:
             await apply_update(event)
         else:
             await apply_command(event)
 
     channel = app.topic(
         catalogue.task_commands.name,
-        catalogue.task_updates.name,
+        *updates,
         key_serializer="raw",
         value_serializer="raw",
     )
