@@ -94,6 +94,12 @@ class SanctionTask(Contract):
     status_changed_at: Timestamp | None = None
     overdue: bool = False
     escalated: bool = False
+    revision: int = Field(
+        default=0,
+        ge=0,
+        description="0 as planned; each change the task agent stores counts one up, so that "
+        "a reader can tell a newer state of the task from an older one read again",
+    )
 
     @model_validator(mode="after")
     def _deadline_after_creation(self) -> "SanctionTask":

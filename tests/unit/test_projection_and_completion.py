@@ -1,10 +1,14 @@
 """Per-recipient projection and the completion snapshot."""
 
 from datetime import timedelta
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas import IncidentProgress, TaskStatus
 from tests.builders import T0, group, incident
-from workers.core.completion import completion_snapshot
+from workers.core.completion import completion_snapshot, merge_tasks
 from workers.core.lifecycle import cancel
 from workers.core.planner import plan
 from workers.core.policy import load_policy
@@ -97,3 +101,40 @@ def test_a_cancelled_task_is_never_overdue_even_when_flagged_before_its_cancella
     snapshot = completion_snapshot("INC-TEST-1", 2, "p", cancelled, T0 + timedelta(days=60))
     assert snapshot.tasks_overdue == 0
     assert not any(task.overdue for task in snapshot.tasks)
+
+
+def test_an_older_task_state_read_again_changes_nothing() -> None:
+    planned = DECISION.tasks[0]
+    delivered = planned.model_copy(update={"status": TaskStatus.DELIVERED, "revision": 1})
+    completed = planned.model_copy(update={"status": TaskStatus.COMPLETED, "revision": 4})
+    known = merge_tasks({}, [planned], planned=True)
+    assert known is not None
+    known = merge_tasks(known, [completed], planned=False)
+    assert known is not None and known[str(planned.task_id)].status is TaskStatus.COMPLETED
+    assert merge_tasks(known, [delivered], planned=False) is None
+    assert merge_tasks(known, [planned], planned=True) is None
+
+
+@given(st.permutations(list(range(6))))
+def test_any_order_of_a_tasks_states_ends_at_its_latest(order: list[int]) -> None:
+    statuses = [
+        TaskStatus.CREATED,
+        TaskStatus.DELIVERED,
+        TaskStatus.ACKNOWLEDGED,
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.COMPLETED,
+    ]
+    states = [
+        DECISION.tasks[0].model_copy(update={"status": status, "revision": revision})
+        for revision, status in enumerate(statuses)
+    ]
+    known: dict[str, Any] = {}
+    completed_seen = 0
+    for index in order:
+        merged = merge_tasks(known, [states[index]], planned=index == 0)
+        known = merged if merged is not None else known
+        done = sum(task.status is TaskStatus.COMPLETED for task in known.values())
+        assert done >= completed_seen, "progress never goes backwards"
+        completed_seen = done
+    assert known[str(DECISION.tasks[0].task_id)].revision == 5

@@ -7,7 +7,7 @@ from faust.types import EventT, StreamT
 
 from events.codec import decode, encode
 from events.envelopes import TaskEvent
-from workers.core.completion import completion_snapshot
+from workers.core.completion import completion_snapshot, merge_tasks
 from workers.runtime import Runtime, guarded, utc_now
 from workers.state import IncidentTasks
 
@@ -31,13 +31,10 @@ def register(app: Any, runtime: Runtime) -> None:
                 policy_version=change.policy_version,
             )
         )
-        tasks = dict(state.tasks)
-        if change.event == "planned":
-            tasks.update({str(t.task_id): t for t in change.tasks if str(t.task_id) not in tasks})
-        else:
-            tasks.update({str(task.task_id): task for task in change.tasks})
-        if stored and tasks == state.tasks and change.incident_version <= state.incident_version:
+        merged = merge_tasks(state.tasks, change.tasks, planned=change.event == "planned")
+        if stored and merged is None and change.incident_version <= state.incident_version:
             return
+        tasks = state.tasks if merged is None else merged
         state = IncidentTasks(
             incident_id=state.incident_id,
             incident_version=max(state.incident_version, change.incident_version),

@@ -66,7 +66,9 @@ def register(app: Any, runtime: Runtime) -> None:
         view: RecipientTaskView,
         incident_version: int | None = None,
         applied: tuple[AppliedUpdate, ...] = (),
+        previous: SanctionTask | None = None,
     ) -> None:
+        task = task.model_copy(update={"revision": (previous.revision if previous else 0) + 1})
         event = TaskEvent(
             event="task",
             incident_id=task.incident_id,
@@ -113,7 +115,7 @@ def register(app: Any, runtime: Runtime) -> None:
                 f"{late.recipient} has not completed {late.action} ({late.title}), "
                 f"due {late.deadline.isoformat()}; status {late.status.value}",
             )
-            await store(task, record.view, applied=record.applied)
+            await store(task, record.view, applied=record.applied, previous=record.task)
             log.warning("task overdue", task_id=task_id, recipient=task.recipient)
             return
         if command.command is TaskCommandKind.CREATE:
@@ -138,7 +140,7 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         view = refresh_view(record.view, transition.task, runtime.policy)
         await disclose(transition.task, view, "cancelled")
-        await store(transition.task, view, command.incident_version, record.applied)
+        await store(transition.task, view, command.incident_version, record.applied, record.task)
         log.info("task cancelled", task_id=task_id, reason=command.reason)
 
     async def apply_update(event: EventT[Any]) -> None:
@@ -164,7 +166,9 @@ def register(app: Any, runtime: Runtime) -> None:
                 f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
             )
         view = refresh_view(record.view, task, runtime.policy)
-        await store(task, view, applied=(*record.applied, AppliedUpdate.of(change)))
+        await store(
+            task, view, applied=(*record.applied, AppliedUpdate.of(change)), previous=record.task
+        )
         log.info("task status changed", task_id=str(task.task_id), status=task.status.value)
 
     def park(change: TaskStatusChange, source: SourceRef) -> None:

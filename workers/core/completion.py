@@ -1,7 +1,7 @@
 """The completion snapshot of an incident, computed from its tasks."""
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
@@ -62,3 +62,21 @@ def completion_snapshot(
         ),
         updated_at=now,
     )
+
+
+def merge_tasks(
+    known: Mapping[str, SanctionTask], incoming: Iterable[SanctionTask], planned: bool
+) -> dict[str, SanctionTask] | None:
+    """An incident's tasks with newer states merged in; None when nothing changes.
+
+    A planned task only fills a gap (the task agent's states are newer). A task state replaces
+    the known one only when its revision is higher: a state read again after a later one (a
+    replay after a crash or a seek) changes nothing, so progress never goes backwards.
+    """
+    merged = dict(known)
+    for task in incoming:
+        task_id = str(task.task_id)
+        current = merged.get(task_id)
+        if current is None or (not planned and task.revision > current.revision):
+            merged[task_id] = task
+    return None if merged == known else merged
