@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from events.envelopes import GroupWork, TaskCommand, TaskEvent
+from events.envelopes import GroupWork, TaskCommand, TaskEvent, UnknownGroupReport
 from schemas.audit import AuditRecord
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
@@ -58,6 +58,7 @@ class Catalogue:
     group_work: TopicSpec
     task_commands: TopicSpec
     task_events: TopicSpec
+    unknown_groups: TopicSpec
     routed: dict[str, TopicSpec]
     """Per outside input topic: the internal topic that carries its messages that arrived on
     another partition than the owner of their key, to that owner (same key, same value)."""
@@ -72,7 +73,7 @@ class Catalogue:
             self.audit,
             self.rejected,
         )
-        internal = (self.group_work, self.task_commands, self.task_events)
+        internal = (self.group_work, self.task_commands, self.task_events, self.unknown_groups)
         return (*fixed, *self.tasks.values(), *internal, *self.routed.values())
 
     def routed_from(self, outside: TopicSpec) -> TopicSpec:
@@ -151,6 +152,13 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
         ),
         task_events=spec(
             "internal.task-events", "incident id", TaskEvent, Direction.INTERNAL, "task changes"
+        ),
+        unknown_groups=spec(
+            "internal.unknown-groups",
+            "incident id",
+            UnknownGroupReport,
+            Direction.INTERNAL,
+            "an incident whose group stayed unknown, to be answered once",
         ),
         routed={
             f"{prefix}{suffix}": spec(

@@ -21,12 +21,40 @@ class SourceRef(Contract):
 
 
 class GroupWork(Contract):
-    """Plan (or cancel) one incident's tasks for one group; keyed by group id."""
+    """Plan (or cancel) one incident's tasks for one group, or give up waiting for the group's
+    profile (`expire_parked`, from the deadline timer); keyed by group id."""
 
     group_id: Identifier
     incident: IncidentReported | IncidentCorrected | None = None
     retraction: IncidentRetracted | None = None
     attributed: bool
+    source: SourceRef
+    expire_parked: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [self.incident, self.retraction, self.expire_parked]
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError("group work carries exactly one of incident, retraction, expiry")
+        return self
+
+    @property
+    def incident_id(self) -> str:
+        if self.incident is not None:
+            return self.incident.incident_id
+        if self.retraction is not None:
+            return self.retraction.incident_id
+        return str(self.expire_parked)
+
+
+class UnknownGroupReport(Contract):
+    """Planning waited in vain for a group's profile: intake answers the incident message once
+    (keyed by incident id), however many of its groups are unknown."""
+
+    incident_id: Identifier
+    version: int
+    group_id: Identifier
+    waited_seconds: float
     source: SourceRef
 
 
@@ -54,9 +82,9 @@ class TaskCommand(Contract):
 
     @model_validator(mode="after")
     def _names_its_task(self) -> Self:
-        if self.command is TaskCommandKind.EXPIRE_PARKED:
+        if self.command in (TaskCommandKind.EXPIRE_PARKED, TaskCommandKind.CANCEL):
             if self.task_id is None or self.task is not None:
-                raise ValueError("expire_parked names a task_id and carries no task")
+                raise ValueError(f"{self.command.value} names a task_id and carries no task")
         elif self.task is None:
             raise ValueError(f"{self.command.value} carries the task")
         return self

@@ -111,6 +111,10 @@ class SanctionTask(Contract):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def subject_ref(self) -> str:
+        return self.subject.ref
+
     def is_overdue_at(self, moment: datetime) -> bool:
         """Whether the task is still open after its deadline."""
         return self.is_open and moment > self.deadline

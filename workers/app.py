@@ -4,14 +4,23 @@ from typing import Any
 
 from events.catalogue import CleanupPolicy, build_catalogue
 from workers import partition_watchdog, recovery_watchdog, stuck_events
-from workers.agents import completion, deadlines, groups, incidents, planning, tasks
+from workers.agents import completion, deadlines, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.rebalance_safety import SafeApp
 from workers.runtime import Runtime
 from workers.settings import Settings
 
-AGENTS = (incidents, groups, planning, tasks, completion, deadlines)
-TABLES = ("incidents", "groups", "group-plans", "tasks", "parked-updates", "incident-progress")
+AGENTS = (incidents, planning, tasks, completion, deadlines)
+TABLES = (
+    "incidents",
+    "groups",
+    "group-plans",
+    "incident-plans",
+    "parked-incidents",
+    "tasks",
+    "parked-updates",
+    "incident-progress",
+)
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, Runtime]:

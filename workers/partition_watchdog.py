@@ -10,6 +10,7 @@ import faust
 import structlog
 from faust.types import TP, Message
 
+from workers.bounded_exit import crash_within
 from workers.diagnostics import evidence, fetch_state, force_rebalance, run_every
 from workers.recovery_watchdog import RebalanceBudget
 from workers.stuck_events import InFlightEvents
@@ -137,4 +138,5 @@ async def _check(
     if action == "rebalance":
         force_rebalance(app)
     else:
-        await app.crash(PartitionsStalled(f"unread through {budget.forced} rebalances: {stalled}"))
+        stall = PartitionsStalled(f"unread through {budget.forced} rebalances: {stalled}")
+        await crash_within(app, stall)

@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 
+from workers.bounded_exit import crash_within
 from workers.diagnostics import evidence, fetch_state, force_rebalance, recovery_state, run_every
 
 log = structlog.get_logger("gvi.recovery")
@@ -111,4 +112,4 @@ async def _check(app: Any, watchdog: RecoveryWatchdog) -> None:
         force_rebalance(app)
     else:
         reason = f"no recovery progress through {watchdog.forced} forced rebalances"
-        await app.crash(RecoveryStalled(reason))
+        await crash_within(app, RecoveryStalled(reason))

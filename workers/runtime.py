@@ -3,7 +3,8 @@
 import asyncio
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -188,6 +189,25 @@ class RefusedAt(Refused):
     def __init__(self, refusal: Refused, source: SourceRef) -> None:
         super().__init__(refusal.message, refusal.code)
         self.source = source
+
+
+@contextmanager
+def answering_at(source: SourceRef) -> Iterator[None]:
+    """Answer whatever goes wrong inside at `source`: the message the sender published, not the
+    internal message that carried its work (the sender cannot look that one up)."""
+    try:
+        yield
+    except RefusedAt:
+        raise
+    except Refused as refusal:
+        raise RefusedAt(refusal, source) from None
+    except Exception as error:
+        if delivery_failure(error):
+            raise
+        log.exception("agent failed on a message", topic=source.topic, offset=source.offset)
+        raise RefusedAt(
+            Refused(f"{type(error).__name__}: {error}", RejectionCode.INTERNAL_ERROR), source
+        ) from error
 
 
 class DeliveryFailed(Exception):

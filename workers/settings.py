@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         le=86400,
         description="a status update for a task not yet known waits this long, then is rejected",
     )
+    parked_incident_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="an incident attributed to a group not yet known waits this long for the "
+        "group's profile, then is rejected as unknown_group",
+    )
     fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )

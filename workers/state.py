@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from events.envelopes import SourceRef
+from events.envelopes import GroupWork, SourceRef
 from schemas.history import GroupHistory
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from workers.core.planner import PlannedTask
 
 
 class _State(BaseModel):
@@ -15,15 +16,41 @@ class _State(BaseModel):
 
 
 class GroupPlans(_State):
-    """Per group: its sanction history and the open plan of each incident attributed to it."""
+    """Per group: its sanction history (bounded) and the incidents waiting for its profile."""
 
     group_id: str
     history: GroupHistory
-    incidents: dict[str, tuple[SanctionTask, ...]] = {}
+    waiting: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, group_id: str) -> "GroupPlans":
         return cls(group_id=group_id, history=GroupHistory(group_id=group_id))
+
+
+class IncidentPlan(_State):
+    """Per group and incident (table `incident-plans`): the tasks planned and still open, compact.
+    Kept apart from the group's record so that neither grows with the group's history."""
+
+    version: int
+    tasks: tuple[PlannedTask, ...] = ()
+
+
+class ParkedIncident(_State):
+    """Per group and incident (table `parked-incidents`): work for a group not yet known, and
+    every message that is waiting for it (each gets its answer when the group arrives or the
+    wait ends)."""
+
+    work: GroupWork
+    sources: tuple[SourceRef, ...]
+    parked_at: datetime
+
+    def expired_at(self, now: datetime, wait: timedelta) -> bool:
+        return now - self.parked_at >= wait
+
+
+def plan_key(group_id: str, incident_id: str) -> str:
+    """The key of a group's plan for one incident; ids never hold `/`."""
+    return f"{group_id}/{incident_id}"
 
 
 class AppliedUpdate(_State):

@@ -8,6 +8,7 @@ import faust
 import structlog
 from faust.types import TP, EventT, StreamT
 
+from workers.bounded_exit import crash_within
 from workers.diagnostics import evidence, run_every
 
 log = structlog.get_logger("gvi.stuck")
@@ -83,7 +84,8 @@ class StuckEventWatch:
         if oldest is not None and now - oldest.since >= 2 * self.limit:
             held = f"{oldest.topic}/{oldest.partition}@{oldest.offset}"
             log.error("agent stuck too long; stopping the worker", held=held)
-            await self.app.crash(AgentStuck(f"{held} held for {now - oldest.since:.0f} s"))
+            stuck = AgentStuck(f"{held} held for {now - oldest.since:.0f} s")
+            await crash_within(self.app, stuck)
             return
         for event in self.sensor.newly_stuck(now, self.limit):
             log.error(

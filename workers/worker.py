@@ -8,6 +8,7 @@ import structlog
 
 from events.admin import TopicsUnusable, ensure_topics
 from workers.app import TABLES, create_app
+from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.embedded_broker import EmbeddedBroker
 from workers.logs import configure_logging
 from workers.settings import Settings
@@ -15,6 +16,19 @@ from workers.settings import Settings
 log = structlog.get_logger("gvi.worker")
 EXIT_CONFIG = 78
 """sysexits' EX_CONFIG: the topics on the broker do not fit the settings; restarting won't help."""
+
+
+class BoundedWorker(faust.Worker):
+    """faust's worker, whose SIGTERM and SIGINT always end the process: a stop that hangs
+    (an agent waiting for the broker) ends hard after the grace period."""
+
+    def _on_sigterm(self) -> None:
+        exit_within(SHUTDOWN_GRACE_SECONDS, 1, "SIGTERM: the graceful stop did not finish")
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        exit_within(SHUTDOWN_GRACE_SECONDS, 1, "SIGINT: the graceful stop did not finish")
+        super()._on_sigint()
 
 
 def run_worker(settings: Settings) -> int:
@@ -45,7 +59,7 @@ def run_worker(settings: Settings) -> int:
             return EXIT_CONFIG
         log.info("topics ready", created=len(created), prefix=settings.topic_prefix)
         asyncio.set_event_loop(asyncio.new_event_loop())
-        worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+        worker = BoundedWorker(app, loglevel=settings.log_level.upper(), quiet=True)
         try:
             worker.execute_from_commandline()
         except SystemExit as stop:

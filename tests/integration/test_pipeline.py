@@ -90,7 +90,7 @@ def test_duplicate_incident_and_replayed_update_change_nothing(deployment: Deplo
     expected = expected_tasks(reported, group)
     message = (reported.incident_id, encode(reported))
     deployment.publish("incidents", [message, message])
-    deployment.wait_for_log("duplicate incident dropped")
+    deployment.wait_for_log("duplicate incident handed to its groups again")
     deployment.wait_for("audit", lambda values: len(values) >= len(expected))
 
     task = next(t for t in expected if t.recipient == "skatteverket")
@@ -98,7 +98,7 @@ def test_duplicate_incident_and_replayed_update_change_nothing(deployment: Deplo
     deployment.publish("task-updates", [(str(task.task_id), acknowledged)] * 2)
     deployment.wait_for_log("repeated status update ignored")
     deployment.publish("incidents", [message])
-    deployment.wait_for_log("duplicate incident dropped", count=2)
+    deployment.wait_for_log("duplicate incident handed to its groups again", count=2)
 
     views = deployment.values("tasks.skatteverket")
     assert _by_task(views) == Counter(
@@ -142,7 +142,7 @@ def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployme
 def test_bad_input_is_rejected_with_coordinates_and_the_next_message_is_processed(
     deployment: Deployment,
 ) -> None:
-    deployment.start_worker()
+    deployment.start_worker(parked_incident_seconds=2.0)
     group = notified_group()
     deployment.register_groups(group)
     valid = json.loads(fresh_incident("INC-IT-BAD-TYPES").model_dump_json())

@@ -6,7 +6,7 @@ import pytest
 
 from schemas import IncidentRetracted, Refused, RejectionCode
 from tests.builders import T0, attribution, correction, incident
-from workers.core.intake import GroupAssignment, admit
+from workers.core.intake import GroupAssignment, admit, answer_unknown_group
 from workers.core.policy import load_policy
 
 POLICY = load_policy()
@@ -30,9 +30,11 @@ def test_first_report_assigns_each_qualifying_group() -> None:
     assert admission.record.groups == ("GRP-A",)
 
 
-def test_exact_duplicate_is_dropped_and_conflict_is_refused() -> None:
+def test_exact_duplicate_goes_to_its_groups_again_and_conflict_is_refused() -> None:
     first = admit(None, incident(), POLICY).record
-    assert admit(first, incident(), POLICY).duplicate
+    again = admit(first, incident(), POLICY)
+    assert again.duplicate and again.record == first
+    assert again.assignments == (GroupAssignment("GRP-TEST-A", attributed=True),)
     with pytest.raises(Refused) as caught:
         admit(first, incident(municipality="Botkyrka"), POLICY)
     assert caught.value.code is RejectionCode.CONFLICTING_VERSION
@@ -68,3 +70,13 @@ def test_retraction_of_an_unknown_incident_is_refused() -> None:
     with pytest.raises(Refused) as caught:
         admit(None, _retraction(), POLICY)
     assert caught.value.code is RejectionCode.UNKNOWN_INCIDENT
+
+
+def test_a_message_is_answered_unknown_group_once_whatever_the_number_of_unknown_groups() -> None:
+    record = admit(None, incident(), POLICY).record
+    answered = answer_unknown_group(record, 1, "gvi.incidents/2/40")
+    assert answered is not None
+    assert answer_unknown_group(answered, 1, "gvi.incidents/2/40") is None
+    assert answer_unknown_group(answered, 1, "gvi.incidents/2/41") is not None
+    assert answer_unknown_group(answered, 2, "gvi.incidents/2/42") is None
+    assert answer_unknown_group(None, 1, "gvi.incidents/2/43") is None

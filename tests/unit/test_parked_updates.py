@@ -60,18 +60,17 @@ def test_expiry_is_exactly_the_wait_after_parking(minutes_ago: int, wait_minutes
     assert expired == (minutes_ago >= wait_minutes)
 
 
-def test_expiring_parked_updates_names_a_task_id_and_no_task() -> None:
+@pytest.mark.parametrize("kind", [TaskCommandKind.EXPIRE_PARKED, TaskCommandKind.CANCEL])
+def test_expiry_and_cancellation_name_a_task_id_and_carry_no_task(kind: TaskCommandKind) -> None:
     task_id = uuid4()
-    command = TaskCommand(
-        command=TaskCommandKind.EXPIRE_PARKED, task_id=task_id, at=T0, source=SOURCE
-    )
+    command = TaskCommand(command=kind, task_id=task_id, at=T0, source=SOURCE)
     assert command.subject_id == str(task_id)
     with pytest.raises(ValidationError, match="names a task_id"):
-        TaskCommand(command=TaskCommandKind.EXPIRE_PARKED, at=T0, source=SOURCE)
+        TaskCommand(command=kind, at=T0, source=SOURCE)
 
 
-def test_every_other_command_carries_its_task() -> None:
-    for kind in (TaskCommandKind.CREATE, TaskCommandKind.CANCEL, TaskCommandKind.MARK_OVERDUE):
+def test_creation_and_overdue_carry_their_task() -> None:
+    for kind in (TaskCommandKind.CREATE, TaskCommandKind.MARK_OVERDUE):
         with pytest.raises(ValidationError, match="carries the task"):
             TaskCommand(command=kind, task_id=uuid4(), at=T0, source=SOURCE)
 

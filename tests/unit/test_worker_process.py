@@ -31,6 +31,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         rebalance_timeout_seconds=9.5,
         overdue_check_seconds=1.5,
         parked_update_seconds=45,
+        parked_incident_seconds=90,
         fetch_max_wait_ms=50,
         recovery_stall_seconds=12,
         stuck_event_seconds=20,

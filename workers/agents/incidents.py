@@ -6,10 +6,11 @@ import structlog
 from faust.types import EventT, StreamT
 from pydantic import TypeAdapter
 
-from events.codec import decode_with, encode, require_key
-from events.envelopes import GroupWork, TaskEvent
+from events.codec import decode, decode_with, encode, require_key
+from events.envelopes import GroupWork, TaskEvent, UnknownGroupReport
 from schemas.incident import IncidentEvent, IncidentRetracted
-from workers.core.intake import IncidentRecord, admit
+from schemas.rejection import RejectionCode
+from workers.core.intake import IncidentRecord, admit, answer_unknown_group
 from workers.runtime import Runtime, guarded, utc_now
 
 log = structlog.get_logger("gvi.intake")
@@ -28,8 +29,9 @@ def register(app: Any, runtime: Runtime) -> None:
         previous = IncidentRecord.model_validate(stored) if stored else None
         admission = admit(previous, incident, runtime.policy)
         if admission.duplicate:
-            log.info("duplicate incident dropped", incident_id=incident.incident_id)
-            return
+            log.info(
+                "duplicate incident handed to its groups again", incident_id=incident.incident_id
+            )
         retraction = incident if isinstance(incident, IncidentRetracted) else None
         facts = None if isinstance(incident, IncidentRetracted) else incident
         source = runtime.source_of(event)
@@ -59,9 +61,35 @@ def register(app: Any, runtime: Runtime) -> None:
             groups=[a.group_id for a in admission.assignments],
         )
 
+    async def answer_unknown(event: EventT[Any]) -> None:
+        report = decode(UnknownGroupReport, event.value)
+        stored = incidents.get(report.incident_id)
+        previous = IncidentRecord.model_validate(stored) if stored else None
+        source = report.source
+        coordinates = f"{source.topic}/{source.partition}/{source.offset}"
+        record = answer_unknown_group(previous, report.version, coordinates)
+        if record is None:
+            log.info("unknown group already answered", incident_id=report.incident_id)
+            return
+        await runtime.reject(
+            source,
+            RejectionCode.UNKNOWN_GROUP,
+            f"attributed group {report.group_id!r} is not in the group registry; the incident "
+            f"waited {report.waited_seconds:.0f} s for its profile. Send the incident again once "
+            "the group's profile is published.",
+        )
+        incidents[report.incident_id] = record.model_dump(mode="json")
+
+    async def handle(event: EventT[Any]) -> None:
+        if event.message.topic == catalogue.unknown_groups.name:
+            await answer_unknown(event)
+        else:
+            await admit_incident(event)
+
     channel = app.topic(
         catalogue.incidents.name,
         catalogue.routed_from(catalogue.incidents).name,
+        catalogue.unknown_groups.name,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -69,4 +97,4 @@ def register(app: Any, runtime: Runtime) -> None:
     @app.agent(channel, name="incident-intake")  # type: ignore[untyped-decorator]
     async def incident_intake(stream: StreamT[Any]) -> None:
         async for event in stream.events():
-            await guarded(runtime, event, admit_incident)
+            await guarded(runtime, event, handle)

@@ -15,7 +15,7 @@ from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
-from workers.runtime import RefusedAt, Runtime, guarded, utc_now
+from workers.runtime import RefusedAt, Runtime, answering_at, guarded, utc_now
 from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.tasks")
@@ -98,50 +98,60 @@ def register(app: Any, runtime: Runtime) -> None:
         command = decode(TaskCommand, event.value)
         task_id = command.subject_id
         record = load(task_id)
-        if command.command is TaskCommandKind.EXPIRE_PARKED:
-            await expire_parked(task_id, command)
+        match command.command:
+            case TaskCommandKind.EXPIRE_PARKED:
+                await expire_parked(task_id, command)
+            case TaskCommandKind.MARK_OVERDUE if record is not None:
+                await flag_overdue(record, command)
+            case TaskCommandKind.MARK_OVERDUE:
+                return
+            case TaskCommandKind.CREATE:
+                with answering_at(command.source):
+                    await create(record, command)
+            case TaskCommandKind.CANCEL if record is None:
+                refusal = Refused(
+                    f"cancellation of unknown task {task_id}", RejectionCode.UNKNOWN_TASK
+                )
+                raise RefusedAt(refusal, command.source)
+            case TaskCommandKind.CANCEL:
+                with answering_at(command.source):
+                    await cancel_task(record, command)
+
+    async def flag_overdue(record: TaskRecord, command: TaskCommand) -> None:
+        overdue = mark_overdue(record.task, command.at)
+        if not overdue.changed:
             return
-        assert command.task is not None  # TaskCommand requires it for every other command
-        if command.command is TaskCommandKind.MARK_OVERDUE:
-            if record is None:
-                return
-            overdue = mark_overdue(record.task, command.at)
-            if not overdue.changed:
-                return
-            late = overdue.task
-            task = await escalate(
-                late,
-                EscalationReason.OVERDUE,
-                f"{late.recipient} has not completed {late.action} ({late.title}), "
-                f"due {late.deadline.isoformat()}; status {late.status.value}",
-            )
-            await store(task, record.view, applied=record.applied, previous=record.task)
-            log.warning("task overdue", task_id=task_id, recipient=task.recipient)
-            return
-        if command.command is TaskCommandKind.CREATE:
-            if record is not None or command.view is None:
-                log.info("task already created", task_id=task_id)
-                await release_parked(task_id)
-                return
-            task = mark_delivered(command.task, utc_now()).task
-            view = refresh_view(command.view, task, runtime.policy)
-            await disclose(task, view, "created")
-            await store(task, view)
-            log.info(
-                "task dispatched", task_id=task_id, recipient=task.recipient, action=task.action
-            )
+        late = overdue.task
+        task = await escalate(
+            late,
+            EscalationReason.OVERDUE,
+            f"{late.recipient} has not completed {late.action} ({late.title}), "
+            f"due {late.deadline.isoformat()}; status {late.status.value}",
+        )
+        await store(task, record.view, applied=record.applied, previous=record.task)
+        log.warning("task overdue", task_id=str(task.task_id), recipient=task.recipient)
+
+    async def create(record: TaskRecord | None, command: TaskCommand) -> None:
+        task_id = command.subject_id
+        if record is not None or command.task is None or command.view is None:
+            log.info("task already created", task_id=task_id)
             await release_parked(task_id)
             return
-        if record is None:
-            refusal = Refused(f"cancellation of unknown task {task_id}", RejectionCode.UNKNOWN_TASK)
-            raise RefusedAt(refusal, command.source)
+        task = mark_delivered(command.task, utc_now()).task
+        view = refresh_view(command.view, task, runtime.policy)
+        await disclose(task, view, "created")
+        await store(task, view)
+        log.info("task dispatched", task_id=task_id, recipient=task.recipient, action=task.action)
+        await release_parked(task_id)
+
+    async def cancel_task(record: TaskRecord, command: TaskCommand) -> None:
         transition = cancel(record.task, command.reason or "cancelled", command.at)
         if not transition.changed:
             return
         view = refresh_view(record.view, transition.task, runtime.policy)
         await disclose(transition.task, view, "cancelled")
         await store(transition.task, view, command.incident_version, record.applied, record.task)
-        log.info("task cancelled", task_id=task_id, reason=command.reason)
+        log.info("task cancelled", task_id=command.subject_id, reason=command.reason)
 
     async def apply_update(event: EventT[Any]) -> None:
         change = decode(TaskStatusChange, event.value)

@@ -23,6 +23,9 @@ class IncidentRecord(BaseModel):
     digest: str
     groups: tuple[str, ...]
     retracted: bool = False
+    unknown_group_answered: tuple[str, ...] = ()
+    """Coordinates (`topic/partition/offset`) of the messages of this version already answered
+    `unknown_group`: an incident attributed to several unknown groups is answered once."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,12 @@ class GroupAssignment:
 
 @dataclass(frozen=True)
 class Admission:
-    """The result of intake: a duplicate to drop, or a new record and the groups to involve."""
+    """The result of intake: the record to keep and the groups to involve.
+
+    An exact duplicate is handed to the same groups again: planning is idempotent by task id,
+    and a message that planning could not carry out (a group not yet known) then gets its
+    chance again once the cause is fixed; intake never takes it for done on its own.
+    """
 
     duplicate: bool
     record: IncidentRecord
@@ -53,7 +61,11 @@ def admit(previous: IncidentRecord | None, event: IncidentEvent, policy: Policy)
     if previous is not None:
         if event.version == previous.version:
             if digest == previous.digest:
-                return Admission(duplicate=True, record=previous, assignments=())
+                return Admission(
+                    duplicate=True,
+                    record=previous,
+                    assignments=_assignments(event, previous.groups, policy),
+                )
             raise Refused(
                 f"incident {event.incident_id} version {event.version} was already received "
                 "with different content; a change needs a higher version",
@@ -84,17 +96,45 @@ def admit(previous: IncidentRecord | None, event: IncidentEvent, policy: Policy)
             groups=earlier_groups,
             retracted=True,
         )
-        assignments = tuple(GroupAssignment(group, attributed=False) for group in earlier_groups)
-        return Admission(duplicate=False, record=record, assignments=assignments)
-    groups = tuple(attribution.group_id for attribution in qualifying_attributions(event, policy))
-    dropped = tuple(group for group in earlier_groups if group not in groups)
+        return Admission(
+            duplicate=False,
+            record=record,
+            assignments=_assignments(event, earlier_groups, policy),
+        )
+    assignments = _assignments(event, earlier_groups, policy)
     record = IncidentRecord(
         incident_id=event.incident_id,
         version=event.version,
         digest=digest,
-        groups=groups + dropped,
-    )
-    assignments = tuple(GroupAssignment(group, attributed=True) for group in groups) + tuple(
-        GroupAssignment(group, attributed=False) for group in dropped
+        groups=tuple(assignment.group_id for assignment in assignments),
     )
     return Admission(duplicate=False, record=record, assignments=assignments)
+
+
+def _assignments(
+    event: IncidentEvent, earlier_groups: tuple[str, ...], policy: Policy
+) -> tuple[GroupAssignment, ...]:
+    """The groups that plan the event: attributed ones, then earlier ones that must cancel."""
+    if isinstance(event, IncidentRetracted):
+        return tuple(GroupAssignment(group, attributed=False) for group in earlier_groups)
+    groups = tuple(attribution.group_id for attribution in qualifying_attributions(event, policy))
+    dropped = tuple(group for group in earlier_groups if group not in groups)
+    return tuple(GroupAssignment(group, attributed=True) for group in groups) + tuple(
+        GroupAssignment(group, attributed=False) for group in dropped
+    )
+
+
+def answer_unknown_group(
+    record: IncidentRecord | None, version: int, coordinates: str
+) -> IncidentRecord | None:
+    """The record after answering one message `unknown_group`; None when it needs no answer:
+    already answered (another unknown group of the same message), or an older version."""
+    if record is None or record.version != version:
+        return None
+    if coordinates in record.unknown_group_answered:
+        return None
+    answered = (*record.unknown_group_answered, coordinates)[-MAX_ANSWERED:]
+    return record.model_copy(update={"unknown_group_answered": answered})
+
+
+MAX_ANSWERED = 20

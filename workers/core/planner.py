@@ -4,6 +4,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.group import GroupMember, GroupProfile
@@ -203,11 +206,62 @@ def plan(
     )
 
 
+class PlanItem(Protocol):
+    """What the planner needs of a task it planned before: a full task or a `PlannedTask`."""
+
+    @property
+    def task_id(self) -> uuid.UUID: ...
+    @property
+    def incident_id(self) -> str: ...
+    @property
+    def group_id(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject_ref(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+
+
+class PlannedTask(BaseModel):
+    """A planned task as the planner keeps it: enough to diff and cancel, a few dozen bytes, so
+    that a group's plan stays small however many members it has (the task agent keeps the rest).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: uuid.UUID
+    incident_id: str
+    group_id: str
+    rule_id: str
+    action: str
+    subject_ref: str
+
+    @property
+    def is_open(self) -> bool:
+        return True  # a task leaves the plan when it is cancelled
+
+    @classmethod
+    def of(cls, item: PlanItem) -> "PlannedTask":
+        if isinstance(item, PlannedTask):
+            return item
+        return cls(
+            task_id=item.task_id,
+            incident_id=item.incident_id,
+            group_id=item.group_id,
+            rule_id=item.rule_id,
+            action=item.action,
+            subject_ref=item.subject_ref,
+        )
+
+
 @dataclass(frozen=True)
 class Cancellation:
     """A task that a later version of the incident no longer calls for, and why."""
 
-    task: SanctionTask
+    task: PlanItem
     reason: str
 
 
@@ -217,14 +271,18 @@ class PlanDiff:
 
     cancel: tuple[Cancellation, ...]
     add: tuple[SanctionTask, ...]
-    keep: tuple[SanctionTask, ...]
+    keep: tuple[PlanItem, ...]
+
+    def remaining(self) -> tuple[PlannedTask, ...]:
+        """The plan after the change, compact."""
+        return tuple(PlannedTask.of(item) for item in (*self.keep, *self.add))
 
     @property
     def is_empty(self) -> bool:
         return not self.cancel and not self.add
 
 
-def _cancel_reason(task: SanctionTask, decision: Decision) -> str:
+def _cancel_reason(task: PlanItem, decision: Decision) -> str:
     version = decision.incident_version
     groups = {group.group_id: group for group in decision.groups}
     if task.group_id not in groups:
@@ -240,12 +298,12 @@ def _cancel_reason(task: SanctionTask, decision: Decision) -> str:
             f"(tier {group.tier}, rules now: {', '.join(group.matched_rules) or 'none'})"
         )
     return (
-        f"subject {task.subject.ref} no longer qualifies for {task.action} under rule "
+        f"subject {task.subject_ref} no longer qualifies for {task.action} under rule "
         f"{task.rule_id} after version {version}"
     )
 
 
-def diff_decision(current: Iterable[SanctionTask], decision: Decision) -> PlanDiff:
+def diff_decision(current: Iterable[PlanItem], decision: Decision) -> PlanDiff:
     """Compare the tasks already created for an incident with the decision for its new version."""
     current_by_id = {task.task_id: task for task in current}
     wanted = {task.task_id: task for task in decision.tasks}
@@ -259,7 +317,7 @@ def diff_decision(current: Iterable[SanctionTask], decision: Decision) -> PlanDi
     return PlanDiff(cancel=cancel, add=add, keep=keep)
 
 
-def diff_retraction(current: Iterable[SanctionTask], retraction: IncidentRetracted) -> PlanDiff:
+def diff_retraction(current: Iterable[PlanItem], retraction: IncidentRetracted) -> PlanDiff:
     """A retraction cancels every open task of the incident."""
     tasks = tuple(current)
     reason = (
@@ -280,7 +338,7 @@ def replan_group(
     history: GroupHistory | None,
     policy: Policy,
     attributed: bool,
-    current: Iterable[SanctionTask],
+    current: Iterable[PlanItem],
 ) -> tuple[GroupDecision | None, PlanDiff]:
     """One group's part of a (new version of an) incident: its decision and the diff to apply.
 
