@@ -33,7 +33,8 @@ class TaskProgress(Contract):
 
 
 class CompletionSnapshot(Contract):
-    """Progress of every task of one incident; emitted on every change."""
+    """Progress of every task of one incident; emitted on every change. It lists at most
+    `MAX_LISTED_TASKS` tasks, so that it stays small however many members the groups have."""
 
     incident_id: Identifier
     incident_version: int = Field(ge=1)
@@ -46,4 +47,10 @@ class CompletionSnapshot(Contract):
     by_status: dict[TaskStatus, int]
     percent_complete: float = Field(ge=0.0, le=100.0)
     tasks: tuple[TaskProgress, ...]
+    tasks_omitted: int = Field(
+        default=0,
+        ge=0,
+        description="tasks left out of `tasks` to keep the snapshot small (open ones are listed "
+        "first, by deadline); every count above includes them",
+    )
     updated_at: Timestamp

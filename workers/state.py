@@ -8,6 +8,7 @@ from events.envelopes import GroupWork, SourceRef
 from schemas.history import GroupHistory
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from workers.core.completion import TaskLine
 from workers.core.planner import PlannedTask
 
 
@@ -81,12 +82,24 @@ class TaskRecord(_State):
 
 
 class IncidentTasks(_State):
-    """Per incident: every task's latest state, for the completion snapshot."""
+    """Per incident (table `incident-progress`): its version and the groups whose task lines
+    are kept under `progress_key(incident, group)`; split so that no record grows with the
+    number of groups or members."""
 
     incident_id: str
     incident_version: int
     policy_version: str
-    tasks: dict[str, SanctionTask] = {}
+    groups: tuple[str, ...] = ()
+
+
+class GroupTaskLines(_State):
+    """Per incident and group: every task's latest line, by task id."""
+
+    tasks: dict[str, TaskLine] = {}
+
+
+def progress_key(incident_id: str, group_id: str) -> str:
+    return f"{incident_id}/{group_id}"
 
 
 class ParkedUpdate(_State):

@@ -22,6 +22,10 @@ class BoundedWorker(faust.Worker):
     """faust's worker, whose SIGTERM and SIGINT always end the process: a stop that hangs
     (an agent waiting for the broker) ends hard after the grace period."""
 
+    @property
+    def shortlabel(self) -> str:
+        return "Worker"  # log lines stay "[^Worker]: Ready", as operators and tests know them
+
     def _on_sigterm(self) -> None:
         exit_within(SHUTDOWN_GRACE_SECONDS, 1, "SIGTERM: the graceful stop did not finish")
         super()._on_sigterm()

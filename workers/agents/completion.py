@@ -1,5 +1,6 @@
 """Completion: every task change of an incident becomes a new snapshot on `gvi.completion`."""
 
+from collections import defaultdict
 from typing import Any
 
 import structlog
@@ -7,9 +8,10 @@ from faust.types import EventT, StreamT
 
 from events.codec import decode, encode
 from events.envelopes import TaskEvent
-from workers.core.completion import completion_snapshot, merge_tasks
+from schemas.task import SanctionTask
+from workers.core.completion import TaskLine, completion_snapshot, merge_tasks
 from workers.runtime import Runtime, guarded, utc_now
-from workers.state import IncidentTasks
+from workers.state import GroupTaskLines, IncidentTasks, progress_key
 
 log = structlog.get_logger("gvi.completion")
 
@@ -18,6 +20,10 @@ def register(app: Any, runtime: Runtime) -> None:
     """Register the completion agent on the internal task events (keyed by incident id)."""
     catalogue = runtime.catalogue
     progress = runtime.tables["incident-progress"]
+
+    def lines_of(incident_id: str, group_id: str) -> dict[str, TaskLine]:
+        stored = progress.get(progress_key(incident_id, group_id))
+        return dict(GroupTaskLines.model_validate(stored).tasks) if stored else {}
 
     async def record_progress(event: EventT[Any]) -> None:
         change = decode(TaskEvent, event.value)
@@ -31,24 +37,41 @@ def register(app: Any, runtime: Runtime) -> None:
                 policy_version=change.policy_version,
             )
         )
-        merged = merge_tasks(state.tasks, change.tasks, planned=change.event == "planned")
-        if stored and merged is None and change.incident_version <= state.incident_version:
+        by_group: defaultdict[str, list[SanctionTask]] = defaultdict(list)
+        for task in change.tasks:
+            by_group[task.group_id].append(task)
+        changed: dict[str, dict[str, TaskLine]] = {}
+        for group_id, tasks in by_group.items():
+            merged = merge_tasks(
+                lines_of(change.incident_id, group_id), tasks, planned=change.event == "planned"
+            )
+            if merged is not None:
+                changed[group_id] = merged
+        if stored and not changed and change.incident_version <= state.incident_version:
             return
-        tasks = state.tasks if merged is None else merged
         state = IncidentTasks(
             incident_id=state.incident_id,
             incident_version=max(state.incident_version, change.incident_version),
             policy_version=change.policy_version,
-            tasks=tasks,
+            groups=(*state.groups, *(g for g in changed if g not in state.groups)),
         )
+        every_line = [
+            line
+            for group_id in state.groups
+            for line in (changed.get(group_id) or lines_of(state.incident_id, group_id)).values()
+        ]
         snapshot = completion_snapshot(
             state.incident_id,
             state.incident_version,
             state.policy_version,
-            state.tasks.values(),
+            every_line,
             utc_now(),
         )
         await runtime.send(catalogue.completion.name, state.incident_id, encode(snapshot))
+        for group_id, lines in changed.items():
+            progress[progress_key(state.incident_id, group_id)] = GroupTaskLines(
+                tasks=lines
+            ).model_dump(mode="json")
         progress[state.incident_id] = state.model_dump(mode="json")
         log.info(
             "completion",

@@ -3,25 +3,72 @@
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
 
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
-from schemas.task import OPEN_STATUSES, SanctionTask, TaskStatus
+from schemas.task import OPEN_STATUSES, SanctionTask, TaskKind, TaskStatus
+
+MAX_LISTED_TASKS = 500
+"""Tasks listed per snapshot (about 250 bytes each); the counts always cover every task."""
+
+
+class TaskLine(BaseModel):
+    """What completion keeps of a task: its line in the snapshot and its revision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: UUID
+    recipient: str
+    kind: TaskKind
+    action: str
+    group_id: str
+    status: TaskStatus
+    deadline: datetime
+    overdue: bool
+    escalated: bool
+    revision: int
+
+    @classmethod
+    def of(cls, task: "SanctionTask | TaskLine") -> "TaskLine":
+        if isinstance(task, TaskLine):
+            return task
+        return cls(
+            task_id=task.task_id,
+            recipient=task.recipient,
+            kind=task.kind,
+            action=task.action,
+            group_id=task.group_id,
+            status=task.status,
+            deadline=task.deadline,
+            overdue=task.overdue,
+            escalated=task.escalated,
+            revision=task.revision,
+        )
 
 
 def completion_snapshot(
     incident_id: str,
     incident_version: int,
     policy_version: str,
-    tasks: Iterable[SanctionTask],
+    tasks: Iterable[SanctionTask | TaskLine],
     now: datetime,
 ) -> CompletionSnapshot:
     """Summarise every task of one incident; cancelled tasks count neither as due, done nor late."""
-    ordered = sorted(tasks, key=lambda task: (task.deadline, task.recipient, str(task.task_id)))
+    ordered = sorted(
+        (TaskLine.of(task) for task in tasks),
+        key=lambda task: (task.deadline, task.recipient, str(task.task_id)),
+    )
     overdue = {
         task.task_id: task.status is not TaskStatus.CANCELLED
-        and (task.overdue or task.is_overdue_at(now))
+        and (task.overdue or (task.status in OPEN_STATUSES and now > task.deadline))
         for task in ordered
     }
+    listed = ordered
+    if len(ordered) > MAX_LISTED_TASKS:
+        listed = sorted(ordered, key=lambda task: task.status not in OPEN_STATUSES)
+        listed = listed[:MAX_LISTED_TASKS]
     by_status = Counter(task.status for task in ordered)
     due = [task for task in ordered if task.status is not TaskStatus.CANCELLED]
     completed = by_status[TaskStatus.COMPLETED]
@@ -58,15 +105,16 @@ def completion_snapshot(
                 overdue=overdue[task.task_id],
                 escalated=task.escalated,
             )
-            for task in ordered
+            for task in listed
         ),
+        tasks_omitted=len(ordered) - len(listed),
         updated_at=now,
     )
 
 
 def merge_tasks(
-    known: Mapping[str, SanctionTask], incoming: Iterable[SanctionTask], planned: bool
-) -> dict[str, SanctionTask] | None:
+    known: Mapping[str, TaskLine], incoming: Iterable[SanctionTask], planned: bool
+) -> dict[str, TaskLine] | None:
     """An incident's tasks with newer states merged in; None when nothing changes.
 
     A planned task only fills a gap (the task agent's states are newer). A task state replaces
@@ -78,5 +126,5 @@ def merge_tasks(
         task_id = str(task.task_id)
         current = merged.get(task_id)
         if current is None or (not planned and task.revision > current.revision):
-            merged[task_id] = task
+            merged[task_id] = TaskLine.of(task)
     return None if merged == known else merged
