@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka bench bench-takeover demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-fuzz bench bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-reliability: $(STAMP)
 
 test-reliability-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/reliability
+
+# The wire fuzz at full size (5,000 messages; CI runs 300 in the reliability tier).
+test-fuzz: $(STAMP)
+	GVI_FUZZ_MESSAGES=5000 $(PYTEST) tests/reliability/test_wire_fuzz.py -s
 
 test: lint test-unit test-integration test-reliability test-e2e
 

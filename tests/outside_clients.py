@@ -1,5 +1,6 @@
 """Producers as outside systems run them: confluent-kafka (librdkafka) with its default settings."""
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,37 +19,36 @@ class Placed:
 def librdkafka_publish(
     bootstrap: str,
     topic: str,
-    messages: Iterable[tuple[str | None, bytes | None]],
+    messages: Iterable[tuple[str | bytes | None, bytes | None]],
     **config: str,
 ) -> list[Placed]:
-    """Send (key, value) pairs with librdkafka's defaults (CRC32 `consistent_random` partitioner,
-    its own batching) plus `config` (e.g. `compression.type`); waits for every acknowledgement."""
+    """Send (key, value) pairs, in order, with librdkafka's defaults (CRC32 `consistent_random` partitioner,
+    its own batching) plus `config` (e.g. `compression.type`); waits for every acknowledgement.
+    Returns where each message landed, in the order given."""
     producer = Producer({"bootstrap.servers": bootstrap, **config})
-    placed: list[Placed] = []
+    placed: dict[int, Placed] = {}
     failures: list[str] = []
 
-    def delivered(error: object, message: Message) -> None:
+    def delivered(index: int, error: object, message: Message) -> None:
         if error is not None:
             failures.append(str(error))
             return
         key = message.key()
-        placed.append(
-            Placed(
-                key=key.decode("utf-8") if key is not None else None,
-                partition=message.partition(),
-                offset=message.offset(),
-            )
+        placed[index] = Placed(
+            key=key.decode("utf-8", errors="replace") if key is not None else None,
+            partition=message.partition(),
+            offset=message.offset(),
         )
 
-    for key, value in messages:
+    for index, (key, value) in enumerate(messages):
         producer.produce(
             topic,
-            key=key.encode("utf-8") if key is not None else None,
+            key=key.encode("utf-8") if isinstance(key, str) else key,
             value=value,
-            on_delivery=delivered,
+            on_delivery=functools.partial(delivered, index),
         )
         producer.poll(0)
     remaining = producer.flush(60)
     if remaining or failures:
         raise KafkaException(f"{remaining} message(s) not delivered; failures: {failures[:3]}")
-    return placed
+    return [placed[index] for index in sorted(placed)]
