@@ -22,9 +22,9 @@ def librdkafka_publish(
     messages: Iterable[tuple[str | bytes | None, bytes | None]],
     **config: str,
 ) -> list[Placed]:
-    """Send (key, value) pairs, in order, with librdkafka's defaults (CRC32 `consistent_random` partitioner,
-    its own batching) plus `config` (e.g. `compression.type`); waits for every acknowledgement.
-    Returns where each message landed, in the order given."""
+    """Send (key, value) pairs, in order, with librdkafka's defaults (CRC32 `consistent_random`
+    partitioner, its own batching) plus `config` (e.g. `compression.type`); waits for every
+    acknowledgement. Returns where each message landed, in the order given."""
     producer = Producer({"bootstrap.servers": bootstrap, **config})
     placed: dict[int, Placed] = {}
     failures: list[str] = []
