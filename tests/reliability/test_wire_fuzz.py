@@ -42,7 +42,14 @@ def test_every_bad_message_is_answered_once_and_every_good_one_is_processed(
 
     bad = {c: i for c, i in coordinates.items() if messages[i].bad}
     good = [messages[i] for i in coordinates.values() if not messages[i].bad]
-    rejected = deployment.wait_for("rejected", lambda values: len(values) >= len(bad), limit=180)
+    wanted = {
+        str(task.task_id)
+        for message in good
+        if message.incident is not None
+        for task in expected_tasks(message.incident, *groups)
+    }
+    patience = 120 + len(wanted) / 40  # the worker dispatches some hundred tasks a second
+    deployment.wait_for("rejected", lambda values: len(values) >= len(bad), limit=patience)
     time.sleep(3)  # anything answered twice would show by now
     rejected = deployment.values("rejected")
     answers = Counter(
@@ -58,14 +65,8 @@ def test_every_bad_message_is_answered_once_and_every_good_one_is_processed(
     assert not twice, f"answered more than once: {list(twice.items())[:5]}"
     assert not stray, f"answers at coordinates of no bad message: {stray[:5]}"
 
-    wanted = {
-        str(task.task_id)
-        for message in good
-        if message.incident is not None
-        for task in expected_tasks(message.incident, *groups)
-    }
     audit = deployment.wait_for(
-        "audit", lambda values: {v["task_id"] for v in values} >= wanted, limit=240
+        "audit", lambda values: {v["task_id"] for v in values} >= wanted, limit=patience
     )
     assert {v["task_id"] for v in audit} >= wanted
     kinds = Counter(message.kind for message in messages)
