@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-fuzz bench bench-takeover demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz bench bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-reliability: $(STAMP)
 
 test-reliability-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/reliability
+
+# Broker faults: three Apache Kafka brokers, one SIGKILLed mid-stream and started again.
+test-faults-kafka: $(STAMP)
+	GVI_TEST_BROKER=kafka GVI_TEST_KAFKA_NODES=3 GVI_TEST_REPLICATION=3 $(PYTEST) tests/faults -s
 
 # The wire fuzz at full size (5,000 messages; CI runs 300 in the reliability tier).
 test-fuzz: $(STAMP)

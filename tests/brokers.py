@@ -25,7 +25,7 @@ def running_broker(log_dir: Path) -> Iterator[str]:
     if kind != "kafka":
         raise ValueError(f"GVI_TEST_BROKER must be tansu or kafka, not {kind!r}")
     nodes = int(os.environ.get("GVI_TEST_KAFKA_NODES", "1"))
-    name = f"pytest-{os.getpid()}"
+    name = kafka_cluster_name()
     try:
         for _attempt in range(3):
             started = subprocess.run(
@@ -45,6 +45,20 @@ def running_broker(log_dir: Path) -> Iterator[str]:
         yield "kafka://" + bootstrap.replace(",", ";")
     finally:
         subprocess.run([str(KAFKA_SCRIPTS / "stop.sh"), name], timeout=120, check=False)
+
+
+def kafka_cluster_name() -> str:
+    """The name of this test process's Apache Kafka cluster (deploy/kafka/.run/NAME)."""
+    return f"pytest-{os.getpid()}"
+
+
+def kafka_node(node: int, action: str) -> None:
+    """Start or SIGKILL one broker of this test process's cluster (`deploy/kafka/node.sh`)."""
+    subprocess.run(
+        [str(KAFKA_SCRIPTS / "node.sh"), kafka_cluster_name(), str(node), action],
+        timeout=60,
+        check=True,
+    )
 
 
 def free_port_block(nodes: int) -> int:

@@ -5,6 +5,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.codec import encode
@@ -41,6 +42,8 @@ class WireFuzz:
         self.random = random.Random(seed)
         self.groups = groups
         self.serial = 0
+        # One moment for every incident, so that each is its group's first violence (tier 1).
+        self.moment = datetime.now(UTC).replace(microsecond=0)
         self.makers: list[tuple[str, Callable[[], WireMessage]]] = [
             ("good_incident", self._good_incident),
             ("malformed_json", self._malformed_json),
@@ -60,9 +63,11 @@ class WireFuzz:
         ]
 
     def messages(self, count: int) -> list[WireMessage]:
-        """`count` messages, about a third of them good incidents, plus exact repeats."""
+        """`count` messages with exact repeats: about a third good incidents in a few hundred,
+        and some hundred good ones among thousands (each brings some twenty tasks)."""
         produced: list[WireMessage] = []
-        weights = [6 if name == "good_incident" else 1 for name, _ in self.makers]
+        good_weight = 6 * min(1.0, 300 / max(count, 1))
+        weights = [good_weight if name == "good_incident" else 1 for name, _ in self.makers]
         while len(produced) < count:
             [(name, maker)] = self.random.choices(self.makers, weights=weights)
             message = maker()
@@ -78,7 +83,10 @@ class WireFuzz:
     def _reported(self, *group_ids: str) -> IncidentReported:
         chosen = group_ids or (self.random.choice(self.groups).group_id,)
         return fresh_incident(
-            self._id("INC-FZ"), attributions=tuple(attribution(g) for g in chosen)
+            self._id("INC-FZ"),
+            attributions=tuple(attribution(g) for g in chosen),
+            occurred_at=self.moment - timedelta(minutes=30),
+            reported_at=self.moment - timedelta(minutes=5),
         )
 
     def _good_incident(self) -> WireMessage:

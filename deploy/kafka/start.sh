@@ -67,12 +67,7 @@ PROPS
 done
 
 for i in $(seq 1 "$nodes"); do
-  # setsid: the broker outlives this script and is stopped by its pid (stop.sh).
-  setsid java -Xms256m -Xmx768m -XX:+UseG1GC \
-    -Dlog4j.configuration="file:$run/log4j.properties" \
-    -cp "$lib/*" kafka.Kafka "$run/node-$i/server.properties" \
-    >"$run/node-$i/broker.log" 2>&1 < /dev/null &
-  echo $! > "$run/node-$i.pid"
+  "$here/node.sh" "$name" "$i" start
 done
 
 deadline=$(( SECONDS + 90 ))
