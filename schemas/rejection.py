@@ -22,6 +22,7 @@ class RejectionCode(StrEnum):
     UNKNOWN_INCIDENT = "unknown_incident"
     INCIDENT_RETRACTED = "incident_retracted"
     CONFLICTING_VERSION = "conflicting_version"
+    UNREADABLE_BATCH = "unreadable_batch"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers import partition_watchdog, recovery_watchdog, stuck_events
+from workers import partition_watchdog, recovery_watchdog, stuck_events, unreadable_batches
 from workers.agents import completion, deadlines, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.rebalance_safety import SafeApp
@@ -27,6 +27,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     """A configured faust app with every agent registered, and the runtime the agents share."""
     if settings.broker_url is None:
         raise ValueError("create_app needs a broker URL; the CLI starts the embedded broker")
+    unreadable_batches.install()
     policy = policy or load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
     session_timeout = settings.rebalance_timeout_seconds

@@ -21,6 +21,7 @@ from events.partitioning import needs_forwarding
 from schemas.rejection import Refused, Rejection, RejectionCode
 from workers.core.policy import Policy
 from workers.settings import Settings
+from workers.unreadable_batches import unreadable_reason
 
 log = structlog.get_logger("gvi.boundary")
 MAX_KEY_CHARS = 256
@@ -266,6 +267,7 @@ async def _handle_or_reject(
     runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
 ) -> None:
     try:
+        refuse_unreadable(event)
         if await runtime.forward_if_misplaced(event):
             return
         await handle(event)
@@ -282,6 +284,20 @@ async def _handle_or_reject(
             runtime.source_of(event),
             RejectionCode.INTERNAL_ERROR,
             f"{type(error).__name__}: {error}",
+        )
+
+
+def refuse_unreadable(event: EventT[Any]) -> None:
+    """A placeholder for an offset of a record batch that could not be read is answered."""
+    message = event.message
+    if message.value is not None or message.key is not None:
+        return
+    reason = unreadable_reason(message.headers)
+    if reason is not None:
+        raise Refused(
+            f"the record batch holding this offset cannot be read ({reason}); "
+            "the producer must send it again",
+            RejectionCode.UNREADABLE_BATCH,
         )
 
 

@@ -223,3 +223,18 @@ def test_only_offsets_inside_a_handled_unbroken_run_are_skipped(offsets: list[in
             continue
         handled.append(offset)
         runs.mark("t", 0, offset)
+
+
+async def test_an_offset_of_an_unreadable_batch_is_answered_with_its_coordinates() -> None:
+    runtime = _runtime()
+    handle, calls = _failing([])
+    event = _event(offset=12, partition=3)
+    event.message.key = None
+    event.message.value = None
+    event.message.headers = [("gvi-unreadable-batch", b"UnsupportedCodecError: codec 5")]
+    await guarded(runtime, event, handle)
+    [rejection] = _rejections(runtime)
+    assert calls == []
+    assert rejection["error_code"] == "unreadable_batch"
+    assert (rejection["source_partition"], rejection["source_offset"]) == (3, 12)
+    assert "codec 5" in rejection["message"]
