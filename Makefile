@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz bench bench-takeover demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ test-faults-kafka: $(STAMP)
 # The wire fuzz at full size (5,000 messages; CI runs 300 in the reliability tier).
 test-fuzz: $(STAMP)
 	GVI_FUZZ_MESSAGES=5000 $(PYTEST) tests/reliability/test_wire_fuzz.py -s
+
+# Large volumes (minutes each, not in CI): three groups of 200 members, fifty incidents of one.
+test-slow: $(STAMP)
+	$(PYTEST) tests/slow --durations=5
 
 test: lint test-unit test-integration test-reliability test-e2e
 

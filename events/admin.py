@@ -164,3 +164,31 @@ async def _await_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], wit
         if time.monotonic() >= deadline:
             raise TimeoutError(f"topics without all their partitions or leaders: {missing[:5]}")
         await asyncio.sleep(0.25)
+
+
+async def recreate_missing(
+    bootstrap_servers: str, catalogue: Catalogue, replication: int
+) -> list[str]:
+    """Create the catalogue topics that have gone missing (deleted under a running worker);
+    returns their names. Checks nothing else: the worker checked the topics at its start."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in catalogue.all() if spec.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=replication,
+                            topic_configs={"cleanup.policy": spec.cleanup.value},
+                        )
+                        for spec in missing
+                    ]
+                )
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()

@@ -1,8 +1,10 @@
 """What every agent shares: settings, policy, topics, tables, and the rejection boundary."""
 
 import asyncio
+import functools
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faust.exceptions import ProducerSendError
 from faust.types import EventT
 
+from events.admin import recreate_missing
 from events.catalogue import Catalogue
 from events.codec import encode, key_text
 from events.envelopes import SourceRef
@@ -80,6 +83,24 @@ class Runtime:
     worker_name: str = f"{socket.gethostname()}:{os.getpid()}"
     delivery_backoff: RetryBackoff = field(default_factory=RetryBackoff)
     handled: HandledRuns = field(default_factory=HandledRuns)
+    topics_checked_at: float = -1e9
+
+    async def recreate_missing_topics(self) -> None:
+        """When output is not delivered, a topic may have been deleted under the worker: create
+        it again (at most every 10 s), so that the agent's retry finds it."""
+        now = time.monotonic()
+        if now - self.topics_checked_at < 10 or self.settings.broker_url is None:
+            return
+        self.topics_checked_at = now
+        try:
+            created = await recreate_missing(
+                self.settings.bootstrap_servers, self.catalogue, self.settings.replication_factor
+            )
+        except Exception as error:
+            log.warning("could not check the topics", error=f"{type(error).__name__}: {error}")
+            return
+        if created:
+            log.error("topics were missing; created them again", topics=created)
 
     async def send(
         self,
@@ -108,7 +129,7 @@ class Runtime:
             key=key_text(message.key),
         )
 
-    @property
+    @functools.cached_property
     def routed_topics(self) -> frozenset[str]:
         return frozenset(spec.name for spec in self.catalogue.routed.values())
 
@@ -121,11 +142,12 @@ class Runtime:
         raw_key = (
             message.key if isinstance(message.key, bytes | None) else str(message.key).encode()
         )
-        if routed is None or not needs_forwarding(
-            raw_key, message.partition, self.settings.partitions
+        if (
+            routed is None
+            or raw_key is None
+            or not needs_forwarding(raw_key, message.partition, self.settings.partitions)
         ):
             return False
-        assert raw_key is not None  # needs_forwarding is False for a message without a key
         headers = [
             (SOURCE_TOPIC, message.topic.encode()),
             (SOURCE_PARTITION, str(message.partition).encode()),
@@ -251,6 +273,8 @@ async def guarded(
         except DeliveryFailed as failure:
             delay = runtime.delivery_backoff.delay(attempt)
             attempt += 1
+            if attempt >= 2:
+                await runtime.recreate_missing_topics()
             log.warning(
                 "output not delivered; handling the message again",
                 topic=event.message.topic,

@@ -21,9 +21,23 @@ def register(app: Any, runtime: Runtime) -> None:
     catalogue = runtime.catalogue
     progress = runtime.tables["incident-progress"]
 
+    parsed: dict[str, tuple[Any, dict[str, TaskLine]]] = {}
+
     def lines_of(incident_id: str, group_id: str) -> dict[str, TaskLine]:
-        stored = progress.get(progress_key(incident_id, group_id))
-        return dict(GroupTaskLines.model_validate(stored).tasks) if stored else {}
+        """A group's task lines, parsed once per stored value: a large incident's lines are
+        read on every one of its task events (the memory store hands back the same object)."""
+        key = progress_key(incident_id, group_id)
+        stored = progress.get(key)
+        if not stored:
+            return {}
+        cached = parsed.get(key)
+        if cached is not None and cached[0] is stored:
+            return dict(cached[1])
+        lines = dict(GroupTaskLines.model_validate(stored).tasks)
+        if len(parsed) > 1000:
+            parsed.clear()
+        parsed[key] = (stored, lines)
+        return dict(lines)
 
     async def record_progress(event: EventT[Any]) -> None:
         change = decode(TaskEvent, event.value)
@@ -69,9 +83,10 @@ def register(app: Any, runtime: Runtime) -> None:
         )
         await runtime.send(catalogue.completion.name, state.incident_id, encode(snapshot))
         for group_id, lines in changed.items():
-            progress[progress_key(state.incident_id, group_id)] = GroupTaskLines(
-                tasks=lines
-            ).model_dump(mode="json")
+            key = progress_key(state.incident_id, group_id)
+            stored_lines = GroupTaskLines(tasks=lines).model_dump(mode="json")
+            progress[key] = stored_lines
+            parsed[key] = (stored_lines, lines)
         progress[state.incident_id] = state.model_dump(mode="json")
         log.info(
             "completion",

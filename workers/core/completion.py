@@ -58,7 +58,7 @@ def completion_snapshot(
     """Summarise every task of one incident; cancelled tasks count neither as due, done nor late."""
     ordered = sorted(
         (TaskLine.of(task) for task in tasks),
-        key=lambda task: (task.deadline, task.recipient, str(task.task_id)),
+        key=lambda task: (task.deadline, task.recipient, task.task_id),
     )
     overdue = {
         task.task_id: task.status is not TaskStatus.CANCELLED
