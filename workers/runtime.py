@@ -27,6 +27,8 @@ from workers.settings import Settings
 from workers.unreadable_batches import unreadable_reason
 
 log = structlog.get_logger("gvi.boundary")
+METADATA_WAIT_SECONDS = 10.0
+"""How long a send may wait for its topic's metadata before the output counts as not delivered."""
 MAX_KEY_CHARS = 256
 """A rejection keeps at most this much of the source key, in its record and as its own key:
 the answer to a message with a huge key must still fit."""
@@ -111,7 +113,16 @@ class Runtime:
     ) -> None:
         """Send and wait for the broker's acknowledgement, so that state is written only after."""
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
-        pending = await self.topics[topic_name].send(key=raw_key, value=value, headers=headers)
+        try:
+            async with asyncio.timeout(METADATA_WAIT_SECONDS):
+                pending = await self.topics[topic_name].send(
+                    key=raw_key, value=value, headers=headers
+                )
+        except TimeoutError:
+            # aiokafka waits for a topic's metadata with no end when the topic is missing
+            raise KafkaTimeoutError(
+                f"{topic_name}: no metadata within {METADATA_WAIT_SECONDS} s"
+            ) from None
         await pending
 
     def source_of(self, event: EventT[Any]) -> SourceRef:
