@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faust.exceptions import ProducerSendError
-from faust.types import EventT
+from faust.types import EventT, StreamT
 
 from events.admin import recreate_missing
 from events.catalogue import Catalogue
@@ -347,3 +347,23 @@ async def _reject_safely(
                 f"rejection not written: {type(error).__name__}: {error}"
             ) from error
         log.exception("could not write the rejection", topic=source.topic, offset=source.offset)
+
+
+Handler = Callable[[EventT[Any]], Awaitable[None]]
+
+
+def subscribe(app: Any, runtime: Runtime, name: str, handlers: Mapping[str, Handler]) -> None:
+    """Register agent `name` on the topics of `handlers` (co-partitioned), each message handled
+    by its topic's handler inside the error boundary."""
+
+    async def handle(event: EventT[Any]) -> None:
+        await handlers[event.message.topic](event)
+
+    channel = app.topic(*handlers, key_serializer="raw", value_serializer="raw")
+
+    async def agent(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            await guarded(runtime, event, handle)
+
+    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
+    app.agent(channel, name=name)(agent)

@@ -4,13 +4,13 @@ from collections import defaultdict
 from typing import Any
 
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 
 from events.codec import decode, encode
 from events.envelopes import TaskEvent
 from schemas.task import SanctionTask
 from workers.core.completion import TaskLine, completion_snapshot, merge_tasks
-from workers.runtime import Runtime, guarded, utc_now
+from workers.runtime import Runtime, subscribe, utc_now
 from workers.state import GroupTaskLines, IncidentTasks, progress_key
 
 log = structlog.get_logger("gvi.completion")
@@ -95,7 +95,4 @@ def register(app: Any, runtime: Runtime) -> None:
             percent=snapshot.percent_complete,
         )
 
-    @app.agent(runtime.topics[catalogue.task_events.name], name="completion")  # type: ignore[untyped-decorator]
-    async def completion(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, record_progress)
+    subscribe(app, runtime, "completion", {catalogue.task_events.name: record_progress})

@@ -3,7 +3,7 @@
 from typing import Any
 
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 from pydantic import TypeAdapter
 
 from events.codec import decode, decode_with, encode, require_key
@@ -11,7 +11,7 @@ from events.envelopes import GroupWork, TaskEvent, UnknownGroupReport
 from schemas.incident import IncidentEvent, IncidentRetracted
 from schemas.rejection import RejectionCode
 from workers.core.intake import IncidentRecord, admit, answer_unknown_group
-from workers.runtime import Runtime, guarded, utc_now
+from workers.runtime import Runtime, subscribe, utc_now
 
 log = structlog.get_logger("gvi.intake")
 INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
@@ -80,21 +80,13 @@ def register(app: Any, runtime: Runtime) -> None:
         )
         incidents[report.incident_id] = record.model_dump(mode="json")
 
-    async def handle(event: EventT[Any]) -> None:
-        if event.message.topic == catalogue.unknown_groups.name:
-            await answer_unknown(event)
-        else:
-            await admit_incident(event)
-
-    channel = app.topic(
-        catalogue.incidents.name,
-        catalogue.routed_from(catalogue.incidents).name,
-        catalogue.unknown_groups.name,
-        key_serializer="raw",
-        value_serializer="raw",
+    subscribe(
+        app,
+        runtime,
+        "incident-intake",
+        {
+            catalogue.incidents.name: admit_incident,
+            catalogue.routed_from(catalogue.incidents).name: admit_incident,
+            catalogue.unknown_groups.name: answer_unknown,
+        },
     )
-
-    @app.agent(channel, name="incident-intake")  # type: ignore[untyped-decorator]
-    async def incident_intake(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, handle)

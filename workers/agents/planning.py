@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 
 from events.codec import decode, encode, key_text, require_key
 from events.envelopes import GroupWork, TaskCommand, TaskCommandKind, TaskEvent, UnknownGroupReport
@@ -21,7 +21,7 @@ from workers.core.planner import (
     without_incident,
 )
 from workers.core.projection import project_task
-from workers.runtime import RefusedAt, Runtime, answering_at, guarded, utc_now
+from workers.runtime import RefusedAt, Runtime, answering_at, subscribe, utc_now
 from workers.state import GroupPlans, IncidentPlan, ParkedIncident, plan_key
 
 log = structlog.get_logger("gvi.planning")
@@ -255,25 +255,16 @@ def register(app: Any, runtime: Runtime) -> None:
                 catalogue.task_commands.name, str(cancellation.task.task_id), encode(command)
             )
 
-    profiles = {catalogue.groups.name, catalogue.routed_from(catalogue.groups).name}
-
-    async def handle(event: EventT[Any]) -> None:
-        if event.message.topic in profiles:
-            await register_group(event)
-        else:
-            await take_work(event)
-
-    channel = app.topic(
-        catalogue.group_work.name,
-        *sorted(profiles),
-        key_serializer="raw",
-        value_serializer="raw",
+    subscribe(
+        app,
+        runtime,
+        "group-planning",
+        {
+            catalogue.group_work.name: take_work,
+            catalogue.groups.name: register_group,
+            catalogue.routed_from(catalogue.groups).name: register_group,
+        },
     )
-
-    @app.agent(channel, name="group-planning")  # type: ignore[untyped-decorator]
-    async def group_planning(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, handle)
 
 
 def _facts(work: GroupWork) -> IncidentReported | IncidentCorrected:

@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 
 from events.codec import decode, encode, require_key
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind, TaskEvent
@@ -15,7 +15,7 @@ from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.projection import disclosed_fields, refresh_view
-from workers.runtime import RefusedAt, Runtime, answering_at, guarded, utc_now
+from workers.runtime import RefusedAt, Runtime, answering_at, subscribe, utc_now
 from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 log = structlog.get_logger("gvi.tasks")
@@ -229,22 +229,13 @@ def register(app: Any, runtime: Runtime) -> None:
         del parked[task_id]
         log.warning("parked status updates rejected", task_id=task_id, count=len(waiting.updates))
 
-    updates = (catalogue.task_updates.name, catalogue.routed_from(catalogue.task_updates).name)
-
-    async def handle(event: EventT[Any]) -> None:
-        if event.message.topic in updates:
-            await apply_update(event)
-        else:
-            await apply_command(event)
-
-    channel = app.topic(
-        catalogue.task_commands.name,
-        *updates,
-        key_serializer="raw",
-        value_serializer="raw",
+    subscribe(
+        app,
+        runtime,
+        "task-state",
+        {
+            catalogue.task_commands.name: apply_command,
+            catalogue.task_updates.name: apply_update,
+            catalogue.routed_from(catalogue.task_updates).name: apply_update,
+        },
     )
-
-    @app.agent(channel, name="task-state")  # type: ignore[untyped-decorator]
-    async def task_state(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, handle)
