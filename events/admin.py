@@ -80,8 +80,10 @@ async def ensure_topics(
     changelogs: Sequence[str] = (),
     ready_within: float = 60.0,
 ) -> list[str]:
-    """Check the existing topics (raises TopicsUnusable), create the missing ones and wait
-    until every one shows all its partitions with a leader; returns the names created."""
+    """Check the existing topics (raises TopicsUnusable), create the missing ones, faust's table
+    changelogs among them, and wait until every one shows all its partitions with a leader, so
+    that no agent ever reads a topic just created as one without partitions; returns the names
+    created."""
     expected = expected_topics(catalogue, changelogs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
     await admin.start()
@@ -95,21 +97,21 @@ async def ensure_topics(
             raise TopicsUnusable(problems)
         wanted = [
             NewTopic(
-                name=spec.name,
-                num_partitions=spec.partitions,
+                name=topic.name,
+                num_partitions=topic.partitions,
                 replication_factor=replication,
-                topic_configs={"cleanup.policy": spec.cleanup.value}
-                if spec.cleanup is CleanupPolicy.COMPACT
+                topic_configs={"cleanup.policy": topic.cleanup.value}
+                if topic.cleanup is CleanupPolicy.COMPACT
                 else {},
             )
-            for spec in catalogue.all()
-            if spec.name not in existing
+            for topic in expected
+            if topic.name not in existing
         ]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
         await _await_leaders(
-            admin, {spec.name: spec.partitions for spec in catalogue.all()}, ready_within
+            admin, {topic.name: topic.partitions for topic in expected}, ready_within
         )
         return [topic.name for topic in wanted]
     finally:
