@@ -35,11 +35,29 @@ class TopicsUnusable(RuntimeError):
 
 def expected_topics(catalogue: Catalogue, changelogs: Sequence[str]) -> list[ExpectedTopic]:
     """Every topic of the catalogue, plus faust's table changelogs (compacted, co-partitioned)."""
-    partitions = {spec.partitions for spec in catalogue.all()}
-    count = partitions.pop() if len(partitions) == 1 else max(partitions)
+    count = catalogue.incidents.partitions  # the catalogue gives every topic the same count
     return [ExpectedTopic(spec.name, spec.partitions, spec.cleanup) for spec in catalogue.all()] + [
         ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs
     ]
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, topics: Sequence[ExpectedTopic], replication: int
+) -> None:
+    if not topics:
+        return
+    with contextlib.suppress(TopicAlreadyExistsError):
+        await admin.create_topics(
+            [
+                NewTopic(
+                    name=topic.name,
+                    num_partitions=topic.partitions,
+                    replication_factor=replication,
+                    topic_configs={"cleanup.policy": topic.cleanup.value},
+                )
+                for topic in topics
+            ]
+        )
 
 
 def problems_of(
@@ -95,21 +113,8 @@ async def ensure_topics(
         problems = problems_of(present, partitions, cleanups)
         if problems:
             raise TopicsUnusable(problems)
-        wanted = [
-            NewTopic(
-                name=topic.name,
-                num_partitions=topic.partitions,
-                replication_factor=replication,
-                topic_configs={"cleanup.policy": topic.cleanup.value}
-                if topic.cleanup is CleanupPolicy.COMPACT
-                else {},
-            )
-            for topic in expected
-            if topic.name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
+        wanted = [topic for topic in expected if topic.name not in existing]
+        await _create(admin, wanted, replication)
         await _await_leaders(
             admin, {topic.name: topic.partitions for topic in expected}, ready_within
         )
@@ -177,20 +182,8 @@ async def recreate_missing(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in catalogue.all() if spec.name not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            name=spec.name,
-                            num_partitions=spec.partitions,
-                            replication_factor=replication,
-                            topic_configs={"cleanup.policy": spec.cleanup.value},
-                        )
-                        for spec in missing
-                    ]
-                )
-        return [spec.name for spec in missing]
+        missing = [topic for topic in expected_topics(catalogue, ()) if topic.name not in existing]
+        await _create(admin, missing, replication)
+        return [topic.name for topic in missing]
     finally:
         await admin.close()

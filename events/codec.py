@@ -29,16 +29,18 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def decode_with(adapter: TypeAdapter[Model], raw: bytes | None) -> Model:
+def decode_with(adapter: TypeAdapter[Model], raw: bytes | None, *, outside: bool = True) -> Model:
     """Decode JSON bytes with a type adapter in strict mode, or raise Refused naming what is wrong.
 
     Strict as the published JSON Schemas are: no bool for a number, no number for a timestamp,
-    no string for a number; an object that names a key twice is refused.
+    no string for a number; an object that names a key twice is refused. The worker's own
+    internal messages (`outside=False`) skip that second parse: its encoder never repeats a key.
     """
     if raw is None or raw == b"":
         raise Refused("the message has no value", RejectionCode.MALFORMED_JSON)
     try:
-        json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
+        if outside:
+            json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
     except DuplicateKey as duplicate:
         raise Refused(f"not valid JSON: {duplicate}", RejectionCode.MALFORMED_JSON) from None
     except (ValueError, RecursionError):
@@ -59,8 +61,14 @@ def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
 
 
 def decode(model: type[Model], raw: bytes | None) -> Model:
-    """Decode JSON bytes as `model`, or raise Refused."""
+    """Decode an outside system's JSON bytes as `model`, or raise Refused."""
     decoded: Model = decode_with(_adapter(model), raw)
+    return decoded
+
+
+def decode_internal(model: type[Model], raw: bytes | None) -> Model:
+    """Decode one of the worker's own internal messages as `model`, or raise Refused."""
+    decoded: Model = decode_with(_adapter(model), raw, outside=False)
     return decoded
 
 

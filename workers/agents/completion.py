@@ -6,7 +6,7 @@ from typing import Any
 import structlog
 from faust.types import EventT
 
-from events.codec import decode, encode
+from events.codec import decode_internal, encode
 from events.envelopes import TaskEvent
 from schemas.task import SanctionTask
 from workers.core.completion import TaskLine, completion_snapshot, merge_tasks
@@ -40,7 +40,7 @@ def register(app: Any, runtime: Runtime) -> None:
         return dict(lines)
 
     async def record_progress(event: EventT[Any]) -> None:
-        change = decode(TaskEvent, event.value)
+        change = decode_internal(TaskEvent, event.value)
         stored = progress.get(change.incident_id)
         state = (
             IncidentTasks.model_validate(stored)

@@ -6,7 +6,7 @@ import structlog
 from faust.types import EventT
 from pydantic import TypeAdapter
 
-from events.codec import decode, decode_with, encode, require_key
+from events.codec import decode_internal, decode_with, encode, require_key
 from events.envelopes import GroupWork, TaskEvent, UnknownGroupReport
 from schemas.incident import IncidentEvent, IncidentRetracted
 from schemas.rejection import RejectionCode
@@ -62,7 +62,7 @@ def register(app: Any, runtime: Runtime) -> None:
         )
 
     async def answer_unknown(event: EventT[Any]) -> None:
-        report = decode(UnknownGroupReport, event.value)
+        report = decode_internal(UnknownGroupReport, event.value)
         stored = incidents.get(report.incident_id)
         previous = IncidentRecord.model_validate(stored) if stored else None
         source = report.source

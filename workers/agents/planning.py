@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from faust.types import EventT
 
-from events.codec import decode, encode, key_text, require_key
+from events.codec import decode, decode_internal, encode, key_text, require_key
 from events.envelopes import GroupWork, TaskCommand, TaskCommandKind, TaskEvent, UnknownGroupReport
 from schemas.group import GroupProfile
 from schemas.incident import IncidentCorrected, IncidentReported
@@ -83,7 +83,7 @@ def register(app: Any, runtime: Runtime) -> None:
             )
 
     async def take_work(event: EventT[Any]) -> None:
-        work = decode(GroupWork, event.value)
+        work = decode_internal(GroupWork, event.value)
         with answering_at(work.source):
             if work.expire_parked is not None:
                 await expire(work)

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from faust.types import EventT
 
-from events.codec import decode, encode, require_key
+from events.codec import decode, decode_internal, encode, require_key
 from events.envelopes import SourceRef, TaskCommand, TaskCommandKind, TaskEvent
 from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
@@ -95,7 +95,7 @@ def register(app: Any, runtime: Runtime) -> None:
         return task.model_copy(update={"escalated": True})
 
     async def apply_command(event: EventT[Any]) -> None:
-        command = decode(TaskCommand, event.value)
+        command = decode_internal(TaskCommand, event.value)
         task_id = command.subject_id
         record = load(task_id)
         match command.command:
