@@ -3,7 +3,14 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import GroupProfile, IncidentReported, SanctionTask, TaskStatus, TaskStatusChange
+from schemas import (
+    GroupProfile,
+    IncidentReported,
+    IncidentRetracted,
+    SanctionTask,
+    TaskStatus,
+    TaskStatusChange,
+)
 from tests.builders import attribution, group, incident
 from workers.core.planner import plan
 from workers.core.policy import load_policy
@@ -51,4 +58,17 @@ def update(
         changed_at=datetime.now(UTC),
         reported_by=f"{recipient}-handlaggare-1",
         reason=reason,
+    )
+
+
+def retraction(
+    reported: IncidentReported, reason: str, at: datetime | None = None
+) -> IncidentRetracted:
+    """The withdrawal of `reported` as version 2, with an invented reason."""
+    return IncidentRetracted(
+        incident_id=reported.incident_id,
+        version=2,
+        retracted_at=at or reported.reported_at,
+        reason=reason,
+        source_system="test-feed",
     )

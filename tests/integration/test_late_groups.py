@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.codec import encode
-from schemas import IncidentRetracted
 from tests.builders import attribution
 from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, retraction
 
 pytestmark = pytest.mark.broker
 
@@ -67,14 +66,8 @@ def test_a_retracted_incident_does_not_raise_the_tier_of_the_next(deployment: De
     deployment.wait_for(
         "audit", lambda values: len(values) >= len(expected_tasks(withdrawn, group))
     )
-    retraction = IncidentRetracted(
-        incident_id=withdrawn.incident_id,
-        version=2,
-        retracted_at=now,
-        reason="not this group's violence (invented)",
-        source_system="test-feed",
-    )
-    deployment.publish("incidents", [(retraction.incident_id, encode(retraction))])
+    withdrawal = retraction(withdrawn, "not this group's violence (invented)", now)
+    deployment.publish("incidents", [(withdrawal.incident_id, encode(withdrawal))])
     deployment.wait_for(
         "completion",
         lambda values: any(

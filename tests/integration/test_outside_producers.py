@@ -8,9 +8,15 @@ import pytest
 
 from events.codec import encode
 from events.partitioning import partition_of
-from schemas import IncidentRetracted, TaskStatus
+from schemas import TaskStatus
 from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
+from tests.integration.scenario import (
+    expected_tasks,
+    fresh_incident,
+    notified_group,
+    retraction,
+    update,
+)
 from tests.outside_clients import librdkafka_publish
 
 pytestmark = pytest.mark.broker
@@ -61,15 +67,9 @@ def test_librdkafka_producers_give_the_same_state_across_two_workers_and_a_resta
         ),
     )
 
-    retraction = IncidentRetracted(
-        incident_id=reported.incident_id,
-        version=2,
-        retracted_at=reported.reported_at,
-        reason="attribution withdrawn (invented)",
-        source_system="test-feed",
-    )
+    withdrawal = retraction(reported, "attribution withdrawn (invented)")
     librdkafka_publish(
-        publish, deployment.topic("incidents"), [(reported.incident_id, encode(retraction))]
+        publish, deployment.topic("incidents"), [(reported.incident_id, encode(withdrawal))]
     )
     deployment.wait_for(
         "completion",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from events.codec import encode
-from schemas import IncidentCorrected, IncidentRetracted, TaskStatus
+from schemas import IncidentCorrected, TaskStatus
 from tests.builders import attribution
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import (
@@ -17,6 +17,7 @@ from tests.integration.scenario import (
     expected_tasks,
     fresh_incident,
     notified_group,
+    retraction,
     update,
 )
 from workers.core.policy import Side
@@ -212,14 +213,8 @@ def test_retraction_cancels_open_tasks_with_a_reason(deployment: Deployment) -> 
     expected = expected_tasks(reported, group)
     deployment.publish("incidents", [(reported.incident_id, encode(reported))])
     deployment.wait_for("audit", lambda values: len(values) >= len(expected))
-    retraction = IncidentRetracted(
-        incident_id=reported.incident_id,
-        version=2,
-        retracted_at=reported.reported_at,
-        reason="the explosion was an accident (invented)",
-        source_system="test-feed",
-    )
-    deployment.publish("incidents", [(retraction.incident_id, encode(retraction))])
+    withdrawal = retraction(reported, "the explosion was an accident (invented)")
+    deployment.publish("incidents", [(withdrawal.incident_id, encode(withdrawal))])
     snapshots = deployment.wait_for(
         "completion",
         lambda values: any(
