@@ -93,7 +93,7 @@ async def _run(
         )
         _wait(
             lambda: (
-                "task dispatched" in _log(victim_log) and "task dispatched" in _log(survivor_log)
+                "tasks dispatched" in _log(victim_log) and "tasks dispatched" in _log(survivor_log)
             ),
             120,
             "both workers dispatching",

@@ -6,13 +6,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from events.envelopes import GroupWork, TaskCommand, TaskEvent, UnknownGroupReport
 from schemas.audit import AuditRecord
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.group import GroupProfile
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, TaskStatusChange
+from workers.core.messages import TaskEvent, UnknownGroupReport
 
 
 class Direction(StrEnum):
@@ -145,10 +145,18 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             for recipient in recipients
         },
         group_work=spec(
-            "internal.group-work", "group id", GroupWork, Direction.INTERNAL, "planning per group"
+            "internal.group-work",
+            "group id",
+            None,
+            Direction.INTERNAL,
+            "planning per group (workers.core.messages.GroupWork)",
         ),
         task_commands=spec(
-            "internal.task-commands", "task id", TaskCommand, Direction.INTERNAL, "create / cancel"
+            "internal.task-commands",
+            "task id",
+            None,
+            Direction.INTERNAL,
+            "dispatched tasks to keep (one message per partition), cancel, overdue, expiry",
         ),
         task_events=spec(
             "internal.task-events", "incident id", TaskEvent, Direction.INTERNAL, "task changes"

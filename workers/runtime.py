@@ -5,7 +5,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,20 +18,19 @@ from faust.types import EventT, StreamT
 
 from events.admin import recreate_missing
 from events.catalogue import Catalogue
-from events.codec import encode, key_text
-from events.envelopes import SourceRef
+from events.codec import key_text
 from events.partitioning import needs_forwarding
-from schemas.rejection import Refused, Rejection, RejectionCode
+from schemas.rejection import Refused, RejectionCode
+from workers.core.messages import SourceRef
+from workers.core.outputs import Answer, Output
 from workers.core.policy import Policy
+from workers.emit import messages_of
 from workers.settings import Settings
 from workers.unreadable_batches import unreadable_reason
 
 log = structlog.get_logger("gvi.boundary")
 METADATA_WAIT_SECONDS = 10.0
 """How long a send may wait for its topic's metadata before the output counts as not delivered."""
-MAX_KEY_CHARS = 256
-"""A rejection keeps at most this much of the source key, in its record and as its own key:
-the answer to a message with a huge key must still fit."""
 
 
 def utc_now() -> datetime:
@@ -112,10 +111,28 @@ class Runtime:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Send and wait for the broker's acknowledgement, so that state is written only after."""
+        await acknowledged([await self._queue(topic_name, key, value, headers)])
+
+    async def emit(self, outputs: Iterable[Output]) -> None:
+        """Send every output of a decision, then await their acknowledgements together: the
+        caller writes its state only after all of them (at least once, one round trip)."""
+        messages = messages_of(
+            outputs, self.catalogue, self.settings.partitions, self.worker_name, utc_now()
+        )
+        await acknowledged([await self._queue(m.topic, m.key, m.value) for m in messages])
+
+    async def _queue(
+        self,
+        topic_name: str,
+        key: str | bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Awaitable[Any]:
+        """Hand a message to the producer; the result is its acknowledgement."""
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         try:
             async with asyncio.timeout(METADATA_WAIT_SECONDS):
-                pending = await self.topics[topic_name].send(
+                pending: Awaitable[Any] = await self.topics[topic_name].send(
                     key=raw_key, value=value, headers=headers
                 )
         except TimeoutError:
@@ -123,7 +140,7 @@ class Runtime:
             raise KafkaTimeoutError(
                 f"{topic_name}: no metadata within {METADATA_WAIT_SECONDS} s"
             ) from None
-        await pending
+        return pending
 
     def source_of(self, event: EventT[Any]) -> SourceRef:
         """Where the sender published the message: for a forwarded message, where it arrived
@@ -174,25 +191,23 @@ class Runtime:
         return True
 
     async def reject(self, source: SourceRef, code: RejectionCode, message: str) -> None:
-        rejection = Rejection(
-            source_topic=source.topic,
-            source_partition=source.partition,
-            source_offset=source.offset,
-            source_key=source.key[:MAX_KEY_CHARS] if source.key else None,
-            error_code=code,
-            message=message[:2000] or code.value,
-            rejected_at=utc_now(),
-            worker=self.worker_name[:200],
-        )
         log.warning(
             "message rejected",
             topic=source.topic,
             partition=source.partition,
             offset=source.offset,
             code=code.value,
-            reason=rejection.message,
+            reason=message[:2000],
         )
-        await self.send(self.catalogue.rejected.name, rejection.source_key or "", encode(rejection))
+        await self.emit([Answer(source, code, message)])
+
+
+async def acknowledged(acks: list[Awaitable[Any]]) -> None:
+    """Wait for every acknowledgement; raise the first failure once all have settled."""
+    results = await asyncio.gather(*acks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET = (

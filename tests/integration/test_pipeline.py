@@ -125,8 +125,9 @@ def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployme
         (str(task.task_id), encode(update(str(task.task_id), task.recipient, status)))
         for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
     ]
+    deployment.wait_for("tasks.kronofogden", lambda values: len(values) >= 1)
     deployment.publish("task-updates", reports)
-    deployment.wait_for_log("task status changed", count=3)
+    deployment.wait_for_log('"task changed"', count=3)
     deployment.publish("task-updates", reports[:2])
     deployment.wait_for_log("repeated status update ignored", count=2)
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.broker
 
 
 def _dispatched(worker: WorkerProcess) -> int:
-    return worker.log().count('"task dispatched"')
+    return worker.log().count('"tasks dispatched"')
 
 
 def _incidents(prefix: str, count: int, groups: list[GroupProfile]) -> list[IncidentReported]:

@@ -3,15 +3,15 @@
 from datetime import timedelta
 
 from events.codec import encode
-from events.envelopes import TaskEvent
 from schemas import GroupHistory, GroupProfile, TaskStatus
 from schemas.group import GroupMember, SupervisionStatus
 from tests.builders import T0, attribution, group, incident
-from workers.agents.planning import PLANNED_CHUNK
 from workers.core.completion import MAX_LISTED_TASKS, TaskLine, completion_snapshot
+from workers.core.group_planning import PLANNED_CHUNK
+from workers.core.messages import TaskEvent
 from workers.core.planner import PlannedTask, history_entry, plan, replan_group, with_entry
 from workers.core.policy import load_policy
-from workers.state import GroupPlans, GroupTaskLines, IncidentPlan
+from workers.core.records import GroupPlans, GroupTaskLines, IncidentPlan
 
 POLICY = load_policy()
 KAFKA_DEFAULT_LIMIT = 1_048_576

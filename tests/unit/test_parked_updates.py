@@ -8,14 +8,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from events.envelopes import SourceRef, TaskCommand, TaskCommandKind
+from events.codec import decode_with, encode
 from schemas import RejectionCode, TaskStatus, TaskStatusChange
 from schemas.rejection import Refused
 from tests.builders import T0, group, incident
+from workers.core.messages import (
+    TASK_COMMAND,
+    CancelTask,
+    CreateTasks,
+    ExpireParkedUpdates,
+    MarkOverdue,
+    SourceRef,
+)
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import project_task
-from workers.state import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
+from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
 WAIT = timedelta(minutes=10)
@@ -60,19 +68,30 @@ def test_expiry_is_exactly_the_wait_after_parking(minutes_ago: int, wait_minutes
     assert expired == (minutes_ago >= wait_minutes)
 
 
-@pytest.mark.parametrize("kind", [TaskCommandKind.EXPIRE_PARKED, TaskCommandKind.CANCEL])
-def test_expiry_and_cancellation_name_a_task_id_and_carry_no_task(kind: TaskCommandKind) -> None:
-    task_id = uuid4()
-    command = TaskCommand(command=kind, task_id=task_id, at=T0, source=SOURCE)
-    assert command.subject_id == str(task_id)
-    with pytest.raises(ValidationError, match="names a task_id"):
-        TaskCommand(command=kind, at=T0, source=SOURCE)
+@pytest.mark.parametrize(
+    "command",
+    [
+        CancelTask(task_id=uuid4(), incident_version=2, reason="retracted", at=T0, source=SOURCE),
+        MarkOverdue(task_id=uuid4(), at=T0),
+        ExpireParkedUpdates(task_id=uuid4(), at=T0),
+    ],
+    ids=lambda command: command.command,
+)
+def test_each_task_command_decodes_as_its_own_variant(
+    command: CancelTask | MarkOverdue | ExpireParkedUpdates,
+) -> None:
+    assert decode_with(TASK_COMMAND, encode(command), outside=False) == command
 
 
-def test_creation_and_overdue_carry_their_task() -> None:
-    for kind in (TaskCommandKind.CREATE, TaskCommandKind.MARK_OVERDUE):
-        with pytest.raises(ValidationError, match="carries the task"):
-            TaskCommand(command=kind, task_id=uuid4(), at=T0, source=SOURCE)
+def test_a_command_to_keep_tasks_carries_at_least_one() -> None:
+    with pytest.raises(ValidationError, match="at least 1"):
+        CreateTasks(tasks=(), source=SOURCE)
+
+
+def test_a_command_of_no_known_kind_is_refused() -> None:
+    with pytest.raises(Refused) as refused:
+        decode_with(TASK_COMMAND, b'{"command": "create_again", "task_id": "x"}', outside=False)
+    assert refused.value.code is RejectionCode.SCHEMA_VIOLATION
 
 
 def _record(applied: tuple[AppliedUpdate, ...]) -> TaskRecord:

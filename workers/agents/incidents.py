@@ -6,12 +6,13 @@ import structlog
 from faust.types import EventT
 from pydantic import TypeAdapter
 
-from events.codec import decode_internal, decode_with, encode, require_key
-from events.envelopes import GroupWork, TaskEvent, UnknownGroupReport
-from schemas.incident import IncidentEvent, IncidentRetracted
+from events.codec import decode_internal, decode_with, require_key
+from schemas.incident import IncidentEvent
 from schemas.rejection import RejectionCode
-from workers.core.intake import IncidentRecord, admit, answer_unknown_group
+from workers.core.intake import IncidentRecord, admit, answer_unknown_group, work_for_groups
+from workers.core.messages import UnknownGroupReport
 from workers.runtime import Runtime, subscribe, utc_now
+from workers.stores import Store
 
 log = structlog.get_logger("gvi.intake")
 INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
@@ -20,40 +21,23 @@ INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
 def register(app: Any, runtime: Runtime) -> None:
     """Register the incident-intake agent on `gvi.incidents`."""
     catalogue = runtime.catalogue
-    incidents = runtime.tables["incidents"]
+    incidents = Store(runtime.tables["incidents"], IncidentRecord)
 
     async def admit_incident(event: EventT[Any]) -> None:
         incident = decode_with(INCIDENT_EVENT, event.value)
         require_key(event.key, incident.incident_id)
-        stored = incidents.get(incident.incident_id)
-        previous = IncidentRecord.model_validate(stored) if stored else None
+        previous = incidents.get(incident.incident_id)
         admission = admit(previous, incident, runtime.policy)
         if admission.duplicate:
             log.info(
                 "duplicate incident handed to its groups again", incident_id=incident.incident_id
             )
-        retraction = incident if isinstance(incident, IncidentRetracted) else None
-        facts = None if isinstance(incident, IncidentRetracted) else incident
-        source = runtime.source_of(event)
-        for assignment in admission.assignments:
-            work = GroupWork(
-                group_id=assignment.group_id,
-                incident=facts,
-                retraction=retraction,
-                attributed=assignment.attributed,
-                source=source,
-            )
-            await runtime.send(catalogue.group_work.name, assignment.group_id, encode(work))
-        if not admission.assignments:
-            no_tasks = TaskEvent(
-                event="no_tasks",
-                incident_id=incident.incident_id,
-                incident_version=incident.version,
-                policy_version=runtime.policy.policy_version,
-                at=utc_now(),
-            )
-            await runtime.send(catalogue.task_events.name, incident.incident_id, encode(no_tasks))
-        incidents[incident.incident_id] = admission.record.model_dump(mode="json")
+        outputs = work_for_groups(
+            incident, admission, runtime.source_of(event), runtime.policy, utc_now()
+        )
+        await runtime.emit(outputs)
+        if admission.record != previous:
+            incidents.put(incident.incident_id, admission.record)
         log.info(
             "incident admitted",
             incident_id=incident.incident_id,
@@ -63,8 +47,7 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def answer_unknown(event: EventT[Any]) -> None:
         report = decode_internal(UnknownGroupReport, event.value)
-        stored = incidents.get(report.incident_id)
-        previous = IncidentRecord.model_validate(stored) if stored else None
+        previous = incidents.get(report.incident_id)
         source = report.source
         coordinates = f"{source.topic}/{source.partition}/{source.offset}"
         record = answer_unknown_group(previous, report.version, coordinates)
@@ -78,7 +61,7 @@ def register(app: Any, runtime: Runtime) -> None:
             f"waited {report.waited_seconds:.0f} s for its profile. Send the incident again once "
             "the group's profile is published.",
         )
-        incidents[report.incident_id] = record.model_dump(mode="json")
+        incidents.put(report.incident_id, record)
 
     subscribe(
         app,

@@ -1,7 +1,8 @@
 """The completion snapshot of an incident, computed from its tasks."""
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -128,3 +129,49 @@ def merge_tasks(
         if current is None or (not planned and task.revision > current.revision):
             merged[task_id] = TaskLine.of(task)
     return None if merged == known else merged
+
+
+@dataclass(frozen=True)
+class IncidentProgressChange:
+    """What one task event changes for an incident: the groups' new task lines, the incident's
+    new header values, and the snapshot to send (None when nothing changed)."""
+
+    lines: dict[str, dict[str, TaskLine]]
+    incident_version: int
+    policy_version: str
+    groups: tuple[str, ...]
+    snapshot: CompletionSnapshot | None
+
+
+def progress_after(
+    known_version: int | None,
+    known_groups: tuple[str, ...],
+    lines_of: Callable[[str], Mapping[str, TaskLine]],
+    incident_id: str,
+    event_kind: str,
+    incident_version: int,
+    policy_version: str,
+    tasks: Iterable[SanctionTask],
+    now: datetime,
+) -> IncidentProgressChange:
+    """Merge one task event into an incident's progress (`lines_of` gives a group's known
+    lines); `known_version` is None for an incident not seen before."""
+    by_group: dict[str, list[SanctionTask]] = {}
+    for task in tasks:
+        by_group.setdefault(task.group_id, []).append(task)
+    changed: dict[str, dict[str, TaskLine]] = {}
+    for group_id, incoming in by_group.items():
+        merged = merge_tasks(lines_of(group_id), incoming, planned=event_kind == "planned")
+        if merged is not None:
+            changed[group_id] = merged
+    version = max(known_version or 0, incident_version)
+    groups = (*known_groups, *(g for g in changed if g not in known_groups))
+    if known_version is not None and not changed and incident_version <= known_version:
+        return IncidentProgressChange({}, version, policy_version, groups, None)
+    every_line = [
+        line
+        for group_id in groups
+        for line in (changed.get(group_id) or lines_of(group_id)).values()
+    ]
+    snapshot = completion_snapshot(incident_id, version, policy_version, every_line, now)
+    return IncidentProgressChange(changed, version, policy_version, groups, snapshot)

@@ -2,11 +2,20 @@
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.rejection import Refused, RejectionCode
+from workers.core.messages import (
+    GroupWork,
+    PlanForGroup,
+    RetractForGroup,
+    SourceRef,
+    TaskEvent,
+)
+from workers.core.outputs import HandToGroup, Output, Progress
 from workers.core.planner import qualifying_attributions
 from workers.core.policy import Policy
 
@@ -138,3 +147,33 @@ def answer_unknown_group(
 
 
 MAX_ANSWERED = 20
+
+
+def work_for_groups(
+    event: IncidentEvent, admission: Admission, source: SourceRef, policy: Policy, now: datetime
+) -> tuple[Output, ...]:
+    """Intake's outputs: the incident to each group that must plan it, or, when no group must,
+    a decision without tasks for completion."""
+    outputs: list[Output] = []
+    for assignment in admission.assignments:
+        work: GroupWork = (
+            RetractForGroup(group_id=assignment.group_id, retraction=event, source=source)
+            if isinstance(event, IncidentRetracted)
+            else PlanForGroup(
+                group_id=assignment.group_id,
+                incident=event,
+                attributed=assignment.attributed,
+                source=source,
+            )
+        )
+        outputs.append(HandToGroup(work))
+    if not admission.assignments:
+        no_tasks = TaskEvent(
+            event="no_tasks",
+            incident_id=event.incident_id,
+            incident_version=event.version,
+            policy_version=policy.policy_version,
+            at=now,
+        )
+        outputs.append(Progress(no_tasks))
+    return tuple(outputs)

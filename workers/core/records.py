@@ -1,14 +1,15 @@
-"""The shapes of the worker's table values (JSON in the changelog); not a public contract."""
+"""The records the agents keep in their tables (JSON in the changelog); not a public contract."""
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from events.envelopes import GroupWork, SourceRef
 from schemas.history import GroupHistory
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.completion import TaskLine
+from workers.core.messages import PlanForGroup, SourceRef
 from workers.core.planner import PlannedTask
 
 
@@ -34,6 +35,9 @@ class IncidentPlan(_State):
 
     version: int
     tasks: tuple[PlannedTask, ...] = ()
+    cancelled: tuple[UUID, ...] = ()
+    """Tasks cancelled earlier: the task agent keeps them cancelled, so planning never sends
+    them again (a later version may call for the same task id)."""
 
 
 class ParkedIncident(_State):
@@ -41,7 +45,7 @@ class ParkedIncident(_State):
     every message that is waiting for it (each gets its answer when the group arrives or the
     wait ends)."""
 
-    work: GroupWork
+    work: PlanForGroup
     sources: tuple[SourceRef, ...]
     parked_at: datetime
 

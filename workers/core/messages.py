@@ -1,0 +1,135 @@
+"""Internal messages between the agents, as sum types; not a public contract."""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, TypeAdapter
+
+from schemas.common import Contract, Identifier, ShortText, Text, Timestamp
+from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
+from schemas.task import RecipientTaskView, SanctionTask
+
+
+class SourceRef(Contract):
+    """Where the message that started the work was read: for rejections further down the line."""
+
+    topic: ShortText
+    partition: int
+    offset: int
+    key: str | None = None
+
+
+class PlanForGroup(Contract):
+    """Plan one incident's (new version's) tasks for one group; `attributed` False cancels them.
+    Keyed by group id."""
+
+    work: Literal["plan"] = "plan"
+    group_id: Identifier
+    incident: IncidentReported | IncidentCorrected
+    attributed: bool
+    source: SourceRef
+
+    @property
+    def incident_id(self) -> str:
+        return self.incident.incident_id
+
+
+class RetractForGroup(Contract):
+    """Cancel every task of a retracted incident for one group; keyed by group id."""
+
+    work: Literal["retract"] = "retract"
+    group_id: Identifier
+    retraction: IncidentRetracted
+    source: SourceRef
+
+    @property
+    def incident_id(self) -> str:
+        return self.retraction.incident_id
+
+
+class GiveUpWaiting(Contract):
+    """From the deadline timer: stop waiting for a group's profile for one incident; keyed by
+    group id."""
+
+    work: Literal["give_up"] = "give_up"
+    group_id: Identifier
+    incident_id: Identifier
+
+
+GroupWork = Annotated[PlanForGroup | RetractForGroup | GiveUpWaiting, Field(discriminator="work")]
+GROUP_WORK: TypeAdapter[GroupWork] = TypeAdapter(GroupWork)
+
+
+class UnknownGroupReport(Contract):
+    """Planning waited in vain for a group's profile: intake answers the incident message once
+    (keyed by incident id), however many of its groups are unknown."""
+
+    incident_id: Identifier
+    version: int
+    group_id: Identifier
+    waited_seconds: float
+    source: SourceRef
+
+
+class NewTask(Contract):
+    """A task as it was dispatched (status delivered) and the view its recipient was sent."""
+
+    task: SanctionTask
+    view: RecipientTaskView
+
+
+class CreateTasks(Contract):
+    """Tasks already dispatched by planning, for the task agent to keep. Every task of one
+    message has the same partition; keyed by the first task's id."""
+
+    command: Literal["create"] = "create"
+    tasks: tuple[NewTask, ...] = Field(min_length=1)
+    source: SourceRef
+
+
+class CancelTask(Contract):
+    """The incident's new version or its retraction no longer calls for a task; keyed by task id."""
+
+    command: Literal["cancel"] = "cancel"
+    task_id: UUID
+    incident_version: int
+    reason: Text
+    at: Timestamp
+    source: SourceRef
+
+
+class MarkOverdue(Contract):
+    """From the deadline timer: the task is past its deadline; keyed by task id."""
+
+    command: Literal["mark_overdue"] = "mark_overdue"
+    task_id: UUID
+    at: Timestamp
+
+
+class ExpireParkedUpdates(Contract):
+    """From the deadline timer: answer the updates parked for a task id that stayed unknown."""
+
+    command: Literal["expire_parked"] = "expire_parked"
+    task_id: UUID
+    at: Timestamp
+
+
+TaskCommand = Annotated[
+    CreateTasks | CancelTask | MarkOverdue | ExpireParkedUpdates, Field(discriminator="command")
+]
+TASK_COMMAND: TypeAdapter[TaskCommand] = TypeAdapter(TaskCommand)
+
+
+class TaskEvent(Contract):
+    """Tasks planned for an incident, one task's new state, or a decision without tasks.
+
+    Keyed by incident id. `planned` carries a group's new tasks as they were dispatched, so
+    that the first snapshot already counts every task.
+    """
+
+    event: Literal["planned", "task", "no_tasks"]
+    incident_id: Identifier
+    incident_version: int
+    policy_version: Identifier
+    tasks: tuple[SanctionTask, ...] = ()
+    at: Timestamp

@@ -1,0 +1,208 @@
+"""The task agent's decisions, one per command or update: (slot, input, now) -> (slot', outputs)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.escalation import Escalation, EscalationReason
+from schemas.rejection import Refused, RejectionCode
+from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from workers.core.lifecycle import apply_status_change, cancel, mark_overdue
+from workers.core.messages import CancelTask, NewTask, SourceRef, TaskEvent
+from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
+from workers.core.policy import Policy
+from workers.core.projection import refresh_view
+from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
+
+ESCALATING = {
+    TaskStatus.DECLINED: EscalationReason.DECLINED,
+    TaskStatus.FAILED: EscalationReason.FAILED,
+}
+MAX_PARKED_PER_TASK = 20
+MAX_APPLIED_KEPT = 20
+
+
+@dataclass(frozen=True)
+class TaskSlot:
+    """What the task agent holds for one task id: the task, and updates waiting for it."""
+
+    record: TaskRecord | None = None
+    parked: ParkedUpdates = field(default_factory=ParkedUpdates)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A decision: the slot to store, what to send first, and what happened (for the log)."""
+
+    slot: TaskSlot
+    outputs: tuple[Output, ...] = ()
+    happened: str = "nothing changed"
+
+
+def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) -> Decided:
+    """Keep a task that planning dispatched, then apply the updates that waited for it. A task
+    known already (the creation read again) stays as it is."""
+    record = slot.record if slot.record is not None else TaskRecord(task=new.task, view=new.view)
+    released = release_parked(TaskSlot(record, slot.parked), policy, now)
+    if slot.parked.updates:
+        happened = "parked status updates applied"
+    else:
+        happened = "task kept" if slot.record is None else "task already known"
+    return Decided(released.slot, released.outputs, happened)
+
+
+def take_update(
+    slot: TaskSlot, change: TaskStatusChange, source: SourceRef, policy: Policy, now: datetime
+) -> Decided:
+    """An agency's status update; one for a task not known yet is parked (after a crash an
+    agency can report on a task whose creation is read again only after its report). Raises
+    Refused for an update the lifecycle refuses."""
+    if slot.record is None:
+        update = ParkedUpdate(change=change, source=source, parked_at=now)
+        parked = slot.parked.with_update(update, MAX_PARKED_PER_TASK)
+        return Decided(TaskSlot(None, parked), (), "status update parked until its task is known")
+    record, outputs = _changed_status(slot.record, change, policy, now)
+    happened = "task status changed" if outputs else "repeated status update ignored"
+    return Decided(TaskSlot(record, slot.parked), outputs, happened)
+
+
+def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
+    """Apply the updates parked for a task that is now known, in the order they arrived; each
+    refused one is answered where it was read."""
+    record = slot.record
+    if record is None or not slot.parked.updates:
+        return Decided(slot)
+    outputs: list[Output] = []
+    for update in slot.parked.updates:
+        try:
+            record, more = _changed_status(record, update.change, policy, now)
+        except Refused as refusal:
+            more = (Answer(update.source, refusal.code, refusal.message),)
+        outputs.extend(more)
+    return Decided(
+        TaskSlot(record, ParkedUpdates()), tuple(outputs), "parked status updates applied"
+    )
+
+
+def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
+    """Cancel a task on the planner's word; its recipient is told once. Raises Refused for a
+    task id not known."""
+    record = slot.record
+    if record is None:
+        raise Refused(f"cancellation of unknown task {command.task_id}", RejectionCode.UNKNOWN_TASK)
+    transition = cancel(record.task, command.reason, command.at)
+    if not transition.changed:
+        return Decided(slot)
+    view = refresh_view(record.view, transition.task, policy)
+    stored, progress = _stored(record, transition.task, view, record.applied, command.at)
+    if command.incident_version > progress.event.incident_version:
+        progress = Progress(
+            progress.event.model_copy(update={"incident_version": command.incident_version})
+        )
+    disclosure = Disclosure.of(stored.task, view, "cancelled", command.at)
+    return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), "task cancelled")
+
+
+def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
+    """Flag an open task past its deadline and escalate it, once."""
+    record = slot.record
+    if record is None:
+        return Decided(slot)
+    overdue = mark_overdue(record.task, now)
+    if not overdue.changed:
+        return Decided(slot)
+    late = overdue.task
+    escalation = _escalation(
+        late,
+        EscalationReason.OVERDUE,
+        f"{late.recipient} has not completed {late.action} ({late.title}), "
+        f"due {late.deadline.isoformat()}; status {late.status.value}",
+        now,
+    )
+    task = late.model_copy(update={"escalated": True})
+    view = refresh_view(record.view, task, policy)
+    stored, progress = _stored(record, task, view, record.applied, now)
+    return Decided(TaskSlot(stored, slot.parked), (escalation, progress), "task overdue")
+
+
+def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime) -> Decided:
+    """Answer `unknown_task` to each update that waited `wait` for a task id never created; a
+    task known by now gets its updates instead."""
+    if slot.record is not None:
+        return release_parked(slot, policy, now)
+    if not slot.parked.expired_at(now, wait):
+        return Decided(slot)
+    answers = tuple(
+        Answer(
+            update.source,
+            RejectionCode.UNKNOWN_TASK,
+            f"no task {update.change.task_id} is known; the update waited "
+            f"{wait.total_seconds():.0f} s for it",
+        )
+        for update in slot.parked.updates
+    )
+    return Decided(TaskSlot(None, ParkedUpdates()), answers, "parked status updates rejected")
+
+
+def _changed_status(
+    record: TaskRecord, change: TaskStatusChange, policy: Policy, now: datetime
+) -> tuple[TaskRecord, tuple[Output, ...]]:
+    """The record after an agency's update; no outputs for a repeat (also one the task has
+    moved past since: read again after a crash, it must change nothing)."""
+    if record.has_applied(change):
+        return record, ()
+    transition = apply_status_change(record.task, change)
+    if not transition.changed:
+        return record, ()
+    task = transition.task
+    outputs: list[Output] = []
+    if task.status in ESCALATING:
+        outputs.append(
+            _escalation(
+                task,
+                ESCALATING[task.status],
+                f"{task.recipient} {task.status.value} {task.action}: {task.status_reason}",
+                now,
+            )
+        )
+        task = task.model_copy(update={"escalated": True})
+    view = refresh_view(record.view, task, policy)
+    applied = (*record.applied, AppliedUpdate.of(change))
+    stored, progress = _stored(record, task, view, applied, now)
+    return stored, (*outputs, progress)
+
+
+def _stored(
+    previous: TaskRecord,
+    task: SanctionTask,
+    view: RecipientTaskView,
+    applied: tuple[AppliedUpdate, ...],
+    now: datetime,
+) -> tuple[TaskRecord, Progress]:
+    """The record of a changed task, its revision one up, and the change for completion."""
+    task = task.model_copy(update={"revision": previous.task.revision + 1})
+    record = TaskRecord(task=task, view=view, applied=applied[-MAX_APPLIED_KEPT:])
+    event = TaskEvent(
+        event="task",
+        incident_id=task.incident_id,
+        incident_version=task.incident_version,
+        policy_version=task.policy_version,
+        tasks=(task,),
+        at=now,
+    )
+    return record, Progress(event)
+
+
+def _escalation(
+    task: SanctionTask, reason: EscalationReason, message: str, now: datetime
+) -> Escalate:
+    return Escalate(
+        Escalation(
+            task_id=task.task_id,
+            incident_id=task.incident_id,
+            recipient=task.recipient,
+            reason=reason,
+            deadline=task.deadline,
+            detected_at=now,
+            message=message[:2000],
+        )
+    )
