@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import faust
+
 from events.catalogue import CleanupPolicy, build_catalogue
 from workers import partition_watchdog, recovery_watchdog, stuck_events, unreadable_batches
 from workers.agents import completion, deadlines, incidents, planning, tasks
@@ -73,7 +75,13 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         for spec in catalogue.all()
     }
     tables = {
-        name: app.Table(name, default=None, partitions=settings.partitions) for name in TABLES
+        name: app.Table(
+            name,
+            default=None,
+            partitions=settings.partitions,
+            schema=faust.Schema(key_serializer="json", value_serializer="raw"),
+        )
+        for name in TABLES
     }
     runtime = Runtime(
         settings=settings, policy=policy, catalogue=catalogue, topics=topics, tables=tables

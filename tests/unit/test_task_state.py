@@ -1,0 +1,211 @@
+"""The task agent's decisions, called directly: keep, update, park, cancel, overdue, expiry."""
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import RejectionCode, TaskStatus, TaskStatusChange
+from schemas.escalation import EscalationReason
+from schemas.rejection import Refused
+from tests.builders import T0, group, incident
+from workers.agents.deadlines import past_deadline
+from workers.core.lifecycle import mark_delivered
+from workers.core.messages import CancelTask, NewTask, SourceRef
+from workers.core.outputs import Answer, Disclosure, Escalate, Progress
+from workers.core.planner import plan
+from workers.core.policy import load_policy
+from workers.core.projection import project_task
+from workers.core.task_state import (
+    MAX_PARKED_PER_TASK,
+    TaskSlot,
+    cancel_task,
+    expire_parked,
+    flag_overdue,
+    keep_created,
+    take_update,
+)
+
+POLICY = load_policy()
+WAIT = timedelta(minutes=10)
+FORWARD = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
+
+
+def _new_task() -> NewTask:
+    reported, profile = incident(), group()
+    task = plan(reported, {profile.group_id: profile}, {}, POLICY).tasks[0]
+    task = mark_delivered(task, T0).task.model_copy(update={"revision": 1})
+    return NewTask(task=task, view=project_task(task, reported, profile, POLICY))
+
+
+NEW = _new_task()
+
+
+def _source(offset: int) -> SourceRef:
+    return SourceRef(
+        topic="gvi.task-updates", partition=0, offset=offset, key=str(NEW.task.task_id)
+    )
+
+
+def _change(status: TaskStatus, minutes: int = 1, recipient: str | None = None) -> TaskStatusChange:
+    return TaskStatusChange(
+        task_id=NEW.task.task_id,
+        recipient=recipient or NEW.task.recipient,
+        status=status,
+        changed_at=T0 + timedelta(minutes=minutes),
+        reported_by="officer-invented-7",
+        reason="invented reason" if status in (TaskStatus.DECLINED, TaskStatus.FAILED) else None,
+    )
+
+
+def _kept() -> TaskSlot:
+    return keep_created(TaskSlot(), NEW, POLICY, T0).slot
+
+
+def test_a_dispatched_task_is_kept_without_sending_anything() -> None:
+    decided = keep_created(TaskSlot(), NEW, POLICY, T0)
+    assert decided.outputs == ()
+    assert decided.slot.record is not None and decided.slot.record.task == NEW.task
+
+
+def test_keeping_a_known_task_again_changes_nothing() -> None:
+    moved = take_update(_kept(), _change(TaskStatus.ACKNOWLEDGED), _source(1), POLICY, T0).slot
+    again = keep_created(moved, NEW, POLICY, T0)
+    assert again.slot == moved and again.outputs == ()
+
+
+def test_an_update_before_its_task_is_parked_and_applied_when_the_task_is_kept() -> None:
+    slot = TaskSlot()
+    for offset, status in enumerate(FORWARD):
+        slot = take_update(slot, _change(status, offset + 1), _source(offset), POLICY, T0).slot
+    assert slot.record is None and len(slot.parked.updates) == 3
+    decided = keep_created(slot, NEW, POLICY, T0)
+    assert decided.slot.record is not None
+    assert decided.slot.record.task.status is TaskStatus.COMPLETED
+    assert decided.slot.parked.updates == ()
+    assert [o.event.tasks[0].status for o in decided.outputs if isinstance(o, Progress)] == list(
+        FORWARD
+    )
+
+
+def test_a_parked_update_that_the_lifecycle_refuses_is_answered_where_it_was_read() -> None:
+    other = "kronofogden" if NEW.task.recipient != "kronofogden" else "skatteverket"
+    wrong = _change(TaskStatus.ACKNOWLEDGED, recipient=other)
+    slot = take_update(TaskSlot(), wrong, _source(5), POLICY, T0).slot
+    decided = keep_created(slot, NEW, POLICY, T0)
+    [answer] = decided.outputs
+    assert isinstance(answer, Answer)
+    assert answer.source == _source(5) and answer.code is RejectionCode.WRONG_AGENCY
+
+
+def test_parking_is_bounded() -> None:
+    slot = TaskSlot()
+    for offset in range(MAX_PARKED_PER_TASK):
+        slot = take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(offset), POLICY, T0).slot
+    with pytest.raises(Refused) as refused:
+        take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(999), POLICY, T0)
+    assert refused.value.code is RejectionCode.UNKNOWN_TASK
+
+
+def test_a_declined_task_escalates_once() -> None:
+    decided = take_update(_kept(), _change(TaskStatus.DECLINED), _source(1), POLICY, T0)
+    escalations = [o for o in decided.outputs if isinstance(o, Escalate)]
+    assert [e.escalation.reason for e in escalations] == [EscalationReason.DECLINED]
+    assert decided.slot.record is not None and decided.slot.record.task.escalated
+    again = take_update(decided.slot, _change(TaskStatus.DECLINED), _source(2), POLICY, T0)
+    assert again.outputs == ()
+
+
+def test_a_backward_update_is_refused() -> None:
+    done = take_update(_kept(), _change(TaskStatus.COMPLETED), _source(1), POLICY, T0).slot
+    with pytest.raises(Refused) as refused:
+        take_update(done, _change(TaskStatus.ACKNOWLEDGED, minutes=9), _source(2), POLICY, T0)
+    assert refused.value.code is RejectionCode.INVALID_TRANSITION
+
+
+def _cancel(reason: str = "incident retracted") -> CancelTask:
+    return CancelTask(
+        task_id=NEW.task.task_id, incident_version=3, reason=reason, at=T0, source=_source(0)
+    )
+
+
+def test_a_cancellation_is_disclosed_to_the_recipient_once() -> None:
+    decided = cancel_task(_kept(), _cancel(), POLICY)
+    [disclosure] = [o for o in decided.outputs if isinstance(o, Disclosure)]
+    assert disclosure.view.status is TaskStatus.CANCELLED
+    [progress] = [o for o in decided.outputs if isinstance(o, Progress)]
+    assert progress.event.incident_version == 3
+    assert cancel_task(decided.slot, _cancel(), POLICY).outputs == ()
+
+
+def test_a_cancellation_of_an_unknown_task_is_refused() -> None:
+    with pytest.raises(Refused) as refused:
+        cancel_task(TaskSlot(), _cancel(), POLICY)
+    assert refused.value.code is RejectionCode.UNKNOWN_TASK
+
+
+def test_an_overdue_task_is_flagged_and_escalated_once() -> None:
+    late = NEW.task.deadline + timedelta(seconds=1)
+    assert flag_overdue(_kept(), POLICY, NEW.task.deadline).outputs == ()
+    decided = flag_overdue(_kept(), POLICY, late)
+    assert [type(o) for o in decided.outputs] == [Escalate, Progress]
+    assert decided.slot.record is not None and decided.slot.record.task.overdue
+    assert flag_overdue(decided.slot, POLICY, late).outputs == ()
+
+
+def test_parked_updates_are_answered_unknown_task_after_the_wait() -> None:
+    slot = TaskSlot()
+    for offset in range(2):
+        slot = take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(offset), POLICY, T0).slot
+    assert expire_parked(slot, WAIT, POLICY, T0 + WAIT - timedelta(seconds=1)).outputs == ()
+    decided = expire_parked(slot, WAIT, POLICY, T0 + WAIT)
+    assert [o.source.offset for o in decided.outputs if isinstance(o, Answer)] == [0, 1]
+    assert all(
+        isinstance(o, Answer) and o.code is RejectionCode.UNKNOWN_TASK for o in decided.outputs
+    )
+    assert decided.slot == TaskSlot()
+
+
+def test_expiry_of_a_task_known_by_now_applies_its_updates_instead() -> None:
+    slot = take_update(TaskSlot(), _change(TaskStatus.ACKNOWLEDGED), _source(0), POLICY, T0).slot
+    known = TaskSlot(_kept().record, slot.parked)
+    decided = expire_parked(known, WAIT, POLICY, T0 + WAIT)
+    assert decided.slot.record is not None
+    assert decided.slot.record.task.status is TaskStatus.ACKNOWLEDGED
+    assert not any(isinstance(o, Answer) for o in decided.outputs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(FORWARD), min_size=1, max_size=3, unique=True),
+    st.data(),
+)
+def test_updates_read_again_change_nothing_and_revisions_only_grow(
+    statuses: list[TaskStatus], data: st.DataObject
+) -> None:
+    ordered = sorted(statuses, key=FORWARD.index)
+    changes = [_change(status, n + 1) for n, status in enumerate(ordered)]
+    slot = _kept()
+    revisions = [1]
+    for offset, change in enumerate(changes):
+        slot = take_update(slot, change, _source(offset), POLICY, T0).slot
+        assert slot.record is not None
+        revisions.append(slot.record.task.revision)
+    assert revisions == sorted(set(revisions)), "every stored change counts the revision up"
+    replayed = data.draw(st.lists(st.sampled_from(changes), max_size=6))
+    for offset, change in enumerate(replayed):
+        again = take_update(slot, change, _source(100 + offset), POLICY, T0)
+        assert again.outputs == () and again.slot == slot
+
+
+def test_the_timers_cheap_filter_agrees_with_the_parsed_record() -> None:
+    stored = _kept().record
+    assert stored is not None
+    raw = stored.model_dump_json().encode()
+    deadline = stored.task.deadline
+    assert not past_deadline(deadline - timedelta(seconds=1))(raw)
+    assert past_deadline(deadline + timedelta(seconds=1))(raw)
+    flagged = flag_overdue(_kept(), POLICY, deadline + timedelta(seconds=1)).slot.record
+    assert flagged is not None
+    assert not past_deadline(deadline + timedelta(days=1))(flagged.model_dump_json().encode())
