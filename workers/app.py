@@ -5,12 +5,15 @@ from typing import Any
 import faust
 
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers import partition_watchdog, recovery_watchdog, stuck_events, unreadable_batches
 from workers.agents import completion, deadlines, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
-from workers.rebalance_safety import SafeApp
+from workers.faust_fixes import require_pinned_versions, unreadable_batches
+from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.runtime import Runtime
 from workers.settings import Settings
+from workers.watchdogs import partitions as partition_watchdog
+from workers.watchdogs import recovery as recovery_watchdog
+from workers.watchdogs import stuck_events
 
 AGENTS = (incidents, planning, tasks, completion, deadlines)
 TABLES = (
@@ -29,6 +32,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     """A configured faust app with every agent registered, and the runtime the agents share."""
     if settings.broker_url is None:
         raise ValueError("create_app needs a broker URL; the CLI starts the embedded broker")
+    require_pinned_versions()
     unreadable_batches.install()
     policy = policy or load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)

@@ -19,9 +19,9 @@ from schemas.task import TaskStatus, TaskStatusChange
 from workers.core.policy import load_policy
 from workers.demo_data import demo_groups, demo_incidents
 from workers.embedded_broker import EmbeddedBroker, free_port
+from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.kafka_tools import follow_many, publish, wait_for_keys
 from workers.settings import Settings
-from workers.topic_tracking_producer import TopicTrackingProducer
 from workers.worker_process import start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)

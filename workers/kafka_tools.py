@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from workers.topic_tracking_producer import TopicTrackingProducer
+from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.policy import Policy
 from workers.emit import messages_of
+from workers.faust_fixes.unreadable_batches import unreadable_reason
 from workers.settings import Settings
-from workers.unreadable_batches import unreadable_reason
 
 log = structlog.get_logger("gvi.boundary")
 METADATA_WAIT_SECONDS = 10.0

@@ -11,6 +11,7 @@ from events.admin import TopicsUnusable, ensure_topics
 from workers.app import TABLES, create_app
 from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.embedded_broker import EmbeddedBroker
+from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
 from workers.logs import configure_logging
 from workers.settings import Settings
 
@@ -45,6 +46,12 @@ class BoundedWorker(faust.Worker):
 def run_worker(settings: Settings) -> int:
     """Run a worker until SIGINT or SIGTERM; returns the process exit code."""
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        require_pinned_versions()
+    except UnpinnedLibraries as unpinned:
+        log.error("worker refuses to start", problem=str(unpinned))
+        print(f"gvi-sanctions worker: {unpinned}", file=sys.stderr)
+        return EXIT_CONFIG
     broker: EmbeddedBroker | None = None
     if settings.broker_url is None:
         broker = EmbeddedBroker().start()

@@ -9,8 +9,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.settings import Settings
-from workers.topic_tracking_producer import TopicTrackingProducer
 
 pytestmark = pytest.mark.broker
 

@@ -2,8 +2,8 @@
 
 from faust.types import TP
 
-from workers.partition_watchdog import StreamPartitions
-from workers.recovery_watchdog import RebalanceBudget
+from workers.watchdogs.partitions import StreamPartitions
+from workers.watchdogs.recovery import RebalanceBudget
 
 COMMANDS = TP("gvi.internal.task-commands", 1)
 UPDATES = TP("gvi.task-updates", 1)

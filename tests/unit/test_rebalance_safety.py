@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from mode.utils.queues import FlowControlQueue
 
 from workers.app import create_app
-from workers.rebalance_safety import (
+from workers.faust_fixes.rebalance_safety import (
     AssignedOnlyFlowControl,
     _NoReadOffsets,
     committable_offset,
     records_to_put_back,
 )
+from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.settings import Settings
-from workers.topic_tracking_producer import TopicTrackingProducer
 
 OWN = TP("gvi.incidents", 0)
 REVOKED = TP("gvi.incidents", 1)

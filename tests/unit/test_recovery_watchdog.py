@@ -9,8 +9,8 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.diagnostics import describe_tasks, recovery_state
-from workers.recovery_watchdog import RecoveryProgress, RecoveryWatchdog, stalled_for
+from workers.watchdogs.diagnostics import describe_tasks, recovery_state
+from workers.watchdogs.recovery import RecoveryProgress, RecoveryWatchdog, stalled_for
 
 LIMIT = 30.0
 

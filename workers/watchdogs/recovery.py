@@ -7,7 +7,13 @@ from typing import Any
 import structlog
 
 from workers.bounded_exit import crash_within
-from workers.diagnostics import evidence, fetch_state, force_rebalance, recovery_state, run_every
+from workers.watchdogs.diagnostics import (
+    evidence,
+    fetch_state,
+    force_rebalance,
+    recovery_state,
+    run_every,
+)
 
 log = structlog.get_logger("gvi.recovery")
 

@@ -9,7 +9,7 @@ import structlog
 from faust.types import TP, EventT, StreamT
 
 from workers.bounded_exit import crash_within
-from workers.diagnostics import evidence, run_every
+from workers.watchdogs.diagnostics import evidence, run_every
 
 log = structlog.get_logger("gvi.stuck")
 

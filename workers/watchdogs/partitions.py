@@ -11,9 +11,9 @@ import structlog
 from faust.types import TP, Message
 
 from workers.bounded_exit import crash_within
-from workers.diagnostics import evidence, fetch_state, force_rebalance, run_every
-from workers.recovery_watchdog import RebalanceBudget
-from workers.stuck_events import InFlightEvents
+from workers.watchdogs.diagnostics import evidence, fetch_state, force_rebalance, run_every
+from workers.watchdogs.recovery import RebalanceBudget
+from workers.watchdogs.stuck_events import InFlightEvents
 
 log = structlog.get_logger("gvi.partitions")
 

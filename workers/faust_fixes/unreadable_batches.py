@@ -7,19 +7,20 @@ a batch is delivered as a placeholder message (no key, no value, an `UNREADABLE_
 the error), so that the error boundary answers it on `gvi.rejected` with its coordinates, its
 offset is committed like any other, and the partition goes on.
 
-A fix to aiokafka's private fetcher: quarantined here, pinned to the version in `PINNED`, and
-watched by canary tests (`tests/unit/test_unreadable_batches.py`).
+A fix to aiokafka's private fetcher: pinned (`workers.faust_fixes.PINNED`), the upstream
+method watched by the canaries of `workers.faust_fixes.REPLACED`, its behaviour by
+`tests/unit/test_unreadable_batches.py`.
 """
 
 from collections.abc import Iterator
 from typing import Any
 
-import aiokafka
 import structlog
 from aiokafka.consumer import fetcher
 
+from workers.faust_fixes import require_pinned_versions
+
 log = structlog.get_logger("gvi.unreadable")
-PINNED = "0.14.0"
 UNREADABLE_HEADER = "gvi-unreadable-batch"
 _UPSTREAM: type = fetcher.PartitionRecords
 
@@ -105,17 +106,9 @@ class SafePartitionRecords(_UPSTREAM):  # type: ignore[misc]
         super().__init__(tp, _SafeRecords(records, tp), *rest)
 
 
-class WrongAiokafka(RuntimeError):
-    """The installed aiokafka is not the version this correction was written for."""
-
-
 def install() -> None:
     """Make aiokafka's fetcher build `SafePartitionRecords`; refuses another aiokafka version."""
-    if aiokafka.__version__ != PINNED:
-        raise WrongAiokafka(
-            f"workers/unreadable_batches.py corrects aiokafka {PINNED}, not "
-            f"{aiokafka.__version__}: check the fetcher's PartitionRecords and update the pin"
-        )
+    require_pinned_versions()
     fetcher.PartitionRecords = SafePartitionRecords
 
 

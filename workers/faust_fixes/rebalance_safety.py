@@ -13,7 +13,7 @@ from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 from mode.utils.queues import FlowControlEvent
 
-from workers.topic_tracking_producer import TopicTrackingProducer
+from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 
 log = structlog.get_logger("gvi.rebalance")
 

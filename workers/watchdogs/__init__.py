@@ -1,0 +1,1 @@
+"""Watchdogs over faust and aiokafka: stalled recoveries, stalled partitions, stuck agents."""
