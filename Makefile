@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-takeover demo schemas clean
+.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-catchup bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test: lint test-unit test-integration test-reliability test-e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput
+
+# 5,000 incidents queued before the worker starts (GVI_TEST_BROKER=kafka for Apache Kafka).
+bench-catchup: $(STAMP)
+	$(BIN)/python -m benchmarks.catchup --incidents 5000
 
 bench-takeover: $(STAMP)
 	$(BIN)/python -m benchmarks.takeover

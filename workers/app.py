@@ -2,8 +2,6 @@
 
 from typing import Any
 
-import faust
-
 from events.catalogue import CleanupPolicy, build_catalogue
 from workers.agents import completion, deadlines, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
@@ -83,7 +81,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
             name,
             default=None,
             partitions=settings.partitions,
-            schema=faust.Schema(key_serializer="json", value_serializer="raw"),
+            value_type=bytes,  # the JSON bytes of a record, also when recovered (workers/stores.py)
         )
         for name in TABLES
     }

@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 Record = TypeVar("Record", bound=BaseModel)
-PARSED_KEPT = 2000
+PARSED_KEPT = 256
 """Records kept parsed per store: a key read again (a large incident's lines, a busy task)
 is not validated again while its stored value is the same object."""
 

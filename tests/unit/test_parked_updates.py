@@ -22,7 +22,7 @@ from workers.core.messages import (
 )
 from workers.core.planner import plan
 from workers.core.policy import load_policy
-from workers.core.projection import project_task
+from workers.core.projection import context_for
 from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
@@ -99,7 +99,7 @@ def _record(applied: tuple[AppliedUpdate, ...]) -> TaskRecord:
     reported, profile = incident(), group()
     task = plan(reported, {profile.group_id: profile}, {}, policy).tasks[0]
     return TaskRecord(
-        task=task, view=project_task(task, reported, profile, policy), applied=applied
+        task=task, context=context_for(task, reported, profile, policy), applied=applied
     )
 
 

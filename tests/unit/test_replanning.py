@@ -18,7 +18,7 @@ from workers.core.planner import (
     without_incident,
 )
 from workers.core.policy import load_policy
-from workers.core.projection import disclosed_fields, project_task, refresh_view
+from workers.core.projection import context_for, disclosed_fields, project_task, view_of
 
 POLICY = load_policy()
 GROUP = group()
@@ -70,15 +70,17 @@ def test_history_records_the_tier_only_when_sanctions_followed() -> None:
     assert lesser is not None and history_entry(incident(), lesser).tier == 1
 
 
-def test_refreshed_view_carries_the_status_and_allowed_reason() -> None:
+def test_a_view_built_again_from_the_kept_context_carries_the_status_and_allowed_reason() -> None:
     decision, _ = replan_group(
         incident(), GROUP.group_id, GROUP, None, POLICY, attributed=True, current=()
     )
     assert decision is not None
     task = next(t for t in decision.tasks if t.recipient == "skatteverket")
     view = project_task(task, incident(), GROUP, POLICY)
+    context = context_for(task, incident(), GROUP, POLICY)
+    assert view_of(task, context, POLICY) == view
     cancelled = cancel(task, "incident retracted", task.created_at).task
-    refreshed = refresh_view(view, cancelled, POLICY)
+    refreshed = view_of(cancelled, context, POLICY)
     assert refreshed.status is TaskStatus.CANCELLED
     assert refreshed.status_reason == "incident retracted"
     assert refreshed.subject_ref == view.subject_ref

@@ -16,7 +16,7 @@ from workers.core.messages import CancelTask, NewTask, SourceRef
 from workers.core.outputs import Answer, Disclosure, Escalate, Progress
 from workers.core.planner import plan
 from workers.core.policy import load_policy
-from workers.core.projection import project_task
+from workers.core.projection import context_for
 from workers.core.task_state import (
     MAX_PARKED_PER_TASK,
     TaskSlot,
@@ -36,7 +36,7 @@ def _new_task() -> NewTask:
     reported, profile = incident(), group()
     task = plan(reported, {profile.group_id: profile}, {}, POLICY).tasks[0]
     task = mark_delivered(task, T0).task.model_copy(update={"revision": 1})
-    return NewTask(task=task, view=project_task(task, reported, profile, POLICY))
+    return NewTask(task=task, context=context_for(task, reported, profile, POLICY))
 
 
 NEW = _new_task()

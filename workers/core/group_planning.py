@@ -40,7 +40,7 @@ from workers.core.planner import (
     without_incident,
 )
 from workers.core.policy import Policy
-from workers.core.projection import project_task
+from workers.core.projection import context_for, view_of
 from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident
 
 PLANNED_CHUNK = 200
@@ -188,9 +188,12 @@ def _dispatched(
     completion, and each to the task agent to keep."""
     tasks = [mark_delivered(task, now).task.model_copy(update={"revision": 1}) for task in diff.add]
     kept = tuple(
-        NewTask(task=task, view=project_task(task, incident, group, policy)) for task in tasks
+        NewTask(task=task, context=context_for(task, incident, group, policy)) for task in tasks
     )
-    outputs: list[Output] = [Disclosure.of(new.task, new.view, "created", now) for new in kept]
+    outputs: list[Output] = [
+        Disclosure.of(new.task, view_of(new.task, new.context, policy), "created", now)
+        for new in kept
+    ]
     for start in range(0, len(tasks), PLANNED_CHUNK):
         chunk = tuple(tasks[start : start + PLANNED_CHUNK])
         outputs.append(

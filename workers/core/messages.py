@@ -7,7 +7,8 @@ from pydantic import Field, TypeAdapter
 
 from schemas.common import Contract, Identifier, ShortText, Text, Timestamp
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
-from schemas.task import RecipientTaskView, SanctionTask
+from schemas.task import SanctionTask
+from workers.core.projection import TaskContext
 
 
 class SourceRef(Contract):
@@ -72,10 +73,11 @@ class UnknownGroupReport(Contract):
 
 
 class NewTask(Contract):
-    """A task as it was dispatched (status delivered) and the view its recipient was sent."""
+    """A task as it was dispatched (status delivered), and the facts its recipient's view
+    holds beyond the task."""
 
     task: SanctionTask
-    view: RecipientTaskView
+    context: TaskContext
 
 
 class CreateTasks(Contract):

@@ -1,16 +1,36 @@
 """Per-recipient projection: the task as its recipient may see it, by that recipient's allowlist."""
 
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from schemas.group import GroupProfile
-from schemas.incident import IncidentCorrected, IncidentReported
+from schemas.incident import IncidentCorrected, IncidentReported, IncidentType, Outcome
 from schemas.task import RecipientTaskView, SanctionTask
 from workers.core.policy import ALWAYS_VISIBLE_FIELDS, POLICE_ONLY_FIELDS, Policy, Side
 
 
-def _available_fields(
-    task: SanctionTask, incident: IncidentReported | IncidentCorrected, group: GroupProfile
-) -> dict[str, Any]:
+class TaskContext(BaseModel):
+    """What a recipient's view holds beyond the task itself: facts of the incident and the
+    group, only those the recipient may see. Kept with the task instead of a second copy of
+    the view (a task record is about half the size)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group_alias: str | None = None
+    municipality: str | None = None
+    police_area: str | None = None
+    incident_type: IncidentType | None = None
+    outcome: Outcome | None = None
+    occurred_at: datetime | None = None
+    narrative: str | None = None
+    attributions: tuple[dict[str, str | float], ...] | None = None
+    focus_person_refs: tuple[str, ...] | None = None
+    group_member_refs: tuple[str, ...] | None = None
+
+
+def _task_fields(task: SanctionTask) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "recipient": task.recipient,
@@ -27,16 +47,23 @@ def _available_fields(
         "incident_id": task.incident_id,
         "incident_version": task.incident_version,
         "group_id": task.group_id,
+        "created_at": task.created_at,
+        "policy_version": task.policy_version,
+        "rule_id": task.rule_id,
+        "status_reason": task.status_reason,
+    }
+
+
+def _context_fields(
+    incident: IncidentReported | IncidentCorrected, group: GroupProfile
+) -> dict[str, Any]:
+    return {
         "group_alias": group.alias,
         "municipality": incident.municipality,
         "police_area": incident.police_area,
         "incident_type": incident.incident_type,
         "outcome": incident.outcome,
         "occurred_at": incident.occurred_at,
-        "created_at": task.created_at,
-        "policy_version": task.policy_version,
-        "rule_id": task.rule_id,
-        "status_reason": task.status_reason,
         "narrative": incident.narrative,
         "attributions": tuple(
             {
@@ -61,6 +88,30 @@ def visible_fields(policy: Policy, recipient_id: str) -> frozenset[str]:
     return allowed
 
 
+def context_for(
+    task: SanctionTask,
+    incident: IncidentReported | IncidentCorrected,
+    group: GroupProfile,
+    policy: Policy,
+) -> TaskContext:
+    """The incident's and group's facts that `task`'s recipient may see."""
+    if task.incident_id != incident.incident_id or task.group_id != group.group_id:
+        raise ValueError(f"task {task.task_id} does not belong to this incident and group")
+    allowed = visible_fields(policy, task.recipient)
+    return TaskContext.model_validate(
+        {k: v for k, v in _context_fields(incident, group).items() if k in allowed}
+    )
+
+
+def view_of(task: SanctionTask, context: TaskContext, policy: Policy) -> RecipientTaskView:
+    """The view of `task` in its current state that its recipient may see."""
+    allowed = visible_fields(policy, task.recipient)
+    available = {**_task_fields(task), **context.model_dump(exclude_none=True)}
+    return RecipientTaskView.model_validate(
+        {name: value for name, value in available.items() if name in allowed}
+    )
+
+
 def project_task(
     task: SanctionTask,
     incident: IncidentReported | IncidentCorrected,
@@ -68,13 +119,7 @@ def project_task(
     policy: Policy,
 ) -> RecipientTaskView:
     """Build the view of `task` that its recipient may see."""
-    if task.incident_id != incident.incident_id or task.group_id != group.group_id:
-        raise ValueError(f"task {task.task_id} does not belong to this incident and group")
-    allowed = visible_fields(policy, task.recipient)
-    available = _available_fields(task, incident, group)
-    return RecipientTaskView.model_validate(
-        {name: value for name, value in available.items() if name in allowed}
-    )
+    return view_of(task, context_for(task, incident, group, policy), policy)
 
 
 NOT_DISCLOSURES = frozenset({"kind_of_message", "schema_version"})
@@ -89,11 +134,3 @@ def disclosed_fields(view: RecipientTaskView) -> tuple[str, ...]:
             if getattr(view, name) is not None and name not in NOT_DISCLOSURES
         )
     )
-
-
-def refresh_view(view: RecipientTaskView, task: SanctionTask, policy: Policy) -> RecipientTaskView:
-    """The recipient's view after a status change, within the same allowlist."""
-    update: dict[str, Any] = {"status": task.status}
-    if "status_reason" in visible_fields(policy, task.recipient):
-        update["status_reason"] = task.status_reason
-    return view.model_copy(update=update)

@@ -7,10 +7,11 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.history import GroupHistory
 from schemas.rejection import Refused, RejectionCode
-from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.completion import TaskLine
 from workers.core.messages import PlanForGroup, SourceRef
 from workers.core.planner import PlannedTask
+from workers.core.projection import TaskContext
 
 
 class _State(BaseModel):
@@ -73,10 +74,11 @@ class AppliedUpdate(_State):
 
 
 class TaskRecord(_State):
-    """Per task: the task itself, the view its recipient was sent, and the updates applied."""
+    """Per task: the task itself, the incident's and group's facts its recipient may see (its
+    view is built from both), and the updates applied."""
 
     task: SanctionTask
-    view: RecipientTaskView
+    context: TaskContext
     applied: tuple[AppliedUpdate, ...] = ()
 
     def has_applied(self, change: TaskStatusChange) -> bool:

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta
 
 from schemas.escalation import Escalation, EscalationReason
 from schemas.rejection import Refused, RejectionCode
-from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatusChange
+from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_overdue
 from workers.core.messages import CancelTask, NewTask, SourceRef, TaskEvent
 from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
 from workers.core.policy import Policy
-from workers.core.projection import refresh_view
+from workers.core.projection import view_of
 from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
 ESCALATING = {
@@ -41,7 +41,9 @@ class Decided:
 def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) -> Decided:
     """Keep a task that planning dispatched, then apply the updates that waited for it. A task
     known already (the creation read again) stays as it is."""
-    record = slot.record if slot.record is not None else TaskRecord(task=new.task, view=new.view)
+    record = (
+        slot.record if slot.record is not None else TaskRecord(task=new.task, context=new.context)
+    )
     released = release_parked(TaskSlot(record, slot.parked), policy, now)
     if slot.parked.updates:
         happened = "parked status updates applied"
@@ -92,12 +94,12 @@ def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
     transition = cancel(record.task, command.reason, command.at)
     if not transition.changed:
         return Decided(slot)
-    view = refresh_view(record.view, transition.task, policy)
-    stored, progress = _stored(record, transition.task, view, record.applied, command.at)
+    stored, progress = _stored(record, transition.task, record.applied, command.at)
     if command.incident_version > progress.event.incident_version:
         progress = Progress(
             progress.event.model_copy(update={"incident_version": command.incident_version})
         )
+    view = view_of(stored.task, stored.context, policy)
     disclosure = Disclosure.of(stored.task, view, "cancelled", command.at)
     return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), "task cancelled")
 
@@ -119,8 +121,7 @@ def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
         now,
     )
     task = late.model_copy(update={"escalated": True})
-    view = refresh_view(record.view, task, policy)
-    stored, progress = _stored(record, task, view, record.applied, now)
+    stored, progress = _stored(record, task, record.applied, now)
     return Decided(TaskSlot(stored, slot.parked), (escalation, progress), "task overdue")
 
 
@@ -165,22 +166,20 @@ def _changed_status(
             )
         )
         task = task.model_copy(update={"escalated": True})
-    view = refresh_view(record.view, task, policy)
     applied = (*record.applied, AppliedUpdate.of(change))
-    stored, progress = _stored(record, task, view, applied, now)
+    stored, progress = _stored(record, task, applied, now)
     return stored, (*outputs, progress)
 
 
 def _stored(
     previous: TaskRecord,
     task: SanctionTask,
-    view: RecipientTaskView,
     applied: tuple[AppliedUpdate, ...],
     now: datetime,
 ) -> tuple[TaskRecord, Progress]:
     """The record of a changed task, its revision one up, and the change for completion."""
     task = task.model_copy(update={"revision": previous.task.revision + 1})
-    record = TaskRecord(task=task, view=view, applied=applied[-MAX_APPLIED_KEPT:])
+    record = TaskRecord(task=task, context=previous.context, applied=applied[-MAX_APPLIED_KEPT:])
     event = TaskEvent(
         event="task",
         incident_id=task.incident_id,

@@ -1,0 +1,322 @@
+"""The stream layer's table: catch-up, latency at a steady rate, messages per incident, memory.
+
+Run: `make bench` (embedded broker) or `GVI_TEST_BROKER=kafka make bench` (Apache Kafka). Each
+row of the worker is measured in the same run as its floor, a raw aiokafka loop on the same
+broker that consumes incidents, plans them with the same pure planner and produces every task
+to its recipient's topic.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from benchmarks.catchup import end_offsets, publish_all, raw_floor
+from benchmarks.throughput import _group, _incident, _peak_rss_kib
+from events.admin import ensure_topics
+from events.catalogue import build_catalogue
+from events.codec import decode, encode
+from schemas import GroupProfile, IncidentReported
+from tests.brokers import running_broker
+from workers.app import TABLES
+from workers.core.planner import plan
+from workers.core.policy import load_policy
+from workers.core.projection import project_task
+from workers.embedded_broker import free_port
+from workers.settings import Settings
+from workers.worker_process import start_worker_process
+
+POLICY = load_policy()
+Groups = dict[str, GroupProfile]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def task_times(
+    bootstrap: str, topics: list[str], wanted: dict[str, str], limit: float
+) -> dict[str, float]:
+    """Per incident, the latest CreateTime (s) of its tasks' records on `topics`, once every
+    task id of `wanted` (task id → incident id) has been seen."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    remaining = set(wanted)
+    latest: dict[str, float] = {}
+    deadline = time.monotonic() + limit
+    try:
+        while remaining and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    task_id = (record.key or b"").decode()
+                    incident_id = wanted.get(task_id)
+                    if incident_id is None:
+                        continue
+                    remaining.discard(task_id)
+                    stamp = record.timestamp / 1000
+                    latest[incident_id] = max(latest.get(incident_id, 0.0), stamp)
+        if remaining:
+            raise TimeoutError(f"{len(remaining)} tasks never arrived")
+        return latest
+    finally:
+        await consumer.stop()
+
+
+async def publish_at_rate(
+    bootstrap: str, topic: str, incidents: list[IncidentReported], rate: float
+) -> dict[str, float]:
+    """Publish one incident every 1/rate s; returns each incident's CreateTime (s)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    sent: dict[str, float] = {}
+    acks = []
+    started = time.perf_counter()
+    try:
+        for n, incident in enumerate(incidents):
+            pause = started + n / rate - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            stamp_ms = int(time.time() * 1000)
+            sent[incident.incident_id] = stamp_ms / 1000
+            acks.append(
+                await producer.send(
+                    topic,
+                    key=incident.incident_id.encode(),
+                    value=encode(incident),
+                    timestamp_ms=stamp_ms,
+                )
+            )
+        await asyncio.gather(*acks)
+        return sent
+    finally:
+        await producer.stop()
+
+
+async def raw_latency_loop(
+    bootstrap: str, source: str, groups: Groups, count: int, stop: asyncio.Event
+) -> None:
+    """The latency floor: consume one incident, plan it, produce its tasks, await the acks."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-latency-floor-{os.getpid()}-{source}",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    try:
+        while seen < count and not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=1)
+            for records in batches.values():
+                for record in records:
+                    incident = decode(IncidentReported, record.value)
+                    acks = []
+                    for task in plan(incident, groups, {}, POLICY).tasks:
+                        view = project_task(task, incident, groups[task.group_id], POLICY)
+                        acks.append(
+                            await producer.send(
+                                f"floor.tasks.{task.recipient}",
+                                key=str(task.task_id).encode(),
+                                value=encode(view),
+                            )
+                        )
+                    await asyncio.gather(*acks)
+                    seen += 1
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def latencies(sent: dict[str, float], done: dict[str, float]) -> dict[str, float]:
+    values = [done[i] - sent[i] for i in sent]
+    return {
+        "p50_ms": round(1000 * statistics.median(values), 1),
+        "p99_ms": round(1000 * percentile(values, 0.99), 1),
+        "max_ms": round(1000 * max(values), 1),
+    }
+
+
+def expected_tasks(incidents: list[IncidentReported], groups: Groups) -> dict[str, str]:
+    return {
+        str(task.task_id): incident.incident_id
+        for incident in incidents
+        for task in plan(incident, groups, {}, POLICY).tasks
+    }
+
+
+async def steady_rate(
+    bootstrap: str, prefix: str, groups: Groups, rate: float, seconds: float, label: str
+) -> dict[str, Any]:
+    """Incidents at `rate` per second for `seconds`, to the worker and to the floor."""
+    names = list(groups)
+    now = datetime.now(UTC)
+    count = int(rate * seconds)
+
+    def batch(tag: str) -> list[IncidentReported]:
+        return [
+            _incident(n, names[n % len(names)], now).model_copy(
+                update={"incident_id": f"LAT-{label}-{tag}-{n:05d}"}
+            )
+            for n in range(count)
+        ]
+
+    recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
+    worker_incidents = batch("W")
+    worker_tasks = expected_tasks(worker_incidents, groups)
+    sent = await publish_at_rate(bootstrap, f"{prefix}incidents", worker_incidents, rate)
+    done = await task_times(bootstrap, recipients, worker_tasks, 300)
+
+    floor_source = f"floor-latency-{label}-{os.getpid()}"
+    floor_incidents = batch("F")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(floor_source, 4, 1)])
+    finally:
+        await admin.close()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(raw_latency_loop(bootstrap, floor_source, groups, count, stop))
+    await asyncio.sleep(2)  # the floor's consumer joins before the clock starts
+    floor_sent = await publish_at_rate(bootstrap, floor_source, floor_incidents, rate)
+    floor_done = await task_times(
+        bootstrap,
+        [f"floor.tasks.{r}" for r in POLICY.recipient_ids],
+        expected_tasks(floor_incidents, groups),
+        300,
+    )
+    stop.set()
+    await loop
+    return {
+        "rate_per_s": rate,
+        "incidents": count,
+        "tasks": len(worker_tasks),
+        "worker": latencies(sent, done),
+        "floor": latencies(floor_sent, floor_done),
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as the table of docs/benchmarks.md."""
+    catch_up, per_incident = report["catch_up"], report["per_incident"]
+    rows = [
+        f"broker: {report['broker']}",
+        "| measure | worker | raw floor | worker ÷ floor |",
+        "|---|---|---|---|",
+        f"| catch-up of {catch_up['incidents']:,} incidents ({catch_up['tasks']:,} tasks), "
+        f"tasks/s | {catch_up['worker_tasks_per_s']:,} ({catch_up['worker_seconds']} s) | "
+        f"{catch_up['floor_tasks_per_s']:,} ({catch_up['floor_seconds']} s) | "
+        f"{catch_up['worker_to_floor']} |",
+    ]
+    for phase in report["steady_rate"]:
+        worker, floor = phase["worker"], phase["floor"]
+        rows.append(
+            f"| {phase['rate_per_s']:g} incidents/s, incident → all tasks, p50 / p99 / max ms | "
+            f"{worker['p50_ms']} / {worker['p99_ms']} / {worker['max_ms']} | "
+            f"{floor['p50_ms']} / {floor['p99_ms']} / {floor['max_ms']} | "
+            f"p99 ×{worker['p99_ms'] / max(floor['p99_ms'], 0.1):.1f} |"
+        )
+    rows.append(
+        f"| messages / changelog writes per incident | {per_incident['messages']} / "
+        f"{per_incident['changelog_writes']} | | |"
+    )
+    rows.append(
+        f"| peak RSS with {report['open_tasks_at_peak']:,} open tasks | "
+        f"{report['worker_peak_rss_mib']} MiB | | |"
+    )
+    return "\n".join(rows)
+
+
+async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) -> dict[str, Any]:
+    bootstrap, prefix = settings.bootstrap_servers, settings.topic_prefix
+    now = datetime.now(UTC)
+    groups = {g.group_id: g for g in (_group(n, now) for n in range(20))}
+    names = list(groups)
+    catalogue = build_catalogue(prefix, settings.partitions, POLICY.recipient_ids)
+    changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+    await ensure_topics(bootstrap, catalogue, 1, changelogs)
+    await publish_all(bootstrap, f"{prefix}groups", [(g, encode(p)) for g, p in groups.items()])
+
+    queued = [_incident(n, names[n % len(names)], now) for n in range(arguments.incidents)]
+    await publish_all(bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in queued])
+    floor_source = f"floor-incidents-{os.getpid()}"
+    await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
+    await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
+    floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
+
+    own = settings.model_copy(
+        update={"web_port": free_port(), "data_dir": scratch / "data", "log_level": "warning"}
+    )
+    started = time.time()
+    worker = start_worker_process(own, scratch / "worker.log")
+    try:
+        recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
+        wanted = expected_tasks(queued, groups)
+        catchup_seconds = (
+            max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
+        )
+        counted = await end_offsets(bootstrap, [s.name for s in catalogue.all()] + changelogs)
+        outside = {f"{prefix}incidents", f"{prefix}groups", f"{prefix}task-updates"}
+        messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
+        writes = sum(counted[name] for name in changelogs)
+        steady = [
+            await steady_rate(bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}")
+            for rate in (10.0, 100.0)
+        ]
+        tasks_so_far = len(wanted) + sum(int(phase["tasks"]) for phase in steady)
+        rss = _peak_rss_kib(worker.pid)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    return {
+        "broker": os.environ.get("GVI_TEST_BROKER", "tansu"),
+        "catch_up": {
+            "incidents": len(queued),
+            "tasks": len(wanted),
+            "worker_seconds": round(catchup_seconds, 1),
+            "worker_tasks_per_s": round(len(wanted) / catchup_seconds, 1),
+            "floor_seconds": round(floor_seconds, 1),
+            "floor_tasks_per_s": round(floor_tasks / floor_seconds, 1),
+            "worker_to_floor": round(floor_seconds / catchup_seconds, 3),
+        },
+        "steady_rate": steady,
+        "per_incident": {
+            "messages": round((messages + len(queued)) / len(queued), 1),
+            "changelog_writes": round(writes / len(queued), 1),
+        },
+        "worker_peak_rss_mib": round(rss / 1024, 1),
+        "open_tasks_at_peak": tasks_so_far,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=5000, help="queued for the catch-up")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per steady rate")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch, running_broker(Path(scratch)) as url:
+        settings = Settings(broker_url=url, topic_prefix="bench.", app_id=f"bench-{os.getpid()}")
+        report = asyncio.run(run(settings, Path(scratch), arguments))
+    print(json.dumps(report, indent=2))
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
