@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from benchmarks.catchup import end_offsets, publish_all, raw_floor
 from benchmarks.throughput import _group, _incident, _peak_rss_kib
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
@@ -40,16 +39,92 @@ POLICY = load_policy()
 Groups = dict[str, GroupProfile]
 
 
+async def publish_all(bootstrap: str, topic: str, messages: list[tuple[str, bytes]]) -> None:
+    """Send every message, then wait for all acknowledgements (setting up, not measured)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        acks = [await producer.send(topic, key=k.encode(), value=v) for k, v in messages]
+        await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Messages per topic (sum of the partitions' end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()  # a metadata refresh for every topic
+        totals = {}
+        for topic in topics:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            totals[topic] = sum(ends.values())
+        return totals
+    finally:
+        await consumer.stop()
+
+
+async def raw_floor(
+    bootstrap: str, source: str, groups: dict[str, GroupProfile], count: int
+) -> tuple[float, int]:
+    """A raw aiokafka loop: consume incidents in batches, plan each with the same pure planner,
+    produce every task's view to its recipient's topic, await the batch's acknowledgements
+    together, commit. Returns (seconds, tasks)."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-floor-{os.getpid()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    seen = tasks = 0
+    started = time.perf_counter()
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            acks = []
+            for records in batches.values():
+                for record in records:
+                    incident = decode(IncidentReported, record.value)
+                    for task in plan(incident, groups, {}, POLICY).tasks:
+                        group = groups[task.group_id]
+                        view = project_task(task, incident, group, POLICY)
+                        topic = f"floor.tasks.{task.recipient}"
+                        acks.append(
+                            await producer.send(
+                                topic, key=str(task.task_id).encode(), value=encode(view)
+                            )
+                        )
+                        tasks += 1
+                    seen += 1
+            await asyncio.gather(*acks)
+            await consumer.commit()
+        return time.perf_counter() - started, tasks
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def task_times(
-    bootstrap: str, topics: list[str], wanted: dict[str, str], limit: float
+    bootstrap: str,
+    topics: list[str],
+    wanted: dict[str, str],
+    limit: float,
+    when_read: bool = False,
 ) -> dict[str, float]:
-    """Per incident, the latest CreateTime (s) of its tasks' records on `topics`, once every
-    task id of `wanted` (task id → incident id) has been seen."""
+    """Per incident, the latest CreateTime (s) of its tasks' records on `topics` (or the time
+    they were read, for a producer that copies its input's timestamps), once every task id of
+    `wanted` (task id → incident id) has been seen."""
     consumer = AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -67,7 +142,7 @@ async def task_times(
                     if incident_id is None:
                         continue
                     remaining.discard(task_id)
-                    stamp = record.timestamp / 1000
+                    stamp = time.time() if when_read else record.timestamp / 1000
                     latest[incident_id] = max(latest.get(incident_id, 0.0), stamp)
         if remaining:
             raise TimeoutError(f"{len(remaining)} tasks never arrived")
@@ -111,14 +186,14 @@ async def raw_latency_loop(
 ) -> None:
     """The latency floor: consume one incident, plan it, produce its tasks, await the acks."""
     consumer = AIOKafkaConsumer(
-        source,
         bootstrap_servers=bootstrap,
-        group_id=f"bench-latency-floor-{os.getpid()}-{source}",
+        group_id=None,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await consumer.start()
+    consumer.assign([TopicPartition(source, p) for p in range(4)])  # no group: no join delay
     await producer.start()
     seen = 0
     try:
@@ -144,6 +219,55 @@ async def raw_latency_loop(
         await producer.stop()
 
 
+REPO = Path(__file__).resolve().parents[1]
+PEER_PYTHON = REPO / ".venv-quix" / "bin" / "python"
+
+
+async def peer_catchup(
+    bootstrap: str, groups: Groups, queued: list[IncidentReported], scratch: Path
+) -> dict[str, Any]:
+    """The same catch-up by a Quix Streams application (its own virtualenv, `.venv-quix`)."""
+    if not PEER_PYTHON.exists():
+        return {"not_run": "no .venv-quix (make bench creates it)"}
+    source, sink = f"peer-incidents-{os.getpid()}", f"peer-tasks-{os.getpid()}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 4, 1) for name in (source, sink)])
+    finally:
+        await admin.close()
+    await publish_all(bootstrap, source, [(i.incident_id, encode(i)) for i in queued])
+    profiles = scratch / "peer-groups.jsonl"
+    profiles.write_bytes(b"\n".join(encode(g) for g in groups.values()))
+    started = time.time()
+    peer = await asyncio.create_subprocess_exec(
+        str(PEER_PYTHON),
+        "-m",
+        "benchmarks.peer_quix",
+        "--bootstrap",
+        bootstrap,
+        "--source",
+        source,
+        "--sink",
+        sink,
+        "--groups",
+        str(profiles),
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=(scratch / "peer.log").open("wb"),
+    )
+    try:
+        wanted = expected_tasks(queued, groups)
+        # Quix Streams gives each output its input's timestamp: the time read counts here
+        done = await task_times(bootstrap, [sink], wanted, 1800, when_read=True)
+        seconds = max(done.values()) - started
+    finally:
+        peer.terminate()
+        await peer.wait()
+    return {"seconds": round(seconds, 1), "tasks_per_s": round(len(wanted) / seconds, 1)}
+
+
 def latencies(sent: dict[str, float], done: dict[str, float]) -> dict[str, float]:
     values = [done[i] - sent[i] for i in sent]
     return {
@@ -162,11 +286,18 @@ def expected_tasks(incidents: list[IncidentReported], groups: Groups) -> dict[st
 
 
 async def steady_rate(
-    bootstrap: str, prefix: str, groups: Groups, rate: float, seconds: float, label: str
+    bootstrap: str,
+    prefix: str,
+    groups: Groups,
+    rate: float,
+    seconds: float,
+    label: str,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Incidents at `rate` per second for `seconds`, to the worker and to the floor."""
+    """Incidents at `rate` per second for `seconds`, to the worker and to the floor. Every
+    incident of the run happens at `now`: each is its group's first violence, so that its
+    tasks are the ones planned here without the group's history."""
     names = list(groups)
-    now = datetime.now(UTC)
     count = int(rate * seconds)
 
     def batch(tag: str) -> list[IncidentReported]:
@@ -224,6 +355,12 @@ def table(report: dict[str, Any]) -> str:
         f"{catch_up['floor_tasks_per_s']:,} ({catch_up['floor_seconds']} s) | "
         f"{catch_up['worker_to_floor']} |",
     ]
+    peer = catch_up["peer_quix_streams"]
+    if "tasks_per_s" in peer:
+        rows.append(
+            f"| the same catch-up by Quix Streams 3.28.1 (peer), tasks/s | "
+            f"{peer['tasks_per_s']:,} ({peer['seconds']} s) | | |"
+        )
     for phase in report["steady_rate"]:
         worker, floor = phase["worker"], phase["floor"]
         rows.append(
@@ -259,6 +396,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
+    peer = await peer_catchup(bootstrap, groups, queued, scratch)
 
     own = settings.model_copy(
         update={"web_port": free_port(), "data_dir": scratch / "data", "log_level": "warning"}
@@ -276,10 +414,26 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
         writes = sum(counted[name] for name in changelogs)
         steady = [
-            await steady_rate(bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}")
+            await steady_rate(
+                bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now
+            )
             for rate in (10.0, 100.0)
         ]
         tasks_so_far = len(wanted) + sum(int(phase["tasks"]) for phase in steady)
+        if tasks_so_far < arguments.open_tasks:
+            per_incident = len(wanted) / len(queued)
+            more = [
+                _incident(n, names[n % len(names)], now).model_copy(
+                    update={"incident_id": f"TOPUP-{n:06d}"}
+                )
+                for n in range(int((arguments.open_tasks - tasks_so_far) / per_incident) + 1)
+            ]
+            await publish_all(
+                bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in more]
+            )
+            topped = expected_tasks(more, groups)
+            await task_times(bootstrap, recipients, topped, 1800)
+            tasks_so_far += len(topped)
         rss = _peak_rss_kib(worker.pid)
     finally:
         worker.terminate()
@@ -294,6 +448,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "floor_seconds": round(floor_seconds, 1),
             "floor_tasks_per_s": round(floor_tasks / floor_seconds, 1),
             "worker_to_floor": round(floor_seconds / catchup_seconds, 3),
+            "peer_quix_streams": peer,
         },
         "steady_rate": steady,
         "per_incident": {
@@ -309,6 +464,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=5000, help="queued for the catch-up")
     parser.add_argument("--seconds", type=float, default=10.0, help="per steady rate")
+    parser.add_argument(
+        "--open-tasks", type=int, default=100_000, help="open tasks when peak RSS is read"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, running_broker(Path(scratch)) as url:
         settings = Settings(broker_url=url, topic_prefix="bench.", app_id=f"bench-{os.getpid()}")
