@@ -1,14 +1,22 @@
 """Typed stores over faust tables: each table keeps one record model, as its JSON bytes."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+
+from schemas.rejection import Refused, RejectionCode
 
 Record = TypeVar("Record", bound=BaseModel)
 PARSED_KEPT = 256
 """Records kept parsed per store: a key read again (a large incident's lines, a busy task)
 is not validated again while its stored value is the same object."""
+MAX_RECORD_BYTES = 900_000
+"""Largest record a table takes: its changelog message must stay below Kafka's default
+`message.max.bytes` (1 MB). Every record is bounded far below this; the check turns a bound
+that failed into an answer to the message instead of a crash of the worker (faust writes the
+changelog outside the agent)."""
 
 
 class Store(Generic[Record]):
@@ -34,8 +42,21 @@ class Store(Generic[Record]):
         self._remember(key, stored, record)
         return record
 
-    def put(self, key: str, record: Record) -> None:
+    def encode(self, key: str, record: Record) -> bytes:
+        """The record's JSON bytes; raises Refused when they are too large for the changelog."""
         stored = record.model_dump_json().encode("utf-8")
+        if len(stored) > MAX_RECORD_BYTES:
+            raise Refused(
+                f"the state of {key!r} would take {len(stored):,} bytes, more than a table "
+                f"record may ({MAX_RECORD_BYTES:,}); nothing was changed",
+                RejectionCode.INTERNAL_ERROR,
+            )
+        return stored
+
+    def put(self, key: str, record: Record) -> None:
+        self.put_encoded(key, self.encode(key, record), record)
+
+    def put_encoded(self, key: str, stored: bytes, record: Record) -> None:
         self.table[key] = stored
         self._remember(key, stored, record)
 
@@ -57,3 +78,33 @@ class Store(Generic[Record]):
         if len(self._parsed) >= PARSED_KEPT:
             self._parsed.clear()
         self._parsed[key] = (stored, record)
+
+
+@dataclass
+class Writes:
+    """The table writes of one message, encoded and checked before its outputs are sent, and
+    made only after the broker acknowledged them."""
+
+    pending: list[tuple[Store[Any], str, bytes | None, Any]] = field(default_factory=list)
+
+    def put(self, store: Store[Record], key: str, record: Record) -> None:
+        self.pending.append((store, key, store.encode(key, record), record))
+
+    def pop(self, store: Store[Any], key: str) -> None:
+        self.pending.append((store, key, None, None))
+
+    def change(
+        self, store: Store[Record], key: str, old: Record | None, new: Record | None
+    ) -> None:
+        """Write `new` if it differs from `old`; remove the key when `new` is None."""
+        if new is None and old is not None:
+            self.pop(store, key)
+        elif new is not None and new != old:
+            self.put(store, key, new)
+
+    def apply(self) -> None:
+        for store, key, stored, record in self.pending:
+            if stored is None:
+                store.pop(key)
+            else:
+                store.put_encoded(key, stored, record)

@@ -1,12 +1,20 @@
 """Typed stores: records kept as JSON bytes, read back as models; the app's tables are raw."""
 
 from pathlib import Path
+from uuid import uuid4
 
+import pytest
+
+from schemas import RejectionCode, TaskStatus
 from schemas.group import GroupProfile
-from tests.builders import group
+from schemas.rejection import Refused
+from schemas.task import TaskKind
+from tests.builders import T0, group
 from workers.app import TABLES, create_app
+from workers.core.completion import TaskLine
+from workers.core.records import GroupTaskLines
 from workers.settings import Settings
-from workers.stores import Store
+from workers.stores import Store, Writes
 
 
 def test_a_record_is_kept_as_its_json_bytes_and_read_back_equal() -> None:
@@ -30,3 +38,29 @@ def test_every_table_stores_and_recovers_raw_bytes(tmp_path: Path) -> None:
         table = runtime.tables[name]
         assert table.value_serializer == "raw", name
         assert table.changelog_topic.value_serializer == "raw", name
+
+
+def test_a_record_too_large_for_the_changelog_is_refused_before_anything_is_written() -> None:
+    table: dict[str, object] = {}
+    store = Store(table, GroupTaskLines)
+    line = TaskLine(
+        task_id=uuid4(),
+        recipient="skatteverket",
+        kind=TaskKind.SANCTION,
+        action="tax-review",
+        group_id="GRP-STORE-1",
+        status=TaskStatus.DELIVERED,
+        deadline=T0,
+        overdue=False,
+        escalated=False,
+        revision=1,
+    )
+    huge = GroupTaskLines(tasks={str(uuid4()): line for _ in range(5000)})
+    writes = Writes()
+    writes.put(store, "small", GroupTaskLines(tasks={str(line.task_id): line}))
+    with pytest.raises(Refused) as refused:
+        writes.put(store, "huge", huge)
+    assert refused.value.code is RejectionCode.INTERNAL_ERROR
+    assert table == {}, "nothing is written before the outputs were sent"
+    writes.apply()
+    assert list(table) == ["small"]

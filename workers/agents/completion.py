@@ -12,7 +12,7 @@ from workers.core.messages import TaskEvent
 from workers.core.outputs import Snapshot
 from workers.core.records import GroupTaskLines, IncidentTasks, progress_key
 from workers.runtime import Runtime, subscribe, utc_now
-from workers.stores import Store
+from workers.stores import Store, Writes
 
 log = structlog.get_logger("gvi.completion")
 
@@ -44,18 +44,19 @@ def register(app: Any, runtime: Runtime) -> None:
         )
         if progress.snapshot is None:
             return
-        await runtime.emit([Snapshot(progress.snapshot)])
+        writes = Writes()
         for group_id, group_lines in progress.lines.items():
-            lines.put(progress_key(incident_id, group_id), GroupTaskLines(tasks=group_lines))
-        headers.put(
-            incident_id,
-            IncidentTasks(
-                incident_id=incident_id,
-                incident_version=progress.incident_version,
-                policy_version=progress.policy_version,
-                groups=progress.groups,
-            ),
+            key = progress_key(incident_id, group_id)
+            writes.put(lines, key, GroupTaskLines(tasks=group_lines))
+        header = IncidentTasks(
+            incident_id=incident_id,
+            incident_version=progress.incident_version,
+            policy_version=progress.policy_version,
+            groups=progress.groups,
         )
+        writes.put(headers, incident_id, header)
+        await runtime.emit([Snapshot(progress.snapshot)])
+        writes.apply()
         log.info(
             "completion",
             incident_id=incident_id,

@@ -12,7 +12,7 @@ from schemas.rejection import RejectionCode
 from workers.core.intake import IncidentRecord, admit, answer_unknown_group, work_for_groups
 from workers.core.messages import UnknownGroupReport
 from workers.runtime import Runtime, subscribe, utc_now
-from workers.stores import Store
+from workers.stores import Store, Writes
 
 log = structlog.get_logger("gvi.intake")
 INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
@@ -35,9 +35,11 @@ def register(app: Any, runtime: Runtime) -> None:
         outputs = work_for_groups(
             incident, admission, runtime.source_of(event), runtime.policy, utc_now()
         )
-        await runtime.emit(outputs)
+        writes = Writes()
         if admission.record != previous:
-            incidents.put(incident.incident_id, admission.record)
+            writes.put(incidents, incident.incident_id, admission.record)
+        await runtime.emit(outputs)
+        writes.apply()
         log.info(
             "incident admitted",
             incident_id=incident.incident_id,
@@ -54,6 +56,8 @@ def register(app: Any, runtime: Runtime) -> None:
         if record is None:
             log.info("unknown group already answered", incident_id=report.incident_id)
             return
+        writes = Writes()
+        writes.put(incidents, report.incident_id, record)
         await runtime.reject(
             source,
             RejectionCode.UNKNOWN_GROUP,
@@ -61,7 +65,7 @@ def register(app: Any, runtime: Runtime) -> None:
             f"waited {report.waited_seconds:.0f} s for its profile. Send the incident again once "
             "the group's profile is published.",
         )
-        incidents.put(report.incident_id, record)
+        writes.apply()
 
     subscribe(
         app,

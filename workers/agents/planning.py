@@ -22,7 +22,7 @@ from workers.core.messages import GROUP_WORK, GiveUpWaiting, PlanForGroup, Retra
 from workers.core.outputs import Answer
 from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident, plan_key
 from workers.runtime import Runtime, answering_at, subscribe, utc_now
-from workers.stores import Store
+from workers.stores import Store, Writes
 
 log = structlog.get_logger("gvi.planning")
 
@@ -48,17 +48,12 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def settle(group_id: str, incident_id: str, before: GroupSlot, planned: Planned) -> None:
         """Send the decision's outputs, then store what changed."""
+        after, key, writes = planned.slot, plan_key(group_id, incident_id), Writes()
+        writes.change(incident_plans, key, before.incident_plan, after.incident_plan)
+        writes.change(parked, key, before.parked, after.parked)
+        writes.change(group_plans, group_id, before.plans, after.plans)
         await runtime.emit(planned.outputs)
-        after, key = planned.slot, plan_key(group_id, incident_id)
-        for store, old, new, name in (
-            (incident_plans, before.incident_plan, after.incident_plan, key),
-            (parked, before.parked, after.parked, key),
-            (group_plans, before.plans, after.plans, group_id),
-        ):
-            if new is None and old is not None:
-                store.pop(name)
-            elif new is not None and new != old:
-                store.put(name, new)  # type: ignore[arg-type]
+        writes.apply()
         if planned.happened == Planned.happened:
             return
         log.info(

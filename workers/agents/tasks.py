@@ -20,7 +20,7 @@ from workers.core.outputs import Progress
 from workers.core.records import ParkedUpdates, TaskRecord
 from workers.core.task_state import Decided, TaskSlot
 from workers.runtime import Runtime, answering_at, subscribe, utc_now
-from workers.stores import Store
+from workers.stores import Store, Writes
 
 log = structlog.get_logger("gvi.tasks")
 ROUTINE = {"task kept", "task already known"}
@@ -38,15 +38,12 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def settle(task_id: str, before: TaskSlot, decided: Decided) -> None:
         """Send the decision's outputs, then store what changed."""
+        after, writes = decided.slot, Writes()
+        writes.change(tasks, task_id, before.record, after.record)
+        waiting = after.parked if after.parked.updates else None
+        writes.change(parked, task_id, before.parked if before.parked.updates else None, waiting)
         await runtime.emit(decided.outputs)
-        after = decided.slot
-        if after.record is not None and after.record != before.record:
-            tasks.put(task_id, after.record)
-        if after.parked != before.parked:
-            if after.parked.updates:
-                parked.put(task_id, after.parked)
-            else:
-                parked.pop(task_id)
+        writes.apply()
         for output in decided.outputs:
             if isinstance(output, Progress):
                 for task in output.event.tasks:
