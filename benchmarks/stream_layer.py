@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from benchmarks.throughput import _group, _incident, _peak_rss_kib
+from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
 from events.codec import decode, encode
@@ -230,12 +229,7 @@ async def peer_catchup(
     if not PEER_PYTHON.exists():
         return {"not_run": "no .venv-quix (make bench creates it)"}
     source, sink = f"peer-incidents-{os.getpid()}", f"peer-tasks-{os.getpid()}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 4, 1) for name in (source, sink)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, source, sink)
     await publish_all(bootstrap, source, [(i.incident_id, encode(i)) for i in queued])
     profiles = scratch / "peer-groups.jsonl"
     profiles.write_bytes(b"\n".join(encode(g) for g in groups.values()))
@@ -316,12 +310,7 @@ async def steady_rate(
 
     floor_source = f"floor-latency-{label}-{os.getpid()}"
     floor_incidents = batch("F")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(floor_source, 4, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, floor_source)
     stop = asyncio.Event()
     loop = asyncio.create_task(raw_latency_loop(bootstrap, floor_source, groups, count, stop))
     await asyncio.sleep(2)  # the floor's consumer joins before the clock starts

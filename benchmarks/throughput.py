@@ -41,15 +41,20 @@ from workers.worker_process import start_worker_process
 POLICY = load_policy()
 
 
-async def raw_loop(bootstrap: str, count: int) -> float:
-    """Messages per second of a plain consume → produce-and-wait loop, the floor of any worker."""
-    source, sink = f"bench-raw-in-{os.getpid()}", f"bench-raw-out-{os.getpid()}"
+async def create_topics(bootstrap: str, *names: str) -> None:
+    """Topics of 4 partitions for a benchmark's own loops."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, 4, 1) for name in (source, sink)])
+        await admin.create_topics([NewTopic(name, 4, 1) for name in names])
     finally:
         await admin.close()
+
+
+async def raw_loop(bootstrap: str, count: int) -> float:
+    """Messages per second of a plain consume → produce-and-wait loop, the floor of any worker."""
+    source, sink = f"bench-raw-in-{os.getpid()}", f"bench-raw-out-{os.getpid()}"
+    await create_topics(bootstrap, source, sink)
     payload = b"x" * 700
     await publish(bootstrap, source, [(f"k{n}", payload) for n in range(count)])
     consumer = AIOKafkaConsumer(
