@@ -7,6 +7,7 @@ from workers.agents import completion, deadlines, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
+from workers.faust_fixes.settled_changelog import SettledTable
 from workers.runtime import Runtime
 from workers.settings import Settings
 from workers.watchdogs import partitions as partition_watchdog
@@ -64,6 +65,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         # read a moment later (195 > 194, Tansu, kill loop in CI), and both survivors crashed
         # in recovery; the memory store has no file to protect.
         recovery_consistency_check=settings.table_store.startswith("rocksdb"),
+        Table=SettledTable,
     )
     topics = {
         spec.name: app.topic(
@@ -86,7 +88,12 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         for name in TABLES
     }
     runtime = Runtime(
-        settings=settings, policy=policy, catalogue=catalogue, topics=topics, tables=tables
+        settings=settings,
+        policy=policy,
+        catalogue=catalogue,
+        topics=topics,
+        tables=tables,
+        app=app,
     )
     for agent_module in AGENTS:
         agent_module.register(app, runtime)

@@ -21,12 +21,14 @@ from events.catalogue import Catalogue
 from events.codec import key_text
 from events.partitioning import needs_forwarding
 from schemas.rejection import Refused, RejectionCode
+from workers.bounded_exit import crash_within
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.policy import Policy
 from workers.emit import messages_of
 from workers.faust_fixes.unreadable_batches import unreadable_reason
 from workers.settings import Settings
+from workers.stores import Writes
 
 log = structlog.get_logger("gvi.boundary")
 METADATA_WAIT_SECONDS = 10.0
@@ -85,6 +87,13 @@ class Runtime:
     delivery_backoff: RetryBackoff = field(default_factory=RetryBackoff)
     handled: HandledRuns = field(default_factory=HandledRuns)
     topics_checked_at: float = -1e9
+    app: Any = None
+    unsettled_state: list[Awaitable[Any]] = field(default_factory=list)
+
+    def apply(self, writes: Writes) -> None:
+        """Make a message's table writes (after its outputs were acknowledged); their changelog
+        writes settle before any later output is sent (`emit`)."""
+        self.unsettled_state += writes.apply()
 
     async def recreate_missing_topics(self) -> None:
         """When output is not delivered, a topic may have been deleted under the worker: create
@@ -119,7 +128,30 @@ class Runtime:
         messages = messages_of(
             outputs, self.catalogue, self.settings.partitions, self.worker_name, utc_now()
         )
+        if messages:
+            await self.state_settled()
         await acknowledged([await self._queue(m.topic, m.key, m.value) for m in messages])
+
+    async def state_settled(self) -> None:
+        """Wait until every earlier table write is on the changelog. Without it, a worker killed
+        between a message's outputs and its changelog write comes back with older state, and
+        an older message handled again emits an older snapshot than one already sent.
+
+        A changelog write the broker refused leaves state that no restart would see: the
+        worker crashes (its supervisor restarts it, and it recovers from the changelog) and
+        never answers another message meanwhile.
+        """
+        if not self.unsettled_state:
+            return
+        waiting = list(self.unsettled_state)
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        settled = {id(w) for w in waiting}
+        self.unsettled_state = [w for w in self.unsettled_state if id(w) not in settled]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.error("a table write was not acknowledged; restarting", error=str(failed[0]))
+            await crash_within(self.app, failed[0])
+            await asyncio.Event().wait()
 
     async def _queue(
         self,

@@ -1,6 +1,6 @@
 """Typed stores over faust tables: each table keeps one record model, as its JSON bytes."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -53,17 +53,24 @@ class Store(Generic[Record]):
             )
         return stored
 
-    def put(self, key: str, record: Record) -> None:
-        self.put_encoded(key, self.encode(key, record), record)
+    def put(self, key: str, record: Record) -> list[Awaitable[Any]]:
+        return self.put_encoded(key, self.encode(key, record), record)
 
-    def put_encoded(self, key: str, stored: bytes, record: Record) -> None:
+    def put_encoded(self, key: str, stored: bytes, record: Record) -> list[Awaitable[Any]]:
+        """Write a record; the result is its changelog write, settled once acknowledged."""
         self.table[key] = stored
         self._remember(key, stored, record)
+        return self._unsettled()
 
-    def pop(self, key: str) -> None:
+    def pop(self, key: str) -> list[Awaitable[Any]]:
         if key in self.table:
             del self.table[key]
         self._parsed.pop(key, None)
+        return self._unsettled()
+
+    def _unsettled(self) -> list[Awaitable[Any]]:
+        take = getattr(self.table, "take_unsettled", None)
+        return list(take()) if take is not None else []
 
     def items(self, where: Callable[[bytes], bool] | None = None) -> Iterator[tuple[str, Record]]:
         """Every record of this worker's partitions (for timers; a copy, safe to write during),
@@ -102,9 +109,12 @@ class Writes:
         elif new is not None and new != old:
             self.put(store, key, new)
 
-    def apply(self) -> None:
+    def apply(self) -> list[Awaitable[Any]]:
+        """Make the writes; the result is their changelog writes (see `Runtime.apply`)."""
+        unsettled: list[Awaitable[Any]] = []
         for store, key, stored, record in self.pending:
             if stored is None:
-                store.pop(key)
+                unsettled += store.pop(key)
             else:
-                store.put_encoded(key, stored, record)
+                unsettled += store.put_encoded(key, stored, record)
+        return unsettled

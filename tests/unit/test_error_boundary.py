@@ -15,9 +15,12 @@ from hypothesis import strategies as st
 from events.catalogue import build_catalogue
 from events.partitioning import partition_of
 from schemas import Refused, RejectionCode
+from workers.core.messages import SourceRef
+from workers.core.outputs import Answer
 from workers.core.policy import load_policy
 from workers.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
 from workers.settings import Settings
+from workers.stores import Store, Writes
 
 POLICY = load_policy()
 
@@ -238,3 +241,67 @@ async def test_an_offset_of_an_unreadable_batch_is_answered_with_its_coordinates
     assert rejection["error_code"] == "unreadable_batch"
     assert (rejection["source_partition"], rejection["source_offset"]) == (3, 12)
     assert "codec 5" in rejection["message"]
+
+
+class ChangelogTable(dict[str, Any]):
+    """A table stand-in whose changelog writes settle when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[asyncio.Future[None]] = []
+        self.unsettled: list[asyncio.Future[None]] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        write: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.writes.append(write)
+        self.unsettled.append(write)
+
+    def take_unsettled(self) -> list[asyncio.Future[None]]:
+        taken, self.unsettled = self.unsettled, []
+        return taken
+
+
+def _answer() -> Answer:
+    source = SourceRef(topic="gvi.incidents", partition=0, offset=1, key="INC-TEST-1")
+    return Answer(source, RejectionCode.SCHEMA_VIOLATION, "invented refusal")
+
+
+async def test_no_output_is_sent_before_the_earlier_table_writes_are_on_the_changelog() -> None:
+    runtime = _runtime()
+    table = ChangelogTable()
+    store = Store(table, SourceRef)
+    writes = Writes()
+    writes.put(store, "one", SourceRef(topic="t", partition=0, offset=1, key="one"))
+    runtime.apply(writes)
+    sending = asyncio.ensure_future(runtime.emit([_answer()]))
+    await asyncio.sleep(0.05)
+    assert not sending.done()
+    assert _rejections(runtime) == []
+    table.writes[0].set_result(None)
+    await sending
+    assert len(_rejections(runtime)) == 1
+    assert runtime.unsettled_state == []
+
+
+async def test_a_refused_changelog_write_crashes_the_worker_and_answers_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    crashed: list[BaseException] = []
+
+    async def crash(app: Any, error: BaseException) -> None:
+        crashed.append(error)
+
+    monkeypatch.setattr("workers.runtime.crash_within", crash)
+    runtime = _runtime()
+    table = ChangelogTable()
+    writes = Writes()
+    writes.put(Store(table, SourceRef), "one", SourceRef(topic="t", partition=0, offset=1))
+    runtime.apply(writes)
+    table.writes[0].set_exception(MessageSizeTooLargeError())
+    sending = asyncio.ensure_future(runtime.emit([_answer()]))
+    await asyncio.sleep(0.05)
+    assert [type(error) for error in crashed] == [MessageSizeTooLargeError]
+    assert not sending.done()
+    assert _rejections(runtime) == []
+    sending.cancel()

@@ -56,7 +56,7 @@ def register(app: Any, runtime: Runtime) -> None:
         )
         writes.put(headers, incident_id, header)
         await runtime.emit([Snapshot(progress.snapshot)])
-        writes.apply()
+        runtime.apply(writes)
         log.info(
             "completion",
             incident_id=incident_id,

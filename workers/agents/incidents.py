@@ -39,7 +39,7 @@ def register(app: Any, runtime: Runtime) -> None:
         if admission.record != previous:
             writes.put(incidents, incident.incident_id, admission.record)
         await runtime.emit(outputs)
-        writes.apply()
+        runtime.apply(writes)
         log.info(
             "incident admitted",
             incident_id=incident.incident_id,
@@ -65,7 +65,7 @@ def register(app: Any, runtime: Runtime) -> None:
             f"waited {report.waited_seconds:.0f} s for its profile. Send the incident again once "
             "the group's profile is published.",
         )
-        writes.apply()
+        runtime.apply(writes)
 
     subscribe(
         app,

@@ -53,7 +53,7 @@ def register(app: Any, runtime: Runtime) -> None:
         writes.change(parked, key, before.parked, after.parked)
         writes.change(group_plans, group_id, before.plans, after.plans)
         await runtime.emit(planned.outputs)
-        writes.apply()
+        runtime.apply(writes)
         if planned.happened == Planned.happened:
             return
         log.info(
@@ -80,13 +80,16 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def register_group(event: EventT[Any]) -> None:
         key = key_text(event.key)
+        writes = Writes()
         if event.value is None and key:
-            groups.pop(key)
+            writes.pop(groups, key)
+            runtime.apply(writes)
             log.info("group removed", group_id=key)
             return
         profile = decode(GroupProfile, event.value)
         require_key(event.key, profile.group_id)
-        groups.put(profile.group_id, profile)
+        writes.put(groups, profile.group_id, profile)
+        runtime.apply(writes)
         log.info("group registered", group_id=profile.group_id, members=len(profile.members))
         waiting = group_plans.get(profile.group_id)
         for incident_id in waiting.waiting if waiting is not None else ():

@@ -43,7 +43,7 @@ def register(app: Any, runtime: Runtime) -> None:
         waiting = after.parked if after.parked.updates else None
         writes.change(parked, task_id, before.parked if before.parked.updates else None, waiting)
         await runtime.emit(decided.outputs)
-        writes.apply()
+        runtime.apply(writes)
         for output in decided.outputs:
             if isinstance(output, Progress):
                 for task in output.event.tasks:

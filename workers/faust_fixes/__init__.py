@@ -40,6 +40,9 @@ REPLACED = {
     "aiokafka:AIOKafkaProducer.send_batch": "bf42b0f0c5c0646d",
     "aiokafka.consumer.fetcher:PartitionRecords._unpack_records": "b803e6d46480732c",
     "aiokafka.consumer.fetcher:PartitionRecords.__init__": "8ec1c2ae6ea1af87",
+    "faust.tables.table:Table.on_key_set": "a370e35ca55c2c7e",
+    "faust.tables.table:Table.on_key_del": "4f2900b2f9d24a08",
+    "faust.tables.base:Collection.send_changelog": "3dd3884e1b5fc0e1",
 }
 
 
