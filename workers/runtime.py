@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 
@@ -31,8 +31,10 @@ from workers.settings import Settings
 from workers.stores import Writes
 
 log = structlog.get_logger("gvi.boundary")
-METADATA_WAIT_SECONDS = 10.0
-"""How long a send may wait for its topic's metadata before the output counts as not delivered."""
+METADATA_WAIT_SECONDS = 3.0
+"""How long a send may wait for its topic's metadata before the output counts as not delivered
+(a topic just created shows its metadata in milliseconds; a task for a recipient whose topic
+stays silent is kept as created and sent later, so a short wait loses nothing)."""
 
 
 def utc_now() -> datetime:
@@ -89,6 +91,17 @@ class Runtime:
     topics_checked_at: float = -1e9
     app: Any = None
     unsettled_state: list[Awaitable[Any]] = field(default_factory=list)
+    unreachable_topics: set[str] = field(default_factory=set)
+    """Recipient topics the producer could not write to: planning keeps new tasks for them as
+    created instead of waiting (one recipient's outage never stalls the others), and the
+    deadline timer sends them once the topic takes messages again."""
+
+    def unreachable_recipients(self) -> frozenset[str]:
+        return frozenset(
+            recipient
+            for recipient, spec in self.catalogue.tasks.items()
+            if spec.name in self.unreachable_topics
+        )
 
     def apply(self, writes: Writes) -> None:
         """Make a message's table writes (after its outputs were acknowledged); their changelog
@@ -130,7 +143,36 @@ class Runtime:
         )
         if messages:
             await self.state_settled()
-        await acknowledged([await self._queue(m.topic, m.key, m.value) for m in messages])
+        acks: list[Awaitable[Any]] = []
+        for message in messages:
+            try:
+                acks.append(await self._queue(message.topic, message.key, message.value))
+            except Exception as error:
+                await self._note_unreachable(message.topic, error)
+                raise
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, BaseException):
+                await self._note_unreachable(message.topic, result)
+            else:
+                self.unreachable_topics.discard(message.topic)
+        await acknowledged(acks)
+
+    async def _note_unreachable(self, topic: str, error: BaseException) -> None:
+        """Remember a recipient topic that did not take a message for a reason that may pass,
+        and look for deleted topics (to create them again)."""
+        recipient_topics = {spec.name for spec in self.catalogue.tasks.values()}
+        if topic not in recipient_topics or topic in self.unreachable_topics:
+            return
+        if not delivery_failure(error):
+            return
+        self.unreachable_topics.add(topic)
+        log.error(
+            "a recipient's topic does not take messages; its new tasks wait as created",
+            topic=topic,
+            error=f"{type(error).__name__}: {error}",
+        )
+        await self.recreate_missing_topics()
 
     async def state_settled(self) -> None:
         """Wait until every earlier table write is on the changelog. Without it, a worker killed
@@ -298,8 +340,8 @@ class DeliveryFailed(Exception):
 def delivery_failure(error: BaseException) -> bool:
     """True when the output was not written for a reason that may pass, not a bad message."""
     cause = error.__cause__ if isinstance(error, ProducerSendError) else error
-    if isinstance(cause, KafkaTimeoutError):
-        return True
+    if isinstance(cause, KafkaTimeoutError | TopicAuthorizationFailedError):
+        return True  # a missing topic, or one not authorised yet: the message is not at fault
     return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
 
 

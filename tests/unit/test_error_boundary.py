@@ -7,7 +7,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NotLeaderForPartitionError
+from aiokafka.errors import (
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    TopicAuthorizationFailedError,
+)
 from faust.exceptions import ProducerSendError
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,9 +20,12 @@ from hypothesis import strategies as st
 from events.catalogue import build_catalogue
 from events.partitioning import partition_of
 from schemas import Refused, RejectionCode
+from tests.builders import T0, group, incident
 from workers.core.messages import SourceRef
-from workers.core.outputs import Answer
+from workers.core.outputs import Answer, Disclosure
+from workers.core.planner import plan
 from workers.core.policy import load_policy
+from workers.core.projection import context_for, view_of
 from workers.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
 from workers.settings import Settings
 from workers.stores import Store, Writes
@@ -305,3 +313,51 @@ async def test_a_refused_changelog_write_crashes_the_worker_and_answers_nothing(
     assert not sending.done()
     assert _rejections(runtime) == []
     sending.cancel()
+
+
+class SilentTopic(RecordingTopic):
+    """A topic whose sends are refused the way a deleted or unauthorised topic refuses them."""
+
+    async def send(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Awaitable[None]:
+        refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        refused.set_exception(TopicAuthorizationFailedError())
+        return refused
+
+
+async def test_a_recipient_topic_that_refuses_is_noted_then_forgotten_once_it_takes_one() -> None:
+    runtime = _runtime()
+    topic = runtime.catalogue.tasks["skatteverket"].name
+    runtime.topics[topic] = SilentTopic()
+    checks: list[bool] = []
+
+    async def no_admin() -> None:
+        checks.append(True)
+
+    runtime.recreate_missing_topics = no_admin  # type: ignore[method-assign]
+    message = _answer()
+    with pytest.raises(TopicAuthorizationFailedError):
+        await runtime.emit([message, _disclosure_to("skatteverket")])
+    assert runtime.unreachable_recipients() == {"skatteverket"}
+    assert checks == [True]
+    assert delivery_failure(TopicAuthorizationFailedError())
+    runtime.topics[topic] = RecordingTopic()
+    await runtime.emit([_disclosure_to("skatteverket")])
+    assert runtime.unreachable_recipients() == frozenset()
+
+
+async def test_only_recipient_topics_are_noted_as_unreachable() -> None:
+    runtime = _runtime()
+    runtime.topics[runtime.catalogue.rejected.name] = SilentTopic()
+    with pytest.raises(TopicAuthorizationFailedError):
+        await runtime.emit([_answer()])
+    assert runtime.unreachable_topics == set()
+
+
+def _disclosure_to(recipient: str) -> Disclosure:
+    reported, profile = incident(), group()
+    tasks = plan(reported, {profile.group_id: profile}, {}, POLICY).tasks
+    task = next(t for t in tasks if t.recipient == recipient)
+    view = view_of(task, context_for(task, reported, profile, POLICY), POLICY)
+    return Disclosure.of(task, view, "created", T0)

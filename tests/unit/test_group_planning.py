@@ -183,3 +183,21 @@ def test_a_group_of_200_members_is_kept_in_messages_of_at_most_100_tasks() -> No
     assert len(_of(planned, Disclosure)) > 200
     assert all(len(m.value) < 1_000_000 for m in messages)
     assert len(keeps) >= 4
+
+
+def test_tasks_for_an_unreachable_recipient_are_kept_as_created_and_not_sent() -> None:
+    reported = incident()
+    expected = plan(reported, {"GRP-TEST-A": group()}, {}, POLICY).tasks
+    silent = expected[0].recipient
+    planned = plan_for_group(_slot(), _work(reported), POLICY, T0, frozenset({silent}))
+    disclosures = _of(planned, Disclosure)
+    assert {d.view.task_id for d in disclosures} == {
+        t.task_id for t in expected if t.recipient != silent
+    }
+    [kept] = _of(planned, KeepTasks)
+    assert {new.task.task_id for new in kept.tasks} == {t.task_id for t in expected}
+    for new in kept.tasks:
+        wanted = TaskStatus.CREATED if new.task.recipient == silent else TaskStatus.DELIVERED
+        assert new.task.status is wanted and new.task.revision == 1
+    [announced] = _of(planned, Progress)
+    assert {t.task_id for t in announced.event.tasks} == {t.task_id for t in expected}

@@ -9,14 +9,15 @@ from hypothesis import strategies as st
 from schemas import RejectionCode, TaskStatus, TaskStatusChange
 from schemas.escalation import EscalationReason
 from schemas.rejection import Refused
+from schemas.task import RecipientTaskView
 from tests.builders import T0, group, incident
-from workers.agents.deadlines import past_deadline
+from workers.agents.deadlines import not_yet_sent, past_deadline
 from workers.core.lifecycle import mark_delivered
-from workers.core.messages import CancelTask, NewTask, SourceRef
+from workers.core.messages import CancelTask, MarkDelivered, NewTask, SourceRef
 from workers.core.outputs import Answer, Disclosure, Escalate, Progress
 from workers.core.planner import plan
 from workers.core.policy import load_policy
-from workers.core.projection import context_for
+from workers.core.projection import context_for, view_of
 from workers.core.task_state import (
     MAX_PARKED_PER_TASK,
     TaskSlot,
@@ -24,6 +25,8 @@ from workers.core.task_state import (
     expire_parked,
     flag_overdue,
     keep_created,
+    redelivery,
+    take_delivery,
     take_update,
 )
 
@@ -209,3 +212,65 @@ def test_the_timers_cheap_filter_agrees_with_the_parsed_record() -> None:
     flagged = flag_overdue(_kept(), POLICY, deadline + timedelta(seconds=1)).slot.record
     assert flagged is not None
     assert not past_deadline(deadline + timedelta(days=1))(flagged.model_dump_json().encode())
+
+
+def _kept_undelivered() -> TaskSlot:
+    """A task planned while its recipient's topic took no messages: kept as created."""
+    created = NEW.model_copy(
+        update={"task": plan(incident(), {"GRP-TEST-A": group()}, {}, POLICY).tasks[0]}
+    )
+    created = created.model_copy(update={"task": created.task.model_copy(update={"revision": 1})})
+    return keep_created(TaskSlot(), created, POLICY, T0).slot
+
+
+def test_a_task_kept_as_created_is_sent_later_as_delivered_then_marked_delivered() -> None:
+    slot = _kept_undelivered()
+    assert slot.record is not None and slot.record.task.status is TaskStatus.CREATED
+    later = T0 + timedelta(minutes=5)
+    disclosure = redelivery(slot.record, POLICY, later)
+    assert disclosure is not None
+    assert disclosure.view.status is TaskStatus.DELIVERED
+    assert disclosure.audit.task_id == NEW.task.task_id
+    decided = take_delivery(slot, MarkDelivered(task_id=NEW.task.task_id, at=later), POLICY)
+    assert decided.slot.record is not None
+    assert decided.slot.record.task.status is TaskStatus.DELIVERED
+    assert decided.slot.record.task.revision == 2
+    assert [type(o) for o in decided.outputs] == [Progress]
+    assert redelivery(decided.slot.record, POLICY, later) is None
+    again = take_delivery(decided.slot, MarkDelivered(task_id=NEW.task.task_id, at=later), POLICY)
+    assert again.outputs == ()
+
+
+def test_the_late_disclosure_has_the_audit_id_of_the_first_attempt() -> None:
+    slot = _kept_undelivered()
+    assert slot.record is not None
+    first = Disclosure.of(slot.record.task, disclosure_view(slot), "created", T0)
+    late = redelivery(slot.record, POLICY, T0 + timedelta(hours=1))
+    assert late is not None and late.audit.audit_id == first.audit.audit_id
+
+
+def disclosure_view(slot: TaskSlot) -> RecipientTaskView:
+    assert slot.record is not None
+    return view_of(slot.record.task, slot.record.context, POLICY)
+
+
+def test_an_undelivered_task_cancelled_is_not_disclosed_to_its_recipient() -> None:
+    decided = cancel_task(_kept_undelivered(), _cancel(), POLICY)
+    assert [type(o) for o in decided.outputs] == [Progress]
+    assert decided.slot.record is not None
+    assert decided.slot.record.task.status is TaskStatus.CANCELLED
+
+
+def test_a_task_cancelled_while_it_was_being_sent_late_is_cancelled_at_its_recipient() -> None:
+    cancelled = cancel_task(_kept_undelivered(), _cancel(), POLICY).slot
+    decided = take_delivery(cancelled, MarkDelivered(task_id=NEW.task.task_id, at=T0), POLICY)
+    [told] = decided.outputs
+    assert isinstance(told, Disclosure) and told.view.status is TaskStatus.CANCELLED
+    assert decided.slot == cancelled
+
+
+def test_the_timers_cheap_filter_finds_exactly_the_tasks_not_yet_sent() -> None:
+    waiting, sent = _kept_undelivered().record, _kept().record
+    assert waiting is not None and sent is not None
+    assert not_yet_sent(waiting.model_dump_json().encode())
+    assert not not_yet_sent(sent.model_dump_json().encode())

@@ -1,5 +1,5 @@
-"""Deadlines: a timer finds overdue tasks and long-parked updates and incidents, and asks the
-agent that owns each to act."""
+"""Deadlines: a timer finds overdue tasks, tasks not yet sent, and long-parked updates and
+incidents, and asks the agent that owns each to act."""
 
 import re
 from collections.abc import Callable
@@ -11,10 +11,11 @@ import structlog
 
 from events.partitioning import partition_of
 from schemas.task import OPEN_STATUSES
-from workers.core.messages import ExpireParkedUpdates, GiveUpWaiting, MarkOverdue
-from workers.core.outputs import HandToGroup, Instruct, Output
+from workers.core.messages import ExpireParkedUpdates, GiveUpWaiting, MarkDelivered, MarkOverdue
+from workers.core.outputs import Disclosure, HandToGroup, Instruct, Output
 from workers.core.records import ParkedIncident, ParkedUpdates, TaskRecord
-from workers.runtime import Runtime, utc_now
+from workers.core.task_state import redelivery
+from workers.runtime import Runtime, delivery_failure, utc_now
 from workers.stores import Store
 
 log = structlog.get_logger("gvi.deadlines")
@@ -58,6 +59,37 @@ def register(app: Any, runtime: Runtime) -> None:
             and record.task.is_overdue_at(now)
         ]
 
+    def undelivered(mine: set[int], now: datetime) -> dict[str, list[Disclosure]]:
+        """Per recipient, the tasks kept as created because its topic did not take them."""
+        waiting: dict[str, list[Disclosure]] = {}
+        for task_id, record in tasks.items(not_yet_sent):
+            disclosure = redelivery(record, runtime.policy, now)
+            if disclosure is not None and partition_of(task_id, partitions) in mine:
+                waiting.setdefault(record.task.recipient, []).append(disclosure)
+        return waiting
+
+    async def send_undelivered(mine: set[int]) -> None:
+        """Send each waiting task to its recipient, a recipient at a time (one whose topic is
+        still silent delays only this timer), then tell the task agent it was delivered."""
+        for recipient, disclosures in undelivered(mine, utc_now()).items():
+            disclosures = disclosures[:MAX_SENT_LATE_PER_CHECK]
+            try:
+                await runtime.emit(disclosures)
+            except Exception as error:
+                if not delivery_failure(error):
+                    raise
+                log.warning("tasks still wait for their recipient's topic", recipient=recipient)
+                continue
+            await runtime.emit(
+                [
+                    Instruct(MarkDelivered(task_id=d.audit.task_id, at=d.audit.disclosed_at))
+                    for d in disclosures
+                ]
+            )
+            log.info(
+                "tasks sent late to their recipient", recipient=recipient, count=len(disclosures)
+            )
+
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
     async def check_deadlines() -> None:
         now = utc_now()
@@ -70,8 +102,10 @@ def register(app: Any, runtime: Runtime) -> None:
             log.info("parked status updates past their wait", tasks=len(expired))
         if flagged:
             log.info("overdue tasks found", count=len(flagged))
+        await send_undelivered(mine)
 
 
+MAX_SENT_LATE_PER_CHECK = 500
 DEADLINE = re.compile(rb'"deadline":"([^"]+)"')
 
 
@@ -87,3 +121,8 @@ def past_deadline(now: datetime) -> Callable[[bytes], bool]:
         return found is None or datetime.fromisoformat(found.group(1).decode()) < now
 
     return candidate
+
+
+def not_yet_sent(stored: bytes) -> bool:
+    """A cheap test of a stored task record, before it is parsed: kept as created."""
+    return b'"status":"created"' in stored

@@ -72,7 +72,9 @@ def register(app: Any, runtime: Runtime) -> None:
         match work:
             case PlanForGroup() | RetractForGroup():
                 with answering_at(work.source):
-                    planned = plan_for_group(slot, work, policy, utc_now())
+                    planned = plan_for_group(
+                        slot, work, policy, utc_now(), runtime.unreachable_recipients()
+                    )
                     await settle(work.group_id, work.incident_id, slot, planned)
             case GiveUpWaiting():
                 planned = give_up_waiting(slot, work, parked_wait, utc_now())
@@ -104,7 +106,9 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         source = slot.parked.work.source
         try:
-            planned = plan_for_group(slot, slot.parked.work, policy, utc_now())
+            planned = plan_for_group(
+                slot, slot.parked.work, policy, utc_now(), runtime.unreachable_recipients()
+            )
             planned = replace(
                 planned, happened="parked incident planned now that its group is known"
             )

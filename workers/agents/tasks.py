@@ -14,6 +14,7 @@ from workers.core.messages import (
     CancelTask,
     CreateTasks,
     ExpireParkedUpdates,
+    MarkDelivered,
     MarkOverdue,
 )
 from workers.core.outputs import Progress
@@ -71,6 +72,10 @@ def register(app: Any, runtime: Runtime) -> None:
             case MarkOverdue(task_id=task_id, at=at):
                 slot = load(str(task_id))
                 await settle(str(task_id), slot, task_state.flag_overdue(slot, policy, at))
+            case MarkDelivered() as command:
+                slot = load(str(command.task_id))
+                decided = task_state.take_delivery(slot, command, policy)
+                await settle(str(command.task_id), slot, decided)
             case ExpireParkedUpdates(task_id=task_id, at=at):
                 slot = load(str(task_id))
                 decided = task_state.expire_parked(slot, parked_wait, policy, at)

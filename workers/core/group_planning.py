@@ -71,11 +71,17 @@ class Planned:
 
 
 def plan_for_group(
-    slot: GroupSlot, work: PlanForGroup | RetractForGroup, policy: Policy, now: datetime
+    slot: GroupSlot,
+    work: PlanForGroup | RetractForGroup,
+    policy: Policy,
+    now: datetime,
+    unreachable: frozenset[str] = frozenset(),
 ) -> Planned:
     """Plan, re-plan or retract one incident for one group. An incident attributed to a group
     whose profile is not known yet is parked (police often publish the incident first);
-    raises Refused when too many incidents already wait for that group."""
+    raises Refused when too many incidents already wait for that group. A new task for a
+    recipient in `unreachable` (its topic cannot be written now) is kept as created and not
+    sent: the deadline timer sends it once the topic takes messages again."""
     if isinstance(work, PlanForGroup) and work.attributed and slot.group is None:
         return _parked(slot, work, now)
     slot = unparked(slot, work.incident_id)
@@ -101,7 +107,9 @@ def plan_for_group(
             if decision is not None:
                 history = with_entry(history, history_entry(incident, decision), policy)
             if slot.group is not None and diff.add:
-                outputs.extend(_dispatched(diff, incident, slot.group, policy, now, work.source))
+                outputs.extend(
+                    _dispatched(diff, incident, slot.group, policy, now, work.source, unreachable)
+                )
     outputs.extend(_cancellations(diff, version, now, work.source))
     remaining = diff.remaining()
     if not remaining and not diff.cancel:
@@ -183,16 +191,24 @@ def _dispatched(
     policy: Policy,
     now: datetime,
     source: SourceRef,
+    unreachable: frozenset[str],
 ) -> list[Output]:
-    """Each new task to its recipient (as delivered, with its audit record), the whole set to
-    completion, and each to the task agent to keep."""
-    tasks = [mark_delivered(task, now).task.model_copy(update={"revision": 1}) for task in diff.add]
+    """Each new task to its recipient (as delivered, with its audit record; kept as created
+    when its recipient is unreachable), the whole set to completion, and each to the task
+    agent to keep."""
+    tasks = [
+        (task if task.recipient in unreachable else mark_delivered(task, now).task).model_copy(
+            update={"revision": 1}
+        )
+        for task in diff.add
+    ]
     kept = tuple(
         NewTask(task=task, context=context_for(task, incident, group, policy)) for task in tasks
     )
     outputs: list[Output] = [
         Disclosure.of(new.task, view_of(new.task, new.context, policy), "created", now)
         for new in kept
+        if new.task.recipient not in unreachable
     ]
     for start in range(0, len(tasks), PLANNED_CHUNK):
         chunk = tuple(tasks[start : start + PLANNED_CHUNK])

@@ -73,8 +73,9 @@ class UnknownGroupReport(Contract):
 
 
 class NewTask(Contract):
-    """A task as it was dispatched (status delivered), and the facts its recipient's view
-    holds beyond the task."""
+    """A task as planning dispatched it (status delivered; created when its recipient's topic
+    could not be written, for the deadline timer to send later), and the facts its
+    recipient's view holds beyond the task."""
 
     task: SanctionTask
     context: TaskContext
@@ -116,8 +117,17 @@ class ExpireParkedUpdates(Contract):
     at: Timestamp
 
 
+class MarkDelivered(Contract):
+    """From the deadline timer: a task kept as created has now reached its recipient's topic."""
+
+    command: Literal["mark_delivered"] = "mark_delivered"
+    task_id: UUID
+    at: Timestamp
+
+
 TaskCommand = Annotated[
-    CreateTasks | CancelTask | MarkOverdue | ExpireParkedUpdates, Field(discriminator="command")
+    CreateTasks | CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered,
+    Field(discriminator="command"),
 ]
 TASK_COMMAND: TypeAdapter[TaskCommand] = TypeAdapter(TaskCommand)
 

@@ -13,6 +13,7 @@ from workers.core.messages import (
     CancelTask,
     ExpireParkedUpdates,
     GroupWork,
+    MarkDelivered,
     MarkOverdue,
     NewTask,
     SourceRef,
@@ -95,7 +96,7 @@ class KeepTasks:
 class Instruct:
     """A command to the task agent about one task (by task id)."""
 
-    command: CancelTask | MarkOverdue | ExpireParkedUpdates
+    command: CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from schemas.escalation import Escalation, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
-from workers.core.lifecycle import apply_status_change, cancel, mark_overdue
-from workers.core.messages import CancelTask, NewTask, SourceRef, TaskEvent
+from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
+from workers.core.messages import CancelTask, MarkDelivered, NewTask, SourceRef, TaskEvent
 from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
 from workers.core.policy import Policy
 from workers.core.projection import view_of
@@ -99,9 +99,39 @@ def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
         progress = Progress(
             progress.event.model_copy(update={"incident_version": command.incident_version})
         )
+    if record.task.status is TaskStatus.CREATED:
+        return Decided(TaskSlot(stored, slot.parked), (progress,), "undelivered task cancelled")
     view = view_of(stored.task, stored.context, policy)
     disclosure = Disclosure.of(stored.task, view, "cancelled", command.at)
     return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), "task cancelled")
+
+
+def redelivery(record: TaskRecord, policy: Policy, now: datetime) -> Disclosure | None:
+    """For the deadline timer: the disclosure of a task kept as created (its recipient's topic
+    could not be written when it was planned), as the task will stand once delivered; None
+    for a task that is not waiting to be sent."""
+    if record.task.status is not TaskStatus.CREATED:
+        return None
+    delivered = mark_delivered(record.task, now).task
+    delivered = delivered.model_copy(update={"revision": record.task.revision + 1})
+    return Disclosure.of(delivered, view_of(delivered, record.context, policy), "created", now)
+
+
+def take_delivery(slot: TaskSlot, command: MarkDelivered, policy: Policy) -> Decided:
+    """A task the deadline timer has now sent to its recipient becomes delivered. When it was
+    cancelled meanwhile, the recipient, who has just been sent the task, is told so."""
+    record = slot.record
+    if record is None:
+        return Decided(slot)
+    if record.task.status is TaskStatus.CANCELLED:
+        view = view_of(record.task, record.context, policy)
+        told = Disclosure.of(record.task, view, "cancelled", command.at)
+        return Decided(slot, (told,), "task cancelled before its late delivery; recipient told")
+    delivered = mark_delivered(record.task, command.at)
+    if not delivered.changed:
+        return Decided(slot)
+    stored, progress = _stored(record, delivered.task, record.applied, command.at)
+    return Decided(TaskSlot(stored, slot.parked), (progress,), "task delivered late")
 
 
 def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
