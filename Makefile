@@ -79,6 +79,7 @@ demo: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/gvi-sanctions schemas export schemas/json
+	$(BIN)/gvi-sanctions schemas openapi schemas/openapi.json
 
 clean:
 	rm -rf $(VENV) .venv-quix .mypy_cache .ruff_cache .pytest_cache .hypothesis

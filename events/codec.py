@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from schemas.common import describe_validation_error
+from schemas.common import describe_validation_error, offending_fields
 from schemas.rejection import Refused, RejectionCode
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -52,7 +52,10 @@ def decode_with(adapter: TypeAdapter[Model], raw: bytes | None, *, outside: bool
             raise Refused(
                 f"not valid JSON: {error.errors()[0]['msg']}", RejectionCode.MALFORMED_JSON
             ) from None
-        raise Refused(describe_validation_error(error), RejectionCode.SCHEMA_VIOLATION) from None
+        fields = tuple(dict.fromkeys(field for field, _ in offending_fields(error)))
+        raise Refused(
+            describe_validation_error(error), RejectionCode.SCHEMA_VIOLATION, fields
+        ) from None
 
 
 @functools.cache

@@ -77,15 +77,21 @@ class Contract(BaseModel):
 
 def describe_validation_error(error: ValidationError, limit: int = 1500) -> str:
     """A one-line account of a validation error that names every offending field."""
-    parts = []
+    parts = [f"{field}: {message}" for field, message in offending_fields(error)]
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def offending_fields(error: ValidationError) -> list[tuple[str, str]]:
+    """Each offending field of a validation error (a dotted path) with what is wrong with it."""
+    found = []
     for detail in error.errors(include_url=False):
         location = [str(part) for part in detail["loc"]]
         if location and location[0] in _UNION_TAGS:
             location = location[1:]
         field = ".".join(location) or detail.get("ctx", {}).get("discriminator", "").strip("'")
-        parts.append(f"{field or '(document)'}: {detail['msg']}")
-    text = "; ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        found.append((field or "(document)", detail["msg"]))
+    return found
 
 
 _UNION_TAGS = frozenset({"reported", "corrected", "retracted"})

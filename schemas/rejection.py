@@ -44,8 +44,12 @@ class Refused(Exception):
 
     code: RejectionCode = RejectionCode.SCHEMA_VIOLATION
 
-    def __init__(self, message: str, code: RejectionCode | None = None) -> None:
+    def __init__(
+        self, message: str, code: RejectionCode | None = None, fields: tuple[str, ...] = ()
+    ) -> None:
         if code is not None:
             self.code = code
         self.message = message
+        self.fields = fields
+        """The offending fields (dotted paths), when the refusal is about fields."""
         super().__init__(message)

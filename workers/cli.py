@@ -15,7 +15,7 @@ from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.explain import render_decision
-from workers.stream_commands import add_demo_command, add_stream_commands
+from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -27,6 +27,14 @@ def _export_schemas(arguments: argparse.Namespace) -> int:
     for name, schema in schemas.items():
         (directory / f"{name}.json").write_text(render(schema), encoding="utf-8")
     print(f"wrote {len(schemas)} JSON Schemas to {directory}")
+    return 0
+
+
+def _export_openapi(arguments: argparse.Namespace) -> int:
+    from workers.gateway.server import openapi_document
+
+    arguments.file.write_text(openapi_document(), encoding="utf-8")
+    print(f"wrote the gateway's OpenAPI document to {arguments.file}")
     return 0
 
 
@@ -102,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_commands.add_parser("export", help="write one JSON Schema per contract")
     export.add_argument("directory", type=Path)
     export.set_defaults(run=_export_schemas)
+    openapi = schemas_commands.add_parser("openapi", help="write the gateway's OpenAPI document")
+    openapi.add_argument("file", type=Path, nargs="?", default=Path("schemas/openapi.json"))
+    openapi.set_defaults(run=_export_openapi)
 
     policy_parser = commands.add_parser("policy", help="the sanction playbook")
     policy_commands = policy_parser.add_subparsers(dest="policy_command", required=True)
@@ -119,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=_explain)
 
     add_stream_commands(commands)
+    add_gateway_commands(commands)
     add_demo_command(commands)
     return parser
 

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
         le=3600,
         description="an agent holding one event this long is logged with what it awaits",
     )
+    gateway_host: str = Field(default="127.0.0.1", description="the gateway's HTTP address")
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    credentials_file: Path = Field(
+        default=Path(".gvi-data/credentials.json"),
+        description="the gateway's callers: token ids, roles and SHA-256 hashes, never tokens",
+    )
+    gateway_store: Path | None = Field(
+        default=None, description="the gateway's SQLite read model; unset: under data_dir"
+    )
+    max_body_bytes: int = Field(
+        default=262_144, ge=1024, le=1_000_000, description="largest request body the API reads"
+    )
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 

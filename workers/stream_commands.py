@@ -160,3 +160,38 @@ def add_demo_command(commands: Any) -> None:
         "--agency-pace", type=float, default=1.0, help="scale of the agencies' delays (default 1)"
     )
     demo.set_defaults(run=run_demo_command)
+
+
+def run_gateway_command(arguments: argparse.Namespace) -> int:
+    from workers.gateway.server import run_gateway
+
+    return run_gateway(Settings())
+
+
+def run_add_credentials_command(arguments: argparse.Namespace) -> int:
+    from workers.gateway.credentials import CredentialsInvalid, add_token
+
+    settings = Settings()
+    try:
+        token = add_token(settings.credentials_file, arguments.role)
+    except CredentialsInvalid as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(token)
+    print(
+        f"a token for {arguments.role}; only its hash is kept in {settings.credentials_file}. "
+        "It is shown this once.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_gateway_commands(commands: Any) -> None:
+    """Add the gateway and its credentials to the CLI."""
+    gateway = commands.add_parser("gateway", help="run the HTTP gateway (settings from GVI_*)")
+    gateway.set_defaults(run=run_gateway_command)
+    credentials = commands.add_parser("credentials", help="the gateway's callers")
+    verbs = credentials.add_subparsers(dest="credentials_command", required=True)
+    add = verbs.add_parser("add", help="make a token for a role; prints it once")
+    add.add_argument("role", help="police, supervisor or agency:<recipient>")
+    add.set_defaults(run=run_add_credentials_command)

@@ -1,4 +1,5 @@
-"""Starts a worker as a child process, configured by environment variables from Settings."""
+"""Starts a worker or a gateway as a child process, configured by environment variables from
+Settings."""
 
 import json
 import os
@@ -21,13 +22,22 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 def start_worker_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start `gvi-sanctions worker` for `settings` in its own session; JSON log to `log_path`."""
+    return start_process("worker", settings, log_path)
+
+
+def start_gateway_process(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `gvi-sanctions gateway` for `settings` in its own session; JSON log to `log_path`."""
+    return start_process("gateway", settings, log_path)
+
+
+def start_process(command: str, settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     if settings.broker_url is None:
-        raise ValueError("a worker process needs a broker URL")
+        raise ValueError(f"a {command} process needs a broker URL")
     as_json = settings.model_copy(update={"log_format": LogFormat.JSON})
     environment = {**os.environ, **settings_environment(as_json)}
     with open(log_path, "wb") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
+            [sys.executable, "-m", "workers.cli", command],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

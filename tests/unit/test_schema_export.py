@@ -28,3 +28,17 @@ def test_every_contract_is_exported_with_its_schema_version() -> None:
         assert "schema_version" in schemas[name]["properties"], name
         assert schemas[name]["additionalProperties"] is False, name
     assert json.loads(render(schemas["sanction-task"]))["title"] == "SanctionTask"
+
+
+def test_the_committed_openapi_document_is_current(tmp_path: Path) -> None:
+    written = tmp_path / "openapi.json"
+    assert main(["schemas", "openapi", str(written)]) == 0
+    committed = COMMITTED.parent / "openapi.json"
+    assert committed.read_text("utf-8") == written.read_text("utf-8"), (
+        "schemas/openapi.json is stale; run `make schemas` and commit the result"
+    )
+    document = json.loads(written.read_text("utf-8"))
+    assert document["security"] == [{"bearer": []}]
+    assert {"/api/v1/incidents", "/api/v1/tasks", "/api/v1/tasks/{task_id}/status"} <= set(
+        document["paths"]
+    )

@@ -38,6 +38,11 @@ def test_every_setting_survives_the_trip_through_the_environment(
         partition_stall_seconds=45,
         log_level="warning",
         log_format=LogFormat.CONSOLE,
+        gateway_host="127.0.0.3",
+        gateway_port=18080,
+        credentials_file=Path("/tmp/gvi-credentials.json"),
+        gateway_store=Path("/tmp/gateway.sqlite"),
+        max_body_bytes=4096,
     )
     unchanged = [
         name

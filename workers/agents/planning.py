@@ -92,7 +92,7 @@ def register(app: Any, runtime: Runtime) -> None:
         require_key(event.key, profile.group_id)
         writes.put(groups, profile.group_id, profile)
         runtime.apply(writes)
-        log.info("group registered", group_id=profile.group_id, members=len(profile.members))
+        log.info("group registered", group_id=profile.group_id, member_count=len(profile.members))
         waiting = group_plans.get(profile.group_id)
         for incident_id in waiting.waiting if waiting is not None else ():
             await plan_parked(profile.group_id, incident_id)

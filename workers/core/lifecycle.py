@@ -76,15 +76,26 @@ def apply_status_change(task: SanctionTask, change: TaskStatusChange) -> Transit
     target = change.status
     if target == task.status:
         return Transition(task=task, changed=False)
-    if task.status in TERMINAL_STATUSES:
-        raise InvalidTransition(task, target, f"{task.status.value} is terminal")
-    if target is TaskStatus.CANCELLED:
-        raise InvalidTransition(task, target, "only the system cancels a task")
-    if target in AGENCY_EXITS:
-        return Transition(task=_moved(task, target, change.changed_at, change.reason), changed=True)
-    if _rank(target) < _rank(task.status):
-        raise InvalidTransition(task, target, "a task does not move backwards")
+    refused = why_refused(task.status, target)
+    if refused is not None:
+        raise InvalidTransition(task, target, refused)
     return Transition(task=_moved(task, target, change.changed_at, change.reason), changed=True)
+
+
+def why_refused(current: TaskStatus, target: TaskStatus) -> str | None:
+    """Why an agency may not move a task from `current` to `target`; None when it may (the
+    same status again is a no-op, not a refusal)."""
+    if target == current:
+        return None
+    if current in TERMINAL_STATUSES:
+        return f"{current.value} is terminal"
+    if target is TaskStatus.CANCELLED:
+        return "only the system cancels a task"
+    if target in AGENCY_EXITS:
+        return None
+    if _rank(target) < _rank(current):
+        return "a task does not move backwards"
+    return None
 
 
 def mark_delivered(task: SanctionTask, at: datetime) -> Transition:

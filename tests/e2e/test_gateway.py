@@ -1,0 +1,218 @@
+"""The gateway as outside parties use it: a real broker, a real worker process, a real gateway
+process, and HTTP clients holding police, agency and supervisor tokens."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from events.codec import encode
+from tests.integration.conftest import Deployment
+from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from workers.embedded_broker import free_port
+from workers.gateway.credentials import add_token
+from workers.worker_process import start_gateway_process
+
+pytestmark = pytest.mark.broker
+ROLES = ("police", "supervisor", "agency:skatteverket", "agency:kronofogden")
+
+
+@dataclass
+class Stack:
+    """A deployment's worker and gateway, and a token per role."""
+
+    deployment: Deployment
+    base_url: str
+    tokens: dict[str, str]
+    gateway: subprocess.Popen[bytes]
+
+    def client(self, role: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10.0)
+
+    def until(self, role: str, path: str, holds: Any, limit: float = 90) -> Any:
+        """GET `path` until `holds(answer)` is true; returns the last JSON answer."""
+        deadline = time.monotonic() + limit
+        with self.client(role) as client:
+            while True:
+                answer = client.get(path)
+                if answer.status_code == 200 and holds(answer.json()):
+                    return answer.json()
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{path}: {answer.status_code} {answer.text[:500]}")
+                time.sleep(0.3)
+
+
+@pytest.fixture
+def stack(deployment: Deployment) -> Iterator[Stack]:
+    credentials = deployment.tmp_path / "credentials.json"
+    tokens = {role: add_token(credentials, role) for role in ROLES}
+    deployment.start_worker()
+    port = free_port()
+    settings = deployment.settings.model_copy(
+        update={
+            "gateway_port": port,
+            "credentials_file": credentials,
+            "gateway_store": deployment.tmp_path / "gateway.sqlite",
+            "data_dir": deployment.tmp_path / "gateway-data",
+            "max_body_bytes": 65_536,
+        }
+    )
+    log_path = deployment.tmp_path / "gateway.log"
+    gateway = start_gateway_process(settings, log_path)
+    built = Stack(deployment, f"http://127.0.0.1:{port}", tokens, gateway)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{built.base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or gateway.poll() is not None:
+                raise AssertionError(f"gateway not ready: {log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield built
+    finally:
+        if gateway.poll() is None:
+            os.kill(gateway.pid, signal.SIGTERM)
+            try:
+                gateway.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(gateway.pid, signal.SIGKILL)
+                gateway.wait(timeout=10)
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return {"content": encode(model), "headers": {"Content-Type": "application/json"}}
+
+
+def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> None:
+    group = notified_group("GRP-GW-A")
+    reported = fresh_incident("INC-GW-1", group.group_id)
+    expected = expected_tasks(reported, group)
+    mine = {str(t.task_id) for t in expected if t.recipient == "skatteverket"}
+    assert mine, "the scenario must give skatteverket tasks"
+    with stack.client("police") as police:
+        assert police.post("/api/v1/groups", **_json(group)).status_code == 202
+        accepted = police.post("/api/v1/incidents", **_json(reported))
+    assert accepted.status_code == 202
+    assert accepted.json()["id"] == "INC-GW-1"
+
+    page = stack.until(
+        "agency:skatteverket", "/api/v1/tasks", lambda b: {t["task_id"] for t in b["tasks"]} == mine
+    )
+    on_kafka = stack.deployment.values("tasks.skatteverket")
+    assert {v["task_id"] for v in on_kafka} == mine
+    assert all(t["recipient"] == "skatteverket" for t in page["tasks"])
+    for view in page["tasks"]:
+        for secret in ("narrative", "attributions", "focus_person_refs", "group_member_refs"):
+            assert secret not in view
+
+    with stack.client("agency:skatteverket") as agency:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1}
+            if cursor:
+                params["cursor"] = cursor
+            answer = agency.get("/api/v1/tasks", params=params).json()
+            seen += [t["task_id"] for t in answer["tasks"]]
+            cursor = answer["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(mine)
+        assert agency.get("/api/v1/tasks", params={"status": "completed"}).json()["tasks"] == []
+        task_id = sorted(mine)[0]
+        assert agency.get(f"/api/v1/tasks/{task_id}").json()["task_id"] == task_id
+        change = {
+            "schema_version": 1,
+            "task_id": task_id,
+            "recipient": "skatteverket",
+            "status": "acknowledged",
+            "changed_at": "2026-11-23T12:00:00Z",
+            "reported_by": "skv-handlaggare-7",
+        }
+        posted = agency.post(f"/api/v1/tasks/{task_id}/status", json=change)
+        assert posted.status_code == 202, posted.text
+        assert posted.json()["link"] == f"/api/v1/tasks/{task_id}"
+    stack.until(
+        "agency:skatteverket", f"/api/v1/tasks/{task_id}", lambda v: v["status"] == "acknowledged"
+    )
+    with stack.client("agency:skatteverket") as agency:
+        backwards = agency.post(
+            f"/api/v1/tasks/{task_id}/status", json={**change, "status": "delivered"}
+        )
+    assert backwards.status_code == 409
+    assert "does not move backwards" in backwards.json()["detail"]
+
+    with stack.client("agency:kronofogden") as other:
+        assert other.get(f"/api/v1/tasks/{task_id}").status_code == 404
+        assert other.post(f"/api/v1/tasks/{task_id}/status", json=change).status_code == 403
+
+    snapshot = stack.until(
+        "supervisor", "/api/v1/incidents/INC-GW-1", lambda s: s["tasks_total"] == len(expected)
+    )
+    assert snapshot["incident_id"] == "INC-GW-1"
+
+    audit = stack.deployment.wait_for(
+        "audit",
+        lambda values: {a["task_id"] for a in values if a["channel"] == "pull"} == mine,
+    )
+    pulled = [a for a in audit if a["channel"] == "pull"]
+    assert len(pulled) == len(mine), "each task is audited once for the caller who pulled it"
+
+
+def test_callers_without_the_right_token_or_body_are_refused_and_nothing_is_sent(
+    stack: Stack,
+) -> None:
+    reported = fresh_incident("INC-GW-2", "GRP-GW-B")
+    with stack.client(None) as anonymous:
+        missing = anonymous.get("/api/v1/tasks")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        forged = "gvi_000000000000_" + "A" * 43
+        assert (
+            anonymous.get(
+                "/api/v1/tasks", headers={"Authorization": f"Bearer {forged}"}
+            ).status_code
+            == 401
+        )
+        assert anonymous.post("/api/v1/incidents", **_json(reported)).status_code == 401
+    with stack.client("police") as police:
+        assert police.get("/api/v1/tasks").status_code == 403
+        assert police.get("/api/v1/escalations").status_code == 403
+        bad_json = police.post(
+            "/api/v1/incidents", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert bad_json.status_code == 422
+        assert bad_json.json()["code"] == "malformed_json"
+        wrong_types = reported.model_dump(mode="json") | {"version": "one", "occurred_at": 5}
+        typed = police.post("/api/v1/incidents", json=wrong_types)
+        assert typed.status_code == 422
+        assert typed.json()["code"] == "schema_violation"
+        assert {"version", "occurred_at"} <= set(typed.json()["fields"])
+        huge = police.post(
+            "/api/v1/incidents",
+            content=b'{"x": "' + b"a" * 70_000 + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert huge.status_code == 413
+        text = police.post(
+            "/api/v1/incidents", content=encode(reported), headers={"Content-Type": "text/plain"}
+        )
+        assert text.status_code == 415
+    for role in ("agency:skatteverket", "supervisor"):
+        with stack.client(role) as caller:
+            assert caller.post("/api/v1/incidents", **_json(reported)).status_code == 403
+    with stack.client("supervisor") as supervisor:
+        assert supervisor.get("/api/v1/tasks").status_code == 403
+        assert supervisor.get("/api/v1/escalations").status_code == 200
+        assert supervisor.get("/api/v1/incidents/INC-GW-NONE").status_code == 404
+    assert stack.deployment.values("incidents") == [], "no refused request reached the topic"

@@ -1,0 +1,63 @@
+"""The gateway's callers: tokens stored only as hashes, roles checked, cursors and statuses."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schemas import TaskStatus
+from workers.gateway.credentials import Credentials, CredentialsInvalid, add_token
+from workers.gateway.read_model import decode_cursor, encode_cursor, moves_on
+
+
+def test_a_token_is_shown_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    token = add_token(path, "agency:skatteverket")
+    stored = path.read_text("utf-8")
+    assert token not in stored and token.split("_")[2] not in stored
+    [entry] = json.loads(stored)["tokens"]
+    assert entry["role"] == "agency:skatteverket" and len(entry["sha256"]) == 64
+    assert path.stat().st_mode & 0o077 == 0, "the file is readable by its owner only"
+    caller = Credentials.load(path).caller(token)
+    assert caller is not None and caller.recipient == "skatteverket"
+
+
+def test_a_wrong_secret_an_unknown_id_or_a_malformed_token_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    token = add_token(path, "police")
+    credentials = Credentials.load(path)
+    prefix, token_id, secret = token.split("_", 2)
+    wrong = f"{prefix}_{token_id}_{'B' if secret[0] != 'B' else 'C'}{secret[1:]}"
+    assert credentials.caller(wrong) is None
+    assert credentials.caller(f"gvi_{'0' * 12}_{secret}") is None
+    assert credentials.caller("not-a-token") is None
+    assert credentials.caller(token) is not None
+
+
+@pytest.mark.parametrize("role", ["admin", "agency:", "agency:Skatteverket!", "police "])
+def test_only_known_roles_are_given_tokens(tmp_path: Path, role: str) -> None:
+    with pytest.raises(CredentialsInvalid):
+        add_token(tmp_path / "credentials.json", role)
+
+
+def test_a_credentials_file_that_cannot_be_read_is_refused_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    path.write_text("{broken", "utf-8")
+    with pytest.raises(CredentialsInvalid):
+        add_token(path, "police")
+    assert path.read_text("utf-8") == "{broken"
+
+
+def test_cursors_round_trip_and_foreign_ones_are_refused() -> None:
+    assert decode_cursor(encode_cursor(41)) == 41
+    for foreign in ("", "abc", encode_cursor(3)[:-1] + "!"):
+        with pytest.raises(ValueError, match="not a cursor of this API"):
+            decode_cursor(foreign)
+
+
+def test_a_status_from_a_snapshot_only_moves_a_task_on() -> None:
+    assert moves_on(TaskStatus.DELIVERED, TaskStatus.ACKNOWLEDGED)
+    assert moves_on(TaskStatus.IN_PROGRESS, TaskStatus.DECLINED)
+    assert not moves_on(TaskStatus.ACKNOWLEDGED, TaskStatus.DELIVERED)
+    assert not moves_on(TaskStatus.CANCELLED, TaskStatus.COMPLETED)
+    assert not moves_on(TaskStatus.COMPLETED, TaskStatus.COMPLETED)

@@ -1,0 +1,1 @@
+"""The gateway: the HTTP edge for police systems, partner agencies and supervisors."""

@@ -1,0 +1,453 @@
+"""The HTTP API `/api/v1`: police post incidents and group profiles, agencies pull their tasks
+and report status, supervisors read incidents and escalations. It reads only its own read
+model and writes only to the public input topics (and `gvi.audit`)."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, TypeAdapter, field_serializer
+
+from events.catalogue import Catalogue
+from events.codec import decode, decode_with, encode
+from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.completion import CompletionSnapshot
+from schemas.escalation import Escalation
+from schemas.group import GroupProfile
+from schemas.incident import IncidentEvent
+from schemas.rejection import Refused
+from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
+from workers.core.lifecycle import why_refused
+from workers.core.projection import disclosed_fields
+from workers.gateway.credentials import Caller, Credentials
+from workers.gateway.read_model import ReadModel, decode_cursor
+
+log = structlog.get_logger("gvi.gateway")
+INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
+HTTP_AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
+Send = Callable[[str, str, bytes], Awaitable[None]]
+"""Produce (topic, key, value) and return once the broker acknowledged it."""
+
+
+class Problem(BaseModel):
+    """An error answer (RFC 9457): what went wrong, and each offending field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+    fields: list[str] = []
+
+
+class Accepted(BaseModel):
+    """The broker has the message; the worker decides what it leads to."""
+
+    id: str
+    topic: str
+    status: str = "accepted"
+    link: str | None = None
+    note: str
+
+
+class TaskPage(BaseModel):
+    """Some of an agency's tasks (their latest views), oldest change first."""
+
+    tasks: list[RecipientTaskView]
+    next_cursor: str | None
+
+    @field_serializer("tasks")
+    def _only_set_fields(self, tasks: list[RecipientTaskView]) -> list[dict[str, Any]]:
+        """A field the recipient may not see is left out, not sent as null."""
+        return [task.model_dump(mode="json", exclude_none=True) for task in tasks]
+
+
+class EscalationPage(BaseModel):
+    """Escalations in the order they were read."""
+
+    escalations: list[Escalation]
+    next_cursor: str | None
+
+
+class ProblemAnswer(Exception):
+    """Ends a request with a problem answer."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        code: str | None = None,
+        fields: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.problem = Problem(
+            title=title, status=status, detail=detail, code=code, fields=list(fields)
+        )
+
+
+@dataclass
+class Gateway:
+    """What the API works with."""
+
+    catalogue: Catalogue
+    model: ReadModel
+    credentials: Credentials
+    send: Send
+    ready: Callable[[], bool]
+    max_body_bytes: int
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+}
+
+
+def create_api(gateway: Gateway) -> FastAPI:
+    """The FastAPI application of one gateway replica."""
+    api = FastAPI(
+        title="gvi-sanctions gateway",
+        version="1",
+        description=(
+            "HTTP access to gvi-sanctions for police systems, partner agencies and GVI "
+            "supervisors. Every call needs a bearer token; each role sees only what it needs."
+        ),
+    )
+    bearer = HTTPBearer(auto_error=False)
+
+    @api.exception_handler(ProblemAnswer)
+    async def answer_problem(request: Request, error: ProblemAnswer) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if error.problem.status == 401 else None
+        return JSONResponse(
+            error.problem.model_dump(exclude_none=True),
+            status_code=error.problem.status,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+
+    def caller(
+        presented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Caller:
+        found = gateway.credentials.caller(presented.credentials) if presented else None
+        if found is None:
+            raise ProblemAnswer(401, "Unauthorized", "a valid bearer token is needed")
+        return found
+
+    def role(*allowed: str) -> Callable[[Caller], Caller]:
+        def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+            if not any(who.role == a or (a == "agency" and who.recipient) for a in allowed):
+                raise ProblemAnswer(403, "Forbidden", f"the role {who.role} may not do this")
+            return who
+
+        return check
+
+    Police = Annotated[Caller, Depends(role("police"))]
+    Agency = Annotated[Caller, Depends(role("agency"))]
+    Supervisor = Annotated[Caller, Depends(role("supervisor"))]
+
+    async def body_of(request: Request) -> bytes:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise ProblemAnswer(415, "Unsupported Media Type", "send the body as application/json")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > gateway.max_body_bytes:
+            raise _too_large(gateway.max_body_bytes)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > gateway.max_body_bytes:
+                raise _too_large(gateway.max_body_bytes)
+        return body
+
+    def refused(error: Refused) -> ProblemAnswer:
+        return ProblemAnswer(
+            422, "Unprocessable Content", error.message, error.code.value, error.fields
+        )
+
+    @api.post(
+        "/api/v1/incidents",
+        status_code=202,
+        response_model=Accepted,
+        responses=PROBLEMS,
+        openapi_extra=_body("IncidentEvent"),
+        tags=["police"],
+    )
+    async def post_incident(request: Request, who: Police) -> Accepted:
+        """Report, correct or retract an incident: validated as on `gvi.incidents`, then
+        produced there, keyed by its id."""
+        try:
+            incident = decode_with(INCIDENT_EVENT, await body_of(request))
+        except Refused as error:
+            raise refused(error) from None
+        topic = gateway.catalogue.incidents.name
+        await gateway.send(topic, incident.incident_id, encode(incident))
+        log.info(
+            "incident accepted over HTTP", incident_id=incident.incident_id, caller=who.token_id
+        )
+        return Accepted(
+            id=incident.incident_id,
+            topic=topic,
+            link=f"/api/v1/incidents/{incident.incident_id}",
+            note="the worker plans the incident's tasks; rejections go to gvi.rejected",
+        )
+
+    @api.post(
+        "/api/v1/groups",
+        status_code=202,
+        response_model=Accepted,
+        responses=PROBLEMS,
+        openapi_extra=_body("GroupProfile"),
+        tags=["police"],
+    )
+    async def post_group(request: Request, who: Police) -> Accepted:
+        """Publish a group's profile: validated as on `gvi.groups`, then produced there."""
+        try:
+            profile = decode(GroupProfile, await body_of(request))
+        except Refused as error:
+            raise refused(error) from None
+        topic = gateway.catalogue.groups.name
+        await gateway.send(topic, profile.group_id, encode(profile))
+        log.info("group profile accepted over HTTP", group_id=profile.group_id, caller=who.token_id)
+        return Accepted(id=profile.group_id, topic=topic, note="the worker registers the group")
+
+    async def disclosed(who: Caller, views: list[dict[str, Any]]) -> None:
+        """Audit each task shown to this caller for the first time (channel `pull`), before
+        it is shown."""
+        ids = await gateway.model.undisclosed([view["task_id"] for view in views], who.token_id)
+        if not ids:
+            return
+        now = datetime.now(UTC)
+        for view in views:
+            if view["task_id"] not in ids:
+                continue
+            facts = await gateway.model.audit_facts(view["task_id"]) or {}
+            record = AuditRecord(
+                audit_id=uuid.uuid5(HTTP_AUDIT_NAMESPACE, f"{view['task_id']}:{who.token_id}"),
+                task_id=view["task_id"],
+                incident_id=facts.get("incident_id") or view.get("incident_id") or "unknown",
+                recipient=view["recipient"],
+                channel=DisclosureChannel.PULL,
+                disclosed_at=now,
+                legal_basis=facts.get("legal_basis") or view["legal_basis"],
+                policy_version=facts.get("policy_version")
+                or view.get("policy_version")
+                or "unknown",
+                rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
+                fields=disclosed_fields(RecipientTaskView.model_validate(view)),
+            )
+            await gateway.send(gateway.catalogue.audit.name, view["task_id"], encode(record))
+        await gateway.model.mark_disclosed(ids, who.token_id)
+
+    @api.get("/api/v1/tasks", response_model=TaskPage, responses=PROBLEMS, tags=["agencies"])
+    async def list_tasks(
+        who: Agency,
+        status: TaskStatus | None = None,
+        since: Annotated[
+            datetime | None, Query(description="only tasks created or changed since then")
+        ] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> TaskPage:
+        """Your tasks, oldest change first. Poll with `next_cursor` to get only what is new
+        or changed since; it is null at the end of the list."""
+        assert who.recipient is not None
+        try:
+            after = decode_cursor(cursor) if cursor else 0
+        except ValueError:
+            raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
+        page = await gateway.model.tasks_of(
+            who.recipient, status.value if status else None, since, after, limit
+        )
+        await disclosed(who, page.items)
+        return TaskPage(
+            tasks=[RecipientTaskView.model_validate(v) for v in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    async def own_task(who: Caller, task_id: uuid.UUID) -> dict[str, Any]:
+        view = await gateway.model.task(str(task_id))
+        if view is None or view["recipient"] != who.recipient:
+            raise ProblemAnswer(404, "Not Found", f"you have no task {task_id}")
+        return view
+
+    @api.get(
+        "/api/v1/tasks/{task_id}",
+        response_model=RecipientTaskView,
+        responses=PROBLEMS,
+        response_model_exclude_none=True,
+        tags=["agencies"],
+    )
+    async def get_task(task_id: uuid.UUID, who: Agency) -> RecipientTaskView:
+        """One of your tasks, as it stands now."""
+        view = await own_task(who, task_id)
+        await disclosed(who, [view])
+        return RecipientTaskView.model_validate(view)
+
+    @api.post(
+        "/api/v1/tasks/{task_id}/status",
+        status_code=202,
+        response_model=Accepted,
+        responses=PROBLEMS,
+        openapi_extra=_body("TaskStatusChange"),
+        tags=["agencies"],
+    )
+    async def post_status(task_id: uuid.UUID, request: Request, who: Agency) -> Accepted:
+        """Report a status change of one of your tasks. Checked early against the task as the
+        gateway last read it (409 when the lifecycle refuses it), then produced to
+        `gvi.task-updates`: the worker stays the authority and may still refuse it."""
+        try:
+            change = decode(TaskStatusChange, await body_of(request))
+        except Refused as error:
+            raise refused(error) from None
+        if change.task_id != task_id:
+            raise ProblemAnswer(
+                422,
+                "Unprocessable Content",
+                "task_id in the body is not the one in the path",
+                "key_mismatch",
+                ("task_id",),
+            )
+        if change.recipient != who.recipient:
+            raise ProblemAnswer(
+                403,
+                "Forbidden",
+                f"you report as {who.recipient}, not {change.recipient}",
+                "wrong_agency",
+                ("recipient",),
+            )
+        view = await own_task(who, task_id)
+        current = TaskStatus(view["status"])
+        why = why_refused(current, change.status)
+        if why is not None:
+            raise ProblemAnswer(
+                409,
+                "Conflict",
+                f"task {task_id}: {current.value} → {change.status.value} is not allowed: {why}",
+                "invalid_transition",
+            )
+        topic = gateway.catalogue.task_updates.name
+        await gateway.send(topic, str(task_id), encode(change))
+        log.info(
+            "status update accepted over HTTP", task_id=str(task_id), status=change.status.value
+        )
+        return Accepted(
+            id=str(task_id),
+            topic=topic,
+            link=f"/api/v1/tasks/{task_id}",
+            note="the worker applies the update; the task shows it once applied",
+        )
+
+    @api.get(
+        "/api/v1/incidents/{incident_id}",
+        response_model=CompletionSnapshot,
+        responses=PROBLEMS,
+        tags=["supervisors"],
+    )
+    async def get_incident(
+        incident_id: Annotated[str, Path(max_length=200)], who: Supervisor
+    ) -> CompletionSnapshot:
+        """An incident's latest completion snapshot."""
+        snapshot = await gateway.model.incident(incident_id)
+        if snapshot is None:
+            raise ProblemAnswer(404, "Not Found", f"no incident {incident_id} is known")
+        return CompletionSnapshot.model_validate(snapshot)
+
+    @api.get(
+        "/api/v1/escalations",
+        response_model=EscalationPage,
+        responses=PROBLEMS,
+        tags=["supervisors"],
+    )
+    async def list_escalations(
+        who: Supervisor,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> EscalationPage:
+        """Escalations (overdue, declined, failed, delivery failed), oldest first."""
+        try:
+            after = decode_cursor(cursor) if cursor else 0
+        except ValueError:
+            raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
+        page = await gateway.model.escalations(after, limit)
+        return EscalationPage(
+            escalations=[Escalation.model_validate(e) for e in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    @api.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "up"}
+
+    @api.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
+    async def readyz() -> Response:
+        """Ready once the read model has caught up with the topics (once after start)."""
+        if gateway.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            Problem(
+                title="Service Unavailable", status=503, detail="read model catching up"
+            ).model_dump(exclude_none=True),
+            status_code=503,
+            media_type="application/problem+json",
+        )
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            document = get_openapi(
+                title=api.title, version=api.version, description=api.description, routes=api.routes
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in _body_schemas().items():
+                components.setdefault(name, schema)
+            document.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            document["security"] = [{"bearer": []}]
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+    return api
+
+
+def _too_large(limit: int) -> ProblemAnswer:
+    return ProblemAnswer(413, "Content Too Large", f"the body may hold at most {limit:,} bytes")
+
+
+REF = "#/components/schemas/{model}"
+
+
+def _body(name: str) -> dict[str, Any]:
+    """The request body of a route that reads its JSON itself (to validate it strictly, as
+    on Kafka), for the OpenAPI document."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=name)}}},
+        }
+    }
+
+
+def _body_schemas() -> dict[str, Any]:
+    """The request bodies' JSON Schemas and every schema they refer to."""
+    found: dict[str, Any] = {}
+    for name, adapter in (
+        ("IncidentEvent", INCIDENT_EVENT),
+        ("GroupProfile", TypeAdapter(GroupProfile)),
+        ("TaskStatusChange", TypeAdapter(TaskStatusChange)),
+    ):
+        schema = adapter.json_schema(ref_template=REF, mode="validation")
+        found.update(schema.pop("$defs", {}))
+        found[name] = schema
+    return found

@@ -1,0 +1,101 @@
+"""Reads the output topics into the read model, from the positions it was read up to."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from workers.gateway.read_model import ReadModel, Record
+
+log = structlog.get_logger("gvi.gateway.feed")
+
+
+class Feed:
+    """One consumer, no consumer group: every replica reads every partition of the output
+    topics itself and keeps its own positions (in the read model)."""
+
+    def __init__(self, bootstrap_servers: str, model: ReadModel) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.model = model
+        self.caught_up = asyncio.Event()
+        self.lag: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            consumer.assign(partitions)
+            known = await self.model.positions()
+            for partition in partitions:
+                start = known.get((partition.topic, partition.partition))
+                if start is None:
+                    await consumer.seek_to_beginning(partition)
+                else:
+                    consumer.seek(partition, start)
+            targets = await consumer.end_offsets(partitions)
+            await self._read(consumer, targets)
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        found: list[TopicPartition] = []
+        for topic in self.model.topics.all():
+            numbers: set[int] | None = None
+            for _ in range(100):
+                numbers = consumer.partitions_for_topic(topic)
+                if numbers:
+                    break
+                await consumer.topics()  # refreshes the cluster metadata
+                await asyncio.sleep(0.1)
+            if not numbers:
+                raise RuntimeError(f"topic {topic} has no partitions; is the worker set up?")
+            found += [TopicPartition(topic, number) for number in sorted(numbers)]
+        return found
+
+    async def _read(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
+        """Fold every batch into the model; `caught_up` is set once every partition was read
+        to the end it had at start."""
+        while True:
+            if not self.caught_up.is_set() and await self._reached(consumer, targets):
+                self.caught_up.set()
+                log.info("read model caught up with the topics")
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            records = [
+                Record(message.topic, message.partition, message.offset, _value(message.value))
+                for messages in batches.values()
+                for message in messages
+            ]
+            if records:
+                await self.model.apply(records, datetime.now(UTC))
+
+    @staticmethod
+    async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        for partition, end in targets.items():
+            if await consumer.position(partition) < end:
+                return False
+        return True
+
+
+def _value(raw: bytes | None) -> dict[str, Any] | None:
+    """A record's JSON object; None for a tombstone or a value that is not one (the topics are
+    the worker's own output, so that is not expected; it is skipped, not fatal)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.error("a record on an output topic is not JSON; skipped")
+        return None
+    return value if isinstance(value, dict) else None

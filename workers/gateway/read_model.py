@@ -1,0 +1,304 @@
+"""The gateway's read model: the latest view of every task, each incident's last completion
+snapshot and the escalations, kept in SQLite from the output topics, with the topic positions
+they were read up to (in the same transaction, so a restart resumes exactly)."""
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from schemas.task import TERMINAL_STATUSES, TaskStatus
+from workers.core.lifecycle import PROGRESSION
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    status TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    changed_at TEXT NOT NULL,
+    view TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_recipient ON tasks (recipient, seq);
+CREATE TABLE IF NOT EXISTS audit_facts (
+    task_id TEXT PRIMARY KEY,
+    facts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id TEXT PRIMARY KEY,
+    snapshot TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS escalations (
+    seq INTEGER PRIMARY KEY,
+    escalation TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS disclosures (
+    task_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    PRIMARY KEY (task_id, token_id)
+);
+CREATE TABLE IF NOT EXISTS positions (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message read from an output topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """Some rows of a list, and the cursor for the rows after them (None at the end)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor names; raises ValueError for one this gateway did not make."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+    except ValueError:
+        text = ""
+    if not text.startswith("s") or not text[1:].isdigit():
+        raise ValueError("not a cursor of this API")
+    return int(text[1:])
+
+
+class ReadModel:
+    """The SQLite file of one gateway replica (each replica builds the whole model)."""
+
+    def __init__(self, connection: aiosqlite.Connection, topics: "TopicRoles") -> None:
+        self.connection = connection
+        self.topics = topics
+        self.seq = 0
+
+    @classmethod
+    async def open(cls, path: Path, topics: "TopicRoles") -> "ReadModel":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path)
+        connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.executescript(SCHEMA)
+        model = cls(connection, topics)
+        async with connection.execute(
+            "SELECT MAX(seq) FROM (SELECT seq FROM tasks UNION ALL SELECT seq FROM escalations)"
+        ) as cursor:
+            row = await cursor.fetchone()
+        model.seq = int(row[0] or 0) if row is not None else 0
+        return model
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+    async def positions(self) -> dict[tuple[str, int], int]:
+        async with self.connection.execute(
+            "SELECT topic, partition, next_offset FROM positions"
+        ) as cursor:
+            return {(row[0], row[1]): row[2] async for row in cursor}
+
+    async def apply(self, records: Iterable[Record], received_at: datetime) -> None:
+        """Fold a batch of records into the model and move the positions past them, at once."""
+        moved: dict[tuple[str, int], int] = {}
+        for record in records:
+            moved[(record.topic, record.partition)] = record.offset + 1
+            if record.value is not None:
+                await self._fold(record, received_at)
+        await self.connection.executemany(
+            "INSERT INTO positions (topic, partition, next_offset) VALUES (?, ?, ?) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            [(topic, partition, offset) for (topic, partition), offset in moved.items()],
+        )
+        await self.connection.commit()
+
+    async def _fold(self, record: Record, received_at: datetime) -> None:
+        value = record.value
+        assert value is not None
+        role = self.topics.role_of(record.topic)
+        if role == "tasks":
+            self.seq += 1
+            await self.connection.execute(
+                "INSERT INTO tasks (task_id, recipient, status, seq, changed_at, view) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                "status = excluded.status, seq = excluded.seq, "
+                "changed_at = excluded.changed_at, view = excluded.view",
+                (
+                    value["task_id"],
+                    value["recipient"],
+                    value["status"],
+                    self.seq,
+                    received_at.isoformat(),
+                    json.dumps(value),
+                ),
+            )
+        elif role == "audit":
+            facts = {name: value.get(name) for name in AUDIT_FACTS}
+            await self.connection.execute(
+                "INSERT INTO audit_facts (task_id, facts) VALUES (?, ?) "
+                "ON CONFLICT (task_id) DO NOTHING",
+                (value["task_id"], json.dumps(facts)),
+            )
+        elif role == "completion":
+            await self.connection.execute(
+                "INSERT INTO incidents (incident_id, snapshot) VALUES (?, ?) "
+                "ON CONFLICT (incident_id) DO UPDATE SET snapshot = excluded.snapshot",
+                (value["incident_id"], json.dumps(value)),
+            )
+            await self._statuses_from(value, received_at)
+        elif role == "escalations":
+            self.seq += 1
+            await self.connection.execute(
+                "INSERT INTO escalations (seq, escalation) VALUES (?, ?)",
+                (self.seq, json.dumps(value)),
+            )
+
+    async def _statuses_from(self, snapshot: dict[str, Any], received_at: datetime) -> None:
+        """A recipient's topic carries a task when it is sent and when it is cancelled; the
+        statuses agencies report in between reach the model through the completion snapshots,
+        which list each task's status. A status only ever moves on (a snapshot read after a
+        newer view changes nothing)."""
+        lines = {line["task_id"]: line["status"] for line in snapshot.get("tasks", ())}
+        if not lines:
+            return
+        marks = ",".join("?" * len(lines))
+        async with self.connection.execute(
+            f"SELECT task_id, status, view FROM tasks WHERE task_id IN ({marks})", tuple(lines)
+        ) as cursor:
+            known = [(row[0], row[1], row[2]) async for row in cursor]
+        for task_id, status, view in known:
+            if not moves_on(TaskStatus(status), TaskStatus(lines[task_id])):
+                continue
+            self.seq += 1
+            changed = json.loads(view) | {"status": lines[task_id]}
+            await self.connection.execute(
+                "UPDATE tasks SET status = ?, seq = ?, changed_at = ?, view = ? WHERE task_id = ?",
+                (lines[task_id], self.seq, received_at.isoformat(), json.dumps(changed), task_id),
+            )
+
+    async def task(self, task_id: str) -> dict[str, Any] | None:
+        async with self.connection.execute(
+            "SELECT view FROM tasks WHERE task_id = ?", (task_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    async def tasks_of(
+        self,
+        recipient: str,
+        status: str | None,
+        since: datetime | None,
+        after: int,
+        limit: int,
+    ) -> Page:
+        """A recipient's tasks in the order they were last created or changed (a cursor
+        resumes after the last one seen, so polling with it gives only what changed)."""
+        conditions, parameters = ["recipient = ?", "seq > ?"], [recipient, after]
+        if status is not None:
+            conditions.append("status = ?")
+            parameters.append(status)
+        if since is not None:
+            conditions.append("changed_at >= ?")
+            parameters.append(since.isoformat())
+        query = f"SELECT seq, view FROM tasks WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
+        async with self.connection.execute(query, (*parameters, limit + 1)) as cursor:
+            rows = [(row[0], json.loads(row[1])) async for row in cursor]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        following = encode_cursor(rows[-1][0]) if more and rows else None
+        return Page([view for _, view in rows], following)
+
+    async def incident(self, incident_id: str) -> dict[str, Any] | None:
+        async with self.connection.execute(
+            "SELECT snapshot FROM incidents WHERE incident_id = ?", (incident_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    async def escalations(self, after: int, limit: int) -> Page:
+        async with self.connection.execute(
+            "SELECT seq, escalation FROM escalations WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit + 1),
+        ) as cursor:
+            rows = [(row[0], json.loads(row[1])) async for row in cursor]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([e for _, e in rows], encode_cursor(rows[-1][0]) if more and rows else None)
+
+    async def audit_facts(self, task_id: str) -> dict[str, Any] | None:
+        async with self.connection.execute(
+            "SELECT facts FROM audit_facts WHERE task_id = ?", (task_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    async def undisclosed(self, task_ids: list[str], token_id: str) -> list[str]:
+        """The tasks of `task_ids` not yet shown to the caller with this token."""
+        if not task_ids:
+            return []
+        marks = ",".join("?" * len(task_ids))
+        async with self.connection.execute(
+            f"SELECT task_id FROM disclosures WHERE token_id = ? AND task_id IN ({marks})",
+            (token_id, *task_ids),
+        ) as cursor:
+            shown = {row[0] async for row in cursor}
+        return [task_id for task_id in task_ids if task_id not in shown]
+
+    async def mark_disclosed(self, task_ids: list[str], token_id: str) -> None:
+        await self.connection.executemany(
+            "INSERT OR IGNORE INTO disclosures (task_id, token_id) VALUES (?, ?)",
+            [(task_id, token_id) for task_id in task_ids],
+        )
+        await self.connection.commit()
+
+
+def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:
+    """Whether `reported` is later in a task's life than `current` (never out of a terminal
+    state; a terminal state is later than any open one)."""
+    if current in TERMINAL_STATUSES or reported == current:
+        return False
+    if reported in TERMINAL_STATUSES:
+        return True
+    return PROGRESSION.index(reported) > PROGRESSION.index(current)
+
+
+AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
+"""What the gateway keeps of the worker's audit record of a task, to audit its own
+disclosures of that task with the same legal basis."""
+
+
+@dataclass(frozen=True)
+class TopicRoles:
+    """Which output topic holds what, for the read model."""
+
+    tasks: frozenset[str]
+    audit: str
+    completion: str
+    escalations: str
+
+    def role_of(self, topic: str) -> str:
+        if topic in self.tasks:
+            return "tasks"
+        return {self.audit: "audit", self.completion: "completion"}.get(topic, "escalations")
+
+    def all(self) -> list[str]:
+        return [*sorted(self.tasks), self.audit, self.completion, self.escalations]
