@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     gateway_store: Path | None = Field(
         default=None, description="the gateway's SQLite read model; unset: under data_dir"
     )
+    webhooks_file: Path | None = Field(
+        default=None, description="YAML: per recipient, the webhook the gateway pushes tasks to"
+    )
     max_body_bytes: int = Field(
         default=262_144, ge=1024, le=1_000_000, description="largest request body the API reads"
     )

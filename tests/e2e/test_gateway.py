@@ -1,92 +1,23 @@
 """The gateway as outside parties use it: a real broker, a real worker process, a real gateway
 process, and HTTP clients holding police, agency and supervisor tokens."""
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from events.codec import encode
+from tests.e2e.gateway_stack import Stack, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
-from workers.embedded_broker import free_port
-from workers.gateway.credentials import add_token
-from workers.worker_process import start_gateway_process
 
 pytestmark = pytest.mark.broker
-ROLES = ("police", "supervisor", "agency:skatteverket", "agency:kronofogden")
-
-
-@dataclass
-class Stack:
-    """A deployment's worker and gateway, and a token per role."""
-
-    deployment: Deployment
-    base_url: str
-    tokens: dict[str, str]
-    gateway: subprocess.Popen[bytes]
-
-    def client(self, role: str | None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10.0)
-
-    def until(self, role: str, path: str, holds: Any, limit: float = 90) -> Any:
-        """GET `path` until `holds(answer)` is true; returns the last JSON answer."""
-        deadline = time.monotonic() + limit
-        with self.client(role) as client:
-            while True:
-                answer = client.get(path)
-                if answer.status_code == 200 and holds(answer.json()):
-                    return answer.json()
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{path}: {answer.status_code} {answer.text[:500]}")
-                time.sleep(0.3)
 
 
 @pytest.fixture
 def stack(deployment: Deployment) -> Iterator[Stack]:
-    credentials = deployment.tmp_path / "credentials.json"
-    tokens = {role: add_token(credentials, role) for role in ROLES}
-    deployment.start_worker()
-    port = free_port()
-    settings = deployment.settings.model_copy(
-        update={
-            "gateway_port": port,
-            "credentials_file": credentials,
-            "gateway_store": deployment.tmp_path / "gateway.sqlite",
-            "data_dir": deployment.tmp_path / "gateway-data",
-            "max_body_bytes": 65_536,
-        }
-    )
-    log_path = deployment.tmp_path / "gateway.log"
-    gateway = start_gateway_process(settings, log_path)
-    built = Stack(deployment, f"http://127.0.0.1:{port}", tokens, gateway)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{built.base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or gateway.poll() is not None:
-                raise AssertionError(f"gateway not ready: {log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with started_stack(deployment) as built:
         yield built
-    finally:
-        if gateway.poll() is None:
-            os.kill(gateway.pid, signal.SIGTERM)
-            try:
-                gateway.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(gateway.pid, signal.SIGKILL)
-                gateway.wait(timeout=10)
 
 
 def _json(model: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import Credentials, CredentialsInvalid
 from workers.gateway.feed import Feed
 from workers.gateway.read_model import ReadModel, TopicRoles
+from workers.gateway.webhook_policy import WebhooksInvalid, load_targets
+from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging
 from workers.settings import Settings
 
@@ -40,10 +43,20 @@ def store_path(settings: Settings) -> Path:
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """The gateway's app; its lifespan opens the read model, the feed and the producer."""
+    """The gateway's app; its lifespan opens the read model, the feed, the producer and the
+    webhooks. Raises CredentialsInvalid or WebhooksInvalid for files it cannot use."""
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
     credentials = Credentials.load(settings.credentials_file)
+    targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
+    signing_secrets: dict[str, str] = {}
+    for recipient, target in targets.webhooks.items():
+        secret = os.environ.get(target.secret_env)
+        if not secret:
+            raise WebhooksInvalid(
+                f"the webhook of {recipient} is signed with ${target.secret_env}, which is not set"
+            )
+        signing_secrets[recipient] = secret
     state: dict[str, object] = {}
 
     async def send(topic: str, key: str, value: bytes) -> None:
@@ -74,17 +87,44 @@ def build_app(settings: Settings) -> FastAPI:
         state["producer"] = producer
         feed = Feed(settings.bootstrap_servers, model)
         feeds.append(feed)
-        reading = asyncio.create_task(feed.run(), name="gateway-feed")
-        reading.add_done_callback(_stop_on_feed_failure)
+        running = [asyncio.create_task(feed.run(), name="gateway-feed")]
+        client = shared_client()
+        for recipient, target in targets.webhooks.items():
+            pusher = RecipientWebhook(
+                recipient,
+                target,
+                signing_secrets[recipient],
+                client,
+                send,
+                model,
+                catalogue.audit.name,
+                catalogue.escalations.name,
+            )
+            topic = catalogue.tasks[recipient].name
+            group_id = f"{settings.app_id}-webhook-{recipient}"
+            running.append(
+                asyncio.create_task(
+                    pusher.run(settings.bootstrap_servers, topic, group_id),
+                    name=f"webhook-{recipient}",
+                )
+            )
+        for task in running:
+            task.add_done_callback(_stop_on_failure)
         log.info(
-            "gateway started", store=str(store_path(settings)), callers=len(credentials.entries)
+            "gateway started",
+            store=str(store_path(settings)),
+            callers=len(credentials.entries),
+            webhooks=sorted(targets.webhooks),
         )
         try:
             yield
         finally:
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reading
+            for task in running:
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await client.aclose()
             await producer.stop()
             await model.close()
 
@@ -92,10 +132,16 @@ def build_app(settings: Settings) -> FastAPI:
     return api
 
 
-def _stop_on_feed_failure(task: "asyncio.Task[None]") -> None:
+def _stop_on_failure(task: "asyncio.Task[None]") -> None:
+    """The feed or a webhook ended by an error: the gateway stops (its supervisor restarts it,
+    and both resume from their positions)."""
     if task.cancelled() or task.exception() is None:
         return
-    log.error("the read model's feed failed; the gateway stops", error=str(task.exception()))
+    log.error(
+        "a gateway task failed; the gateway stops",
+        task=task.get_name(),
+        error=str(task.exception()),
+    )
     sys.stderr.flush()
     # uvicorn's supervisor (or the operator's) restarts the process; the model resumes
     raise SystemExit(1)
@@ -109,7 +155,7 @@ def run_gateway(settings: Settings) -> int:
         return 2
     try:
         api = build_app(settings)
-    except CredentialsInvalid as error:
+    except (CredentialsInvalid, WebhooksInvalid) as error:
         print(f"gvi-sanctions gateway: {error}", file=sys.stderr)
         return EXIT_CONFIG
     try:

@@ -1,0 +1,239 @@
+"""Pushes each recipient's tasks to its webhook, signed by the Standard Webhooks convention.
+
+Every recipient has its own consumer group on its own topic, its own concurrency limit and
+circuit breaker, so a slow or dead agency delays no other. An offset is committed only once
+every message before it was answered 2xx or finally failed (then a `delivery_failed`
+escalation is written; the task stays open): a restart resumes where it was and sends a
+message again only with the same `webhook-id`.
+"""
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from standardwebhooks import Webhook
+
+from events.codec import encode
+from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.escalation import Escalation, EscalationReason
+from schemas.task import RecipientTaskView
+from workers.core.projection import disclosed_fields
+from workers.gateway.read_model import ReadModel
+from workers.gateway.webhook_policy import (
+    Breaker,
+    WebhookTarget,
+    backoff,
+    retried,
+    retry_after,
+)
+
+log = structlog.get_logger("gvi.gateway.webhooks")
+WEBHOOK_AUDIT_NAMESPACE = uuid.UUID("8f3a1c52-7d64-5e0b-9a2c-4b5d6e7f8091")
+Send = Callable[[str, str, bytes], Awaitable[None]]
+
+
+def webhook_id(view: dict[str, Any]) -> str:
+    """The idempotency id of a task's message: the task id and what it discloses (sent,
+    cancelled), the same on every re-send."""
+    return f"{view['task_id']}.{view['status']}"
+
+
+def signed_request(
+    signer: Webhook, view: dict[str, Any], now: datetime
+) -> tuple[bytes, dict[str, str]]:
+    """The body (`type`, `timestamp`, `data`) and the Standard Webhooks headers of one task."""
+    message_id = webhook_id(view)
+    body = json.dumps(
+        {"type": f"task.{view['status']}", "timestamp": now.isoformat(), "data": view},
+        separators=(",", ":"),
+    )
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer.sign(message_id, now, body),
+    }
+    return body.encode("utf-8"), headers
+
+
+class RecipientWebhook:
+    """The delivery of one recipient's tasks."""
+
+    def __init__(
+        self,
+        recipient: str,
+        target: WebhookTarget,
+        secret: str,
+        client: httpx.AsyncClient,
+        send: Send,
+        model: ReadModel,
+        audit_topic: str,
+        escalation_topic: str,
+    ) -> None:
+        self.recipient = recipient
+        self.target = target
+        self.signer = Webhook(secret)
+        self.client = client
+        self.send = send
+        self.model = model
+        self.audit_topic = audit_topic
+        self.escalation_topic = escalation_topic
+        self.breaker = Breaker(target.breaker_failures, target.breaker_open_seconds)
+        self.chance = random.Random()
+        self.attempts = 0
+        self.failures = 0
+
+    async def run(self, bootstrap_servers: str, topic: str, group_id: str) -> None:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=3_600_000,  # a dead agency's retries may hold a window long
+        )
+        await consumer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=500, max_records=self.target.concurrency * 4
+                )
+                for partition, messages in batches.items():
+                    await self._deliver_in_order(consumer, partition, messages)
+        finally:
+            await consumer.stop()
+
+    async def _deliver_in_order(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, messages: list[ConsumerRecord]
+    ) -> None:
+        """Deliver `concurrency` messages at a time; commit past each window once every message
+        in it has its final outcome."""
+        step = self.target.concurrency
+        for start in range(0, len(messages), step):
+            window = messages[start : start + step]
+            await asyncio.gather(*(self.deliver(message.value) for message in window))
+            await consumer.commit({partition: window[-1].offset + 1})
+
+    async def deliver(self, raw: bytes | None) -> None:
+        """Push one task until a 2xx, or until the attempts are spent (then escalate)."""
+        if raw is None:
+            return
+        view = json.loads(raw)
+        last_error = ""
+        for attempt in range(1, self.target.max_attempts + 1):
+            await self._circuit_closed()
+            status, asked_wait, last_error = await self._attempt(view)
+            self.attempts += 1
+            succeeded = status is not None and 200 <= status < 300
+            self.breaker.record(succeeded, time.monotonic())
+            if succeeded:
+                await self._audit(view)
+                log.info("task pushed by webhook", recipient=self.recipient, attempt=attempt)
+                return
+            if not retried(status) or attempt == self.target.max_attempts:
+                break
+            pause = (
+                asked_wait if asked_wait is not None else backoff(self.target, attempt, self.chance)
+            )
+            log.warning(
+                "webhook attempt failed; retrying",
+                recipient=self.recipient,
+                attempt=attempt,
+                error=last_error,
+                retry_in=round(pause, 2),
+            )
+            await asyncio.sleep(pause)
+        self.failures += 1
+        await self._escalate(view, last_error)
+
+    async def _circuit_closed(self) -> None:
+        """Wait while the recipient's circuit is open (other recipients never wait here)."""
+        wait = self.breaker.wait(time.monotonic())
+        while wait > 0:
+            await asyncio.sleep(wait)
+            wait = self.breaker.wait(time.monotonic())
+
+    async def _attempt(self, view: dict[str, Any]) -> tuple[int | None, float | None, str]:
+        """One POST: the status (None without an answer), the wait a 429 or 503 asked for,
+        and what went wrong."""
+        now = datetime.now(UTC)
+        body, headers = signed_request(self.signer, view, now)
+        try:
+            answer = await self.client.post(
+                str(self.target.url),
+                content=body,
+                headers=headers,
+                timeout=self.target.timeout_seconds,
+            )
+        except httpx.TimeoutException:
+            return None, None, f"no answer within {self.target.timeout_seconds} s"
+        except httpx.TransportError as error:
+            return None, None, f"{type(error).__name__}: {error}"
+        asked = None
+        if answer.status_code in (429, 503):
+            asked = retry_after(
+                answer.headers.get("retry-after"), now, self.target.longest_backoff_seconds
+            )
+        return answer.status_code, asked, f"HTTP {answer.status_code}"
+
+    async def _facts(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The worker's audit facts of a task (read model), waiting briefly for the feed."""
+        for _ in range(50):
+            facts = await self.model.audit_facts(view["task_id"])
+            if facts is not None:
+                return facts
+            await asyncio.sleep(0.1)
+        return {}
+
+    async def _audit(self, view: dict[str, Any]) -> None:
+        facts = await self._facts(view)
+        record = AuditRecord(
+            audit_id=uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, webhook_id(view)),
+            task_id=view["task_id"],
+            incident_id=facts.get("incident_id") or view.get("incident_id") or "unknown",
+            recipient=self.recipient,
+            channel=DisclosureChannel.WEBHOOK,
+            disclosed_at=datetime.now(UTC),
+            legal_basis=facts.get("legal_basis") or view["legal_basis"],
+            policy_version=facts.get("policy_version") or view.get("policy_version") or "unknown",
+            rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
+            fields=disclosed_fields(RecipientTaskView.model_validate(view)),
+        )
+        await self.send(self.audit_topic, view["task_id"], encode(record))
+
+    async def _escalate(self, view: dict[str, Any], last_error: str) -> None:
+        facts = await self._facts(view)
+        now = datetime.now(UTC)
+        escalation = Escalation(
+            task_id=view["task_id"],
+            incident_id=facts.get("incident_id") or view.get("incident_id") or "unknown",
+            recipient=self.recipient,
+            reason=EscalationReason.DELIVERY_FAILED,
+            deadline=datetime.fromisoformat(view["deadline"]),
+            detected_at=now,
+            message=(
+                f"the webhook of {self.recipient} did not take task {view['task_id']} "
+                f"({view['status']}) in {self.target.max_attempts} attempt(s); last: "
+                f"{last_error}. The task stays open; the agency can pull it."
+            )[:2000],
+        )
+        await self.send(self.escalation_topic, view["task_id"], encode(escalation))
+        log.error("webhook delivery failed; escalated", recipient=self.recipient, error=last_error)
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The one HTTP client of the gateway's webhooks: explicit timeouts (each target sets
+    its own per request), bounded connections, no redirects followed."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        follow_redirects=False,
+    )
