@@ -43,6 +43,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         credentials_file=Path("/tmp/gvi-credentials.json"),
         gateway_store=Path("/tmp/gateway.sqlite"),
         max_body_bytes=4096,
+        webhooks_file=Path("/tmp/webhooks.yaml"),
     )
     unchanged = [
         name
