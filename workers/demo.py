@@ -1,28 +1,43 @@
-"""`gvi-sanctions demo`: broker, worker, invented incidents, simulated agencies, live progress."""
+"""`gvi-sanctions demo`: broker, worker, gateway, invented incidents, simulated agencies (on
+Kafka, by webhook and by the pull API), live progress."""
 
 import asyncio
 import contextlib
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
+
+import httpx
 
 from events.catalogue import Catalogue, build_catalogue
 from events.codec import encode
 from schemas.completion import CompletionSnapshot, IncidentProgress
 from schemas.task import TaskStatus, TaskStatusChange
 from workers.core.policy import load_policy
+from workers.demo_agencies import (
+    PULL_AGENCY,
+    SECRET_ENV,
+    WEBHOOK_AGENCY,
+    HttpAgencies,
+    pulled_tasks,
+    report_over_http,
+    set_up,
+    webhook_receiver,
+)
 from workers.demo_data import demo_groups, demo_incidents
 from workers.embedded_broker import EmbeddedBroker, free_port
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.kafka_tools import follow_many, publish, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import start_worker_process
+from workers.worker_process import start_gateway_process, start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
 BAR_WIDTH = 24
@@ -86,14 +101,22 @@ class Demo:
         catalogue: Catalogue,
         agency_pace: float,
         worker: SupervisedWorker,
+        gateway_url: str,
+        agencies: HttpAgencies,
+        webhook_inbox: "queue.Queue[dict[str, Any]]",
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.agency_pace = agency_pace
         self.worker = worker
+        self.gateway_url = gateway_url
+        self.agencies = agencies
+        self.webhook_inbox = webhook_inbox
+        self.http = httpx.AsyncClient(base_url=gateway_url, timeout=httpx.Timeout(10.0))
         self.random = random.Random(2026)
         self.snapshots: dict[str, CompletionSnapshot] = {}
         self.handled: set[str] = set()
+        self.working: set[asyncio.Task[None]] = set()
         self.shown: dict[str, str] = {}
 
     @property
@@ -116,23 +139,29 @@ class Demo:
         _say(f"published {len(groups)} invented groups; waiting for the worker to register them")
         changelog = f"{self.settings.app_id}-groups-changelog"
         await wait_for_keys(self.bootstrap, changelog, [f'"{g.group_id}"' for g in groups], 120)
+        await self._gateway_ready()
+        police = {
+            "Authorization": f"Bearer {self.agencies.tokens['police']}",
+            "Content-Type": "application/json",
+        }
         for incident in incidents:
-            await publish(
-                self.bootstrap,
-                self.catalogue.incidents.name,
-                [(incident.incident_id, encode(incident))],
+            answer = await self.http.post(
+                "/api/v1/incidents", content=encode(incident), headers=police
             )
+            answer.raise_for_status()
             attribution = incident.attributions[0]
             _say(
-                f"police published {incident.incident_id}: {incident.incident_type.value} in "
-                f"{incident.municipality}, attributed to {attribution.group_id} "
-                f"(confidence {attribution.confidence:.2f})"
+                f"police published {incident.incident_id} over HTTP ({answer.status_code}): "
+                f"{incident.incident_type.value} in {incident.municipality}, attributed to "
+                f"{attribution.group_id} (confidence {attribution.confidence:.2f})"
             )
         expected = {incident.incident_id for incident in incidents}
         producer = TopicTrackingProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
         background = {
             asyncio.create_task(self._agencies(producer)),
+            asyncio.create_task(self._pull_agency()),
+            asyncio.create_task(self._webhook_agency()),
             asyncio.create_task(self._supervise()),
         }
         watching = asyncio.create_task(self._watch(expected))
@@ -152,6 +181,15 @@ class Demo:
                 task.cancel()
             await asyncio.gather(watching, *background, return_exceptions=True)
             await producer.stop()
+            await self.http.aclose()
+
+    async def _gateway_ready(self) -> None:
+        for _ in range(240):
+            with contextlib.suppress(httpx.TransportError):
+                if (await self.http.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.25)
+        raise RuntimeError("the gateway did not become ready")
 
     async def _supervise(self) -> None:
         """Returns when the worker has exited too often to start it again."""
@@ -161,22 +199,62 @@ class Demo:
             await asyncio.sleep(1.0)
 
     async def _agencies(self, producer: TopicTrackingProducer) -> None:
-        """Each agency acknowledges, starts and completes every task it receives."""
-        topics = [spec.name for spec in self.catalogue.tasks.values()]
-        pending: set[asyncio.Task[None]] = set()
+        """The agencies on Kafka acknowledge, start and complete every task they consume."""
+        topics = [
+            spec.name
+            for recipient, spec in self.catalogue.tasks.items()
+            if recipient not in (PULL_AGENCY, WEBHOOK_AGENCY)
+        ]
+        on_kafka: set[str] = set()
         async for record in follow_many(self.bootstrap, topics):
             view = json.loads(record.value or b"{}")
-            if view.get("status") != TaskStatus.DELIVERED.value or view["task_id"] in self.handled:
+            if view.get("recipient") not in on_kafka:
+                on_kafka.add(view["recipient"])
+                _say(
+                    f"{view['recipient']} consumes its tasks on Kafka ({record.topic}) and "
+                    "reports on Kafka"
+                )
+            self._take(view, producer)
+
+    async def _pull_agency(self) -> None:
+        token = self.agencies.tokens[f"agency:{PULL_AGENCY}"]
+        async for views in pulled_tasks(self.http, token):
+            new = [v for v in views if v["status"] == TaskStatus.DELIVERED.value]
+            new = [v for v in new if v["task_id"] not in self.handled]
+            if new:
+                _say(
+                    f"{PULL_AGENCY} pulled {len(new)} new task(s) from the gateway's API; "
+                    "it reports over HTTP"
+                )
+            for view in new:
+                self._take(view, None)
+
+    async def _webhook_agency(self) -> None:
+        while True:
+            try:
+                view = await asyncio.to_thread(self.webhook_inbox.get, True, 0.5)
+            except queue.Empty:
                 continue
-            self.handled.add(view["task_id"])
-            work = asyncio.create_task(
-                self._work_on(producer, UUID(view["task_id"]), view["recipient"])
-            )
-            pending.add(work)
-            work.add_done_callback(pending.discard)
+            if view["task_id"] not in self.handled:
+                _say(
+                    f"{WEBHOOK_AGENCY} got task {view['task_id'][:8]} by webhook (signature "
+                    "verified); it reports over HTTP"
+                )
+            self._take(view, None)
+
+    def _take(self, view: dict[str, Any], producer: TopicTrackingProducer | None) -> None:
+        """Work on a task once (acknowledge, start, complete); None reports over HTTP."""
+        if view.get("status") != TaskStatus.DELIVERED.value or view["task_id"] in self.handled:
+            return
+        self.handled.add(view["task_id"])
+        work = asyncio.create_task(
+            self._work_on(producer, UUID(view["task_id"]), view["recipient"])
+        )
+        self.working.add(work)
+        work.add_done_callback(self.working.discard)
 
     async def _work_on(
-        self, producer: TopicTrackingProducer, task_id: UUID, recipient: str
+        self, producer: TopicTrackingProducer | None, task_id: UUID, recipient: str
     ) -> None:
         for status in AGENCY_STEPS:
             await asyncio.sleep(self.random.uniform(0.2, 1.0) * self.agency_pace)
@@ -187,6 +265,14 @@ class Demo:
                 changed_at=datetime.now(UTC),
                 reported_by=f"{recipient}-demo-officer",
             )
+            if producer is None:
+                token = self.agencies.tokens[f"agency:{recipient}"]
+                answer = await report_over_http(
+                    self.http, token, change.model_dump(mode="json", exclude_none=True)
+                )
+                if answer != 202:
+                    _say(f"{recipient}: the gateway answered {answer} to {status.value}")
+                continue
             await producer.send_and_wait(
                 self.catalogue.task_updates.name, key=str(task_id).encode(), value=encode(change)
             )
@@ -268,6 +354,8 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=data_dir / "broker.log")
     worker: SupervisedWorker | None = None
+    gateway: subprocess.Popen[bytes] | None = None
+    inbox: queue.Queue[dict[str, Any]] = queue.Queue()
     started = time.monotonic()
     try:
         broker.start()
@@ -286,7 +374,35 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
         catalogue = build_catalogue(
             settings.topic_prefix, settings.partitions, policy.recipient_ids
         )
-        done = asyncio.run(Demo(settings, catalogue, agency_pace, worker).run(limit_seconds))
+        secret_holder: list[str] = []
+        with webhook_receiver(lambda: secret_holder[0], inbox.put) as (hook_url, _):
+            agencies = set_up(data_dir, hook_url)
+            secret_holder.append(agencies.secret)
+            os.environ[SECRET_ENV] = agencies.secret
+            port = free_port()
+            gateway_settings = settings.model_copy(
+                update={
+                    "gateway_port": port,
+                    "credentials_file": agencies.credentials_file,
+                    "webhooks_file": agencies.webhooks_file,
+                    "gateway_store": data_dir / "gateway.sqlite",
+                }
+            )
+            gateway = start_gateway_process(gateway_settings, data_dir / "gateway.log")
+            _say(
+                f"gateway pid {gateway.pid} on http://127.0.0.1:{port}; its log: "
+                f"{data_dir / 'gateway.log'}"
+            )
+            demo = Demo(
+                settings,
+                catalogue,
+                agency_pace,
+                worker,
+                f"http://127.0.0.1:{port}",
+                agencies,
+                inbox,
+            )
+            done = asyncio.run(demo.run(limit_seconds))
         _say(f"demo {'finished' if done else 'stopped'} after {time.monotonic() - started:.1f} s")
         return 0 if done else 1
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -295,6 +411,9 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if gateway is not None:
+            _stop(gateway)
+            _say(f"stopped gateway pid {gateway.pid}")
         if worker is not None:
             worker.stop()
         broker.stop()

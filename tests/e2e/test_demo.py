@@ -23,7 +23,7 @@ def _alive(pid: int) -> bool:
 
 def _stop_leftovers(output: str) -> None:
     """After a failed run, stop the workers and broker the demo reported, by their pids."""
-    for pattern in (r"worker pid (\d+);", r"broker \(Tansu\) pid (\d+)"):
+    for pattern in (r"worker pid (\d+);", r"gateway pid (\d+) on", r"broker \(Tansu\) pid (\d+)"):
         for pid in map(int, re.findall(pattern, output)):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -50,16 +50,22 @@ def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> No
     if result.returncode != 0:
         _stop_leftovers(output)
     assert result.returncode == 0, output + result.stderr
-    assert "police published DEMO-INC-HUD-1: shooting in Huddinge" in output
+    assert "police published DEMO-INC-HUD-1 over HTTP (202): shooting in Huddinge" in output
+    assert "socialtjansten got task " in output and "by webhook (signature verified)" in output
+    assert "skatteverket pulled " in output
+    assert "kronofogden consumes its tasks on Kafka" in output
     assert re.search(r"DEMO-INC-HUD-1 +\[#{24}\] 100\.0%  21/21 completed \(done\)", output)
     assert re.search(r"DEMO-INC-ORE-1 +\[#{24}\] 100\.0%  4/4 completed \(done\)", output)
     assert "DEMO-INC-HUD-2   no tasks: attribution below the policy's threshold" in output
     assert "REJECTED" not in output
     worker_pid = int(re.search(r"worker pid (\d+);", output).group(1))  # type: ignore[union-attr]
     broker_pid = int(re.search(r"broker \(Tansu\) pid (\d+)", output).group(1))  # type: ignore[union-attr]
+    gateway_pid = int(re.search(r"gateway pid (\d+) on", output).group(1))  # type: ignore[union-attr]
     assert f"stopped worker pid {worker_pid}" in output
+    assert f"stopped gateway pid {gateway_pid}" in output
     assert f"stopped broker pid {broker_pid}" in output
     assert not _alive(worker_pid)
+    assert not _alive(gateway_pid)
     assert not _alive(broker_pid)
 
 

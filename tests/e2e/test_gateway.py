@@ -56,8 +56,10 @@ def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> 
             answer = agency.get("/api/v1/tasks", params=params).json()
             seen += [t["task_id"] for t in answer["tasks"]]
             cursor = answer["next_cursor"]
-            if cursor is None:
+            if not answer["has_more"]:
                 break
+        polled = agency.get("/api/v1/tasks", params={"cursor": cursor}).json()
+        assert polled["tasks"] == [] and polled["next_cursor"] == cursor, "nothing new yet"
         assert sorted(seen) == sorted(mine)
         assert agency.get("/api/v1/tasks", params={"status": "completed"}).json()["tasks"] == []
         task_id = sorted(mine)[0]

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, TypeAdapter, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
 from events.catalogue import Catalogue
 from events.codec import decode, decode_with, encode
@@ -63,7 +63,11 @@ class TaskPage(BaseModel):
     """Some of an agency's tasks (their latest views), oldest change first."""
 
     tasks: list[RecipientTaskView]
-    next_cursor: str | None
+    next_cursor: str | None = Field(
+        description="pass it back to get the tasks created or changed after these, now or "
+        "later (null only before any task exists)"
+    )
+    has_more: bool = Field(description="more tasks follow already; ask again at once")
 
     @field_serializer("tasks")
     def _only_set_fields(self, tasks: list[RecipientTaskView]) -> list[dict[str, Any]]:
@@ -75,7 +79,8 @@ class EscalationPage(BaseModel):
     """Escalations in the order they were read."""
 
     escalations: list[Escalation]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="pass it back to get the escalations after these")
+    has_more: bool
 
 
 class ProblemAnswer(Exception):
@@ -258,8 +263,8 @@ def create_api(gateway: Gateway) -> FastAPI:
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> TaskPage:
-        """Your tasks, oldest change first. Poll with `next_cursor` to get only what is new
-        or changed since; it is null at the end of the list."""
+        """Your tasks, oldest change first. Poll with `next_cursor` to get only what was
+        created or changed since (a status you reported shows once the worker applied it)."""
         assert who.recipient is not None
         try:
             after = decode_cursor(cursor) if cursor else 0
@@ -272,6 +277,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         return TaskPage(
             tasks=[RecipientTaskView.model_validate(v) for v in page.items],
             next_cursor=page.next_cursor,
+            has_more=page.has_more,
         )
 
     async def own_task(who: Caller, task_id: uuid.UUID) -> dict[str, Any]:
@@ -382,6 +388,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         return EscalationPage(
             escalations=[Escalation.model_validate(e) for e in page.items],
             next_cursor=page.next_cursor,
+            has_more=page.has_more,
         )
 
     @api.get("/healthz", tags=["operations"])

@@ -63,10 +63,12 @@ class Record:
 
 @dataclass(frozen=True)
 class Page:
-    """Some rows of a list, and the cursor for the rows after them (None at the end)."""
+    """Some rows of a list in change order; the cursor after the last of them (to ask for
+    what follows, now or later); whether more follow already."""
 
     items: list[dict[str, Any]]
     next_cursor: str | None
+    has_more: bool
 
 
 def encode_cursor(seq: int) -> str:
@@ -222,10 +224,7 @@ class ReadModel:
         query = f"SELECT seq, view FROM tasks WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
         async with self.connection.execute(query, (*parameters, limit + 1)) as cursor:
             rows = [(row[0], json.loads(row[1])) async for row in cursor]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        following = encode_cursor(rows[-1][0]) if more and rows else None
-        return Page([view for _, view in rows], following)
+        return _page(rows, after, limit)
 
     async def incident(self, incident_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -240,9 +239,7 @@ class ReadModel:
             (after, limit + 1),
         ) as cursor:
             rows = [(row[0], json.loads(row[1])) async for row in cursor]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([e for _, e in rows], encode_cursor(rows[-1][0]) if more and rows else None)
+        return _page(rows, after, limit)
 
     async def audit_facts(self, task_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -269,6 +266,15 @@ class ReadModel:
             [(task_id, token_id) for task_id in task_ids],
         )
         await self.connection.commit()
+
+
+def _page(rows: list[tuple[int, dict[str, Any]]], after: int, limit: int) -> Page:
+    """A page of at most `limit` of `rows` (fetched one more, to know whether more follow)."""
+    shown = rows[:limit]
+    last = shown[-1][0] if shown else after
+    return Page(
+        [item for _, item in shown], encode_cursor(last) if last else None, len(rows) > limit
+    )
 
 
 def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:
