@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -129,6 +130,28 @@ def create_api(gateway: Gateway) -> FastAPI:
         ),
     )
     bearer = HTTPBearer(auto_error=False)
+
+    @api.exception_handler(RequestValidationError)
+    async def answer_invalid_request(request: Request, error: RequestValidationError) -> Response:
+        """A query or path parameter FastAPI refused: the same problem answer as a body."""
+        fields = [
+            ".".join(str(part) for part in e["loc"][1:]) or "(request)" for e in error.errors()
+        ]
+        detail = "; ".join(
+            f"{field}: {e['msg']}" for field, e in zip(fields, error.errors(), strict=True)
+        )
+        problem = Problem(
+            title="Unprocessable Content",
+            status=422,
+            detail=detail[:1500],
+            code="schema_violation",
+            fields=list(dict.fromkeys(fields)),
+        )
+        return JSONResponse(
+            problem.model_dump(exclude_none=True),
+            status_code=422,
+            media_type="application/problem+json",
+        )
 
     @api.exception_handler(ProblemAnswer)
     async def answer_problem(request: Request, error: ProblemAnswer) -> Response:

@@ -1,0 +1,74 @@
+"""Schemathesis against the running gateway, every operation with a valid token of its role:
+no 5xx, and every answer as the exported OpenAPI document says."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.e2e.gateway_stack import Stack, started_stack
+from tests.integration.conftest import Deployment
+from workers.settings import Settings
+
+pytestmark = pytest.mark.broker
+DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def stack(broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    name = f"oa{os.getpid()}"
+    deployment = Deployment(
+        settings=Settings(
+            broker_url=broker_url,
+            topic_prefix=f"{name}.",
+            app_id=name,
+            partitions=4,
+            replication_factor=int(os.environ.get("GVI_TEST_REPLICATION", "1")),
+        ),
+        tmp_path=tmp_path_factory.mktemp("openapi"),
+    )
+    try:
+        with started_stack(deployment) as built:
+            yield built
+    finally:
+        for worker in deployment.workers:
+            worker.stop()
+
+
+schema = schemathesis.openapi.from_path(str(DOCUMENT))
+"""The committed document (kept current by tests/unit/test_schema_export.py)."""
+
+
+def _role(method: str, path: str) -> str:
+    if method == "POST" and path in ("/api/v1/incidents", "/api/v1/groups"):
+        return "police"
+    if path.startswith("/api/v1/tasks"):
+        return "agency:skatteverket"
+    return "supervisor"
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_documented_and_never_with_a_5xx(
+    case: schemathesis.Case, stack: Stack
+) -> None:
+    token = stack.tokens[_role(case.method.upper(), case.path)]
+    case.call_and_validate(
+        base_url=stack.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )
