@@ -124,6 +124,8 @@ def create_api(gateway: Gateway) -> FastAPI:
     api = FastAPI(
         title="gvi-sanctions gateway",
         version="1",
+        docs_url=None,  # Swagger UI would load its scripts from a CDN; the document suffices
+        redoc_url=None,
         description=(
             "HTTP access to gvi-sanctions for police systems, partner agencies and GVI "
             "supervisors. Every call needs a bearer token; each role sees only what it needs."
