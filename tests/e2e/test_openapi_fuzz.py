@@ -1,7 +1,6 @@
 """Schemathesis against the running gateway, every operation with a valid token of its role:
 no 5xx, and every answer as the exported OpenAPI document says."""
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from schemathesis.checks import (
 )
 
 from tests.e2e.gateway_stack import Stack, started_stack
-from tests.integration.conftest import Deployment
-from workers.settings import Settings
+from tests.integration.conftest import new_deployment
 
 pytestmark = pytest.mark.broker
 DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
@@ -25,17 +23,7 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"
 
 @pytest.fixture(scope="module")
 def stack(broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    name = f"oa{os.getpid()}"
-    deployment = Deployment(
-        settings=Settings(
-            broker_url=broker_url,
-            topic_prefix=f"{name}.",
-            app_id=name,
-            partitions=4,
-            replication_factor=int(os.environ.get("GVI_TEST_REPLICATION", "1")),
-        ),
-        tmp_path=tmp_path_factory.mktemp("openapi"),
-    )
+    deployment = new_deployment(broker_url, tmp_path_factory.mktemp("openapi"))
     try:
         with started_stack(deployment) as built:
             yield built

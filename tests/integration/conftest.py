@@ -127,8 +127,8 @@ class Deployment:
         )
 
 
-@pytest.fixture
-def deployment(broker_url: str, tmp_path: Path) -> Iterator[Deployment]:
+def new_deployment(broker_url: str, tmp_path: Path) -> Deployment:
+    """A deployment with its own topic prefix and app id on the shared broker."""
     name = f"it{os.getpid()}x{next(_names)}"
     settings = Settings(
         broker_url=broker_url,
@@ -137,7 +137,12 @@ def deployment(broker_url: str, tmp_path: Path) -> Iterator[Deployment]:
         partitions=4,
         replication_factor=int(os.environ.get("GVI_TEST_REPLICATION", "1")),
     )
-    deployed = Deployment(settings=settings, tmp_path=tmp_path)
+    return Deployment(settings=settings, tmp_path=tmp_path)
+
+
+@pytest.fixture
+def deployment(broker_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    deployed = new_deployment(broker_url, tmp_path)
     yield deployed
     for worker in deployed.workers:
         worker.stop()

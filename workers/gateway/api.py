@@ -11,10 +11,8 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
 from events.catalogue import Catalogue
 from events.codec import decode, decode_with, encode
@@ -22,83 +20,27 @@ from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.group import GroupProfile
-from schemas.incident import IncidentEvent
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import why_refused
 from workers.core.projection import disclosed_fields
+from workers.gateway.answers import (
+    PROBLEMS,
+    Accepted,
+    EscalationPage,
+    Problem,
+    ProblemAnswer,
+    TaskPage,
+    too_large,
+)
 from workers.gateway.credentials import Caller, Credentials
+from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
 from workers.gateway.read_model import ReadModel, decode_cursor
 
 log = structlog.get_logger("gvi.gateway")
-INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
 HTTP_AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
 Send = Callable[[str, str, bytes], Awaitable[None]]
 """Produce (topic, key, value) and return once the broker acknowledged it."""
-
-
-class Problem(BaseModel):
-    """An error answer (RFC 9457): what went wrong, and each offending field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-    fields: list[str] = []
-
-
-class Accepted(BaseModel):
-    """The broker has the message; the worker decides what it leads to."""
-
-    id: str
-    topic: str
-    status: str = "accepted"
-    link: str | None = None
-    note: str
-
-
-class TaskPage(BaseModel):
-    """Some of an agency's tasks (their latest views), oldest change first."""
-
-    tasks: list[RecipientTaskView]
-    next_cursor: str | None = Field(
-        description="pass it back to get the tasks created or changed after these, now or "
-        "later (null only before any task exists)"
-    )
-    has_more: bool = Field(description="more tasks follow already; ask again at once")
-
-    @field_serializer("tasks")
-    def _only_set_fields(self, tasks: list[RecipientTaskView]) -> list[dict[str, Any]]:
-        """A field the recipient may not see is left out, not sent as null."""
-        return [task.model_dump(mode="json", exclude_none=True) for task in tasks]
-
-
-class EscalationPage(BaseModel):
-    """Escalations in the order they were read."""
-
-    escalations: list[Escalation]
-    next_cursor: str | None = Field(description="pass it back to get the escalations after these")
-    has_more: bool
-
-
-class ProblemAnswer(Exception):
-    """Ends a request with a problem answer."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        code: str | None = None,
-        fields: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(detail)
-        self.problem = Problem(
-            title=title, status=status, detail=detail, code=code, fields=list(fields)
-        )
 
 
 @dataclass
@@ -111,12 +53,6 @@ class Gateway:
     send: Send
     ready: Callable[[], bool]
     max_body_bytes: int
-
-
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 413, 415, 422, 503)
-}
 
 
 def create_api(gateway: Gateway) -> FastAPI:
@@ -191,12 +127,12 @@ def create_api(gateway: Gateway) -> FastAPI:
             raise ProblemAnswer(415, "Unsupported Media Type", "send the body as application/json")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > gateway.max_body_bytes:
-            raise _too_large(gateway.max_body_bytes)
+            raise too_large(gateway.max_body_bytes)
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > gateway.max_body_bytes:
-                raise _too_large(gateway.max_body_bytes)
+                raise too_large(gateway.max_body_bytes)
         return body
 
     def refused(error: Refused) -> ProblemAnswer:
@@ -209,7 +145,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         status_code=202,
         response_model=Accepted,
         responses=PROBLEMS,
-        openapi_extra=_body("IncidentEvent"),
+        openapi_extra=body("IncidentEvent"),
         tags=["police"],
     )
     async def post_incident(request: Request, who: Police) -> Accepted:
@@ -236,7 +172,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         status_code=202,
         response_model=Accepted,
         responses=PROBLEMS,
-        openapi_extra=_body("GroupProfile"),
+        openapi_extra=body("GroupProfile"),
         tags=["police"],
     )
     async def post_group(request: Request, who: Police) -> Accepted:
@@ -329,7 +265,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         status_code=202,
         response_model=Accepted,
         responses=PROBLEMS,
-        openapi_extra=_body("TaskStatusChange"),
+        openapi_extra=body("TaskStatusChange"),
         tags=["agencies"],
     )
     async def post_status(task_id: uuid.UUID, request: Request, who: Agency) -> Accepted:
@@ -434,52 +370,5 @@ def create_api(gateway: Gateway) -> FastAPI:
             media_type="application/problem+json",
         )
 
-    def openapi() -> dict[str, Any]:
-        if api.openapi_schema is None:
-            document = get_openapi(
-                title=api.title, version=api.version, description=api.description, routes=api.routes
-            )
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in _body_schemas().items():
-                components.setdefault(name, schema)
-            document.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer"}
-            }
-            document["security"] = [{"bearer": []}]
-            api.openapi_schema = document
-        return api.openapi_schema
-
-    api.openapi = openapi  # type: ignore[method-assign]
+    api.openapi = lambda: document_of(api)  # type: ignore[method-assign]
     return api
-
-
-def _too_large(limit: int) -> ProblemAnswer:
-    return ProblemAnswer(413, "Content Too Large", f"the body may hold at most {limit:,} bytes")
-
-
-REF = "#/components/schemas/{model}"
-
-
-def _body(name: str) -> dict[str, Any]:
-    """The request body of a route that reads its JSON itself (to validate it strictly, as
-    on Kafka), for the OpenAPI document."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=name)}}},
-        }
-    }
-
-
-def _body_schemas() -> dict[str, Any]:
-    """The request bodies' JSON Schemas and every schema they refer to."""
-    found: dict[str, Any] = {}
-    for name, adapter in (
-        ("IncidentEvent", INCIDENT_EVENT),
-        ("GroupProfile", TypeAdapter(GroupProfile)),
-        ("TaskStatusChange", TypeAdapter(TaskStatusChange)),
-    ):
-        schema = adapter.json_schema(ref_template=REF, mode="validation")
-        found.update(schema.pop("$defs", {}))
-        found[name] = schema
-    return found
