@@ -53,6 +53,7 @@ class Gateway:
     send: Send
     ready: Callable[[], bool]
     max_body_bytes: int
+    broker_reachable: Callable[[], Awaitable[bool]]
 
 
 def create_api(gateway: Gateway) -> FastAPI:
@@ -359,13 +360,18 @@ def create_api(gateway: Gateway) -> FastAPI:
 
     @api.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
     async def readyz() -> Response:
-        """Ready once the read model has caught up with the topics (once after start)."""
-        if gateway.ready():
+        """Ready once the read model has caught up with the topics (once after start) and
+        while the broker answers."""
+        if not gateway.ready():
+            why = "the read model is catching up with the topics"
+        elif not await gateway.broker_reachable():
+            why = "the broker does not answer"
+        else:
             return JSONResponse({"status": "ready"})
         return JSONResponse(
-            Problem(
-                title="Service Unavailable", status=503, detail="read model catching up"
-            ).model_dump(exclude_none=True),
+            Problem(title="Service Unavailable", status=503, detail=why).model_dump(
+                exclude_none=True
+            ),
             status_code=503,
             media_type="application/problem+json",
         )

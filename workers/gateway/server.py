@@ -5,12 +5,14 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from events.admin import TopicsUnusable, ensure_topics
@@ -65,6 +67,25 @@ def build_app(settings: Settings) -> FastAPI:
         await producer.send_and_wait(topic, value=value, key=key.encode("utf-8"))
 
     feeds: list[Feed] = []
+
+    async def broker_reachable() -> bool:
+        """Whether the broker answers a metadata request within 2 s (asked at most every 2 s)."""
+        producer = state.get("producer")
+        now = time.monotonic()
+        checked = state.get("broker_checked")
+        if isinstance(checked, tuple) and now - checked[0] < 2.0:
+            return bool(checked[1])
+        answered = False
+        if isinstance(producer, AIOKafkaProducer):
+            try:
+                async with asyncio.timeout(2.0):
+                    await producer.client.fetch_all_metadata()
+                answered = True
+            except (TimeoutError, KafkaError):
+                answered = False
+        state["broker_checked"] = (now, answered)
+        return answered
+
     gateway = Gateway(
         catalogue=catalogue,
         model=None,  # type: ignore[arg-type]  # set in the lifespan, before the first request
@@ -72,6 +93,7 @@ def build_app(settings: Settings) -> FastAPI:
         send=send,
         ready=lambda: bool(feeds) and feeds[0].caught_up.is_set(),
         max_body_bytes=settings.max_body_bytes,
+        broker_reachable=broker_reachable,
     )
     api = create_api(gateway)
 
