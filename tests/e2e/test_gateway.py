@@ -62,6 +62,12 @@ def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> 
         assert polled["tasks"] == [] and polled["next_cursor"] == cursor, "nothing new yet"
         assert sorted(seen) == sorted(mine)
         assert agency.get("/api/v1/tasks", params={"status": "completed"}).json()["tasks"] == []
+        delivered = agency.get("/api/v1/tasks", params={"status": "delivered"}).json()["tasks"]
+        assert {t["task_id"] for t in delivered} == mine
+        later = agency.get("/api/v1/tasks", params={"since": "2099-01-01T00:00:00Z"}).json()
+        assert later["tasks"] == []
+        earlier = agency.get("/api/v1/tasks", params={"since": "2020-01-01T00:00:00Z"}).json()
+        assert {t["task_id"] for t in earlier["tasks"]} == mine
         task_id = sorted(mine)[0]
         assert agency.get(f"/api/v1/tasks/{task_id}").json()["task_id"] == task_id
         change = {
@@ -88,6 +94,8 @@ def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> 
     with stack.client("agency:kronofogden") as other:
         assert other.get(f"/api/v1/tasks/{task_id}").status_code == 404
         assert other.post(f"/api/v1/tasks/{task_id}/status", json=change).status_code == 403
+    updates = stack.deployment.values("task-updates")
+    assert len(updates) == 1, "only the accepted status change reached gvi.task-updates"
 
     snapshot = stack.until(
         "supervisor", "/api/v1/incidents/INC-GW-1", lambda s: s["tasks_total"] == len(expected)
