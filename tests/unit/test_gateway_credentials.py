@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from schemas import TaskStatus
+from workers.cli import main
 from workers.gateway.credentials import Credentials, CredentialsInvalid, add_token
 from workers.gateway.read_model import decode_cursor, encode_cursor, moves_on
 
@@ -61,3 +62,17 @@ def test_a_status_from_a_snapshot_only_moves_a_task_on() -> None:
     assert not moves_on(TaskStatus.ACKNOWLEDGED, TaskStatus.DELIVERED)
     assert not moves_on(TaskStatus.CANCELLED, TaskStatus.COMPLETED)
     assert not moves_on(TaskStatus.COMPLETED, TaskStatus.COMPLETED)
+
+
+def test_the_credentials_command_prints_a_token_once_that_the_file_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "credentials.json"
+    monkeypatch.setenv("GVI_CREDENTIALS_FILE", str(path))
+    assert main(["credentials", "add", "supervisor"]) == 0
+    printed = capsys.readouterr()
+    token = printed.out.strip()
+    assert "shown this once" in printed.err
+    caller = Credentials.load(path).caller(token)
+    assert caller is not None and caller.role == "supervisor"
+    assert main(["credentials", "add", "janitor"]) == 2
