@@ -385,7 +385,11 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
-    peer = await peer_catchup(bootstrap, groups, queued, scratch)
+    peer = (
+        await peer_catchup(bootstrap, groups, queued, scratch)
+        if arguments.peer
+        else {"skipped": "--no-peer"}
+    )
 
     own = settings.model_copy(
         update={"web_port": free_port(), "data_dir": scratch / "data", "log_level": "warning"}
@@ -406,7 +410,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             await steady_rate(
                 bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now
             )
-            for rate in (10.0, 100.0)
+            for rate in ((10.0, 100.0) if arguments.seconds > 0 else ())
         ]
         tasks_so_far = len(wanted) + sum(int(phase["tasks"]) for phase in steady)
         if tasks_so_far < arguments.open_tasks:
@@ -452,7 +456,12 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=5000, help="queued for the catch-up")
-    parser.add_argument("--seconds", type=float, default=10.0, help="per steady rate")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="per steady rate (0: no latency phases)"
+    )
+    parser.add_argument(
+        "--no-peer", dest="peer", action="store_false", help="skip the Quix Streams peer"
+    )
     parser.add_argument(
         "--open-tasks", type=int, default=100_000, help="open tasks when peak RSS is read"
     )
