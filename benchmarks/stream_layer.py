@@ -49,16 +49,14 @@ async def publish_all(bootstrap: str, topic: str, messages: list[tuple[str, byte
         await producer.stop()
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    """Messages per topic (sum of the partitions' end offsets)."""
+async def end_offsets(bootstrap: str, topics: list[str], partitions: int) -> dict[str, int]:
+    """Messages per topic (sum of the end offsets of its `partitions` partitions)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()  # a metadata refresh for every topic
         totals = {}
         for topic in topics:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
             totals[topic] = sum(ends.values())
         return totals
     finally:
@@ -383,6 +381,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     await publish_all(bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in queued])
     floor_source = f"floor-incidents-{os.getpid()}"
     await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
+    await create_topics(bootstrap, floor_source)  # Apache Kafka here creates no topic on use
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
     peer = (
@@ -402,7 +401,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         catchup_seconds = (
             max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
         )
-        counted = await end_offsets(bootstrap, [s.name for s in catalogue.all()] + changelogs)
+        counted = await end_offsets(
+            bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
+        )
         outside = {f"{prefix}incidents", f"{prefix}groups", f"{prefix}task-updates"}
         messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
         writes = sum(counted[name] for name in changelogs)

@@ -106,6 +106,7 @@ class Runtime:
     def apply(self, writes: Writes) -> None:
         """Make a message's table writes (after its outputs were acknowledged); their changelog
         writes settle before any later output is sent (`emit`)."""
+        self.unsettled_state = [w for w in self.unsettled_state if not _settled_cleanly(w)]
         self.unsettled_state += writes.apply()
 
     async def recreate_missing_topics(self) -> None:
@@ -274,6 +275,16 @@ class Runtime:
             reason=message[:2000],
         )
         await self.emit([Answer(source, code, message)])
+
+
+def _settled_cleanly(write: Awaitable[Any]) -> bool:
+    """A changelog write the broker has acknowledged (a failed one is kept, to be reported)."""
+    return (
+        isinstance(write, asyncio.Future)
+        and write.done()
+        and not write.cancelled()
+        and write.exception() is None
+    )
 
 
 async def acknowledged(acks: list[Awaitable[Any]]) -> None:

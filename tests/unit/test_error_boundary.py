@@ -361,3 +361,20 @@ def _disclosure_to(recipient: str) -> Disclosure:
     task = next(t for t in tasks if t.recipient == recipient)
     view = view_of(task, context_for(task, reported, profile, POLICY), POLICY)
     return Disclosure.of(task, view, "created", T0)
+
+
+async def test_acknowledged_changelog_writes_are_not_kept_but_a_failed_one_is() -> None:
+    runtime = _runtime()
+    table = ChangelogTable()
+    store = Store(table, SourceRef)
+    for key in ("one", "two", "three"):
+        writes = Writes()
+        writes.put(store, key, SourceRef(topic="t", partition=0, offset=1, key=key))
+        runtime.apply(writes)
+        if key == "one":
+            table.writes[0].set_result(None)
+        if key == "two":
+            table.writes[1].set_exception(MessageSizeTooLargeError())
+    assert table.writes[0] not in runtime.unsettled_state
+    assert table.writes[1] in runtime.unsettled_state, "a failed write is kept to be reported"
+    assert table.writes[2] in runtime.unsettled_state
