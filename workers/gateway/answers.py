@@ -3,6 +3,7 @@ returns."""
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from schemas.escalation import Escalation
@@ -81,3 +82,13 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def too_large(limit: int) -> ProblemAnswer:
     return ProblemAnswer(413, "Content Too Large", f"the body may hold at most {limit:,} bytes")
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A problem as an `application/problem+json` answer with its status."""
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type="application/problem+json",
+        headers=headers,
+    )

@@ -16,14 +16,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from events.catalogue import Catalogue
 from events.codec import decode, decode_with, encode
-from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.audit import DisclosureChannel
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import why_refused
-from workers.core.projection import disclosed_fields
 from workers.gateway.answers import (
     PROBLEMS,
     Accepted,
@@ -31,16 +30,16 @@ from workers.gateway.answers import (
     Problem,
     ProblemAnswer,
     TaskPage,
+    problem_response,
     too_large,
 )
 from workers.gateway.credentials import Caller, Credentials
+from workers.gateway.disclosure import Send, disclosure_record
 from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
 from workers.gateway.read_model import ReadModel, decode_cursor
 
 log = structlog.get_logger("gvi.gateway")
 HTTP_AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
-Send = Callable[[str, str, bytes], Awaitable[None]]
-"""Produce (topic, key, value) and return once the broker acknowledged it."""
 
 
 @dataclass
@@ -86,21 +85,12 @@ def create_api(gateway: Gateway) -> FastAPI:
             code="schema_violation",
             fields=list(dict.fromkeys(fields)),
         )
-        return JSONResponse(
-            problem.model_dump(exclude_none=True),
-            status_code=422,
-            media_type="application/problem+json",
-        )
+        return problem_response(problem)
 
     @api.exception_handler(ProblemAnswer)
     async def answer_problem(request: Request, error: ProblemAnswer) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if error.problem.status == 401 else None
-        return JSONResponse(
-            error.problem.model_dump(exclude_none=True),
-            status_code=error.problem.status,
-            media_type="application/problem+json",
-            headers=headers,
-        )
+        return problem_response(error.problem, headers)
 
     def caller(
         presented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -197,20 +187,12 @@ def create_api(gateway: Gateway) -> FastAPI:
         for view in views:
             if view["task_id"] not in ids:
                 continue
-            facts = await gateway.model.audit_facts(view["task_id"]) or {}
-            record = AuditRecord(
-                audit_id=uuid.uuid5(HTTP_AUDIT_NAMESPACE, f"{view['task_id']}:{who.token_id}"),
-                task_id=view["task_id"],
-                incident_id=facts.get("incident_id") or view.get("incident_id") or "unknown",
-                recipient=view["recipient"],
-                channel=DisclosureChannel.PULL,
-                disclosed_at=now,
-                legal_basis=facts.get("legal_basis") or view["legal_basis"],
-                policy_version=facts.get("policy_version")
-                or view.get("policy_version")
-                or "unknown",
-                rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
-                fields=disclosed_fields(RecipientTaskView.model_validate(view)),
+            record = disclosure_record(
+                view,
+                await gateway.model.audit_facts(view["task_id"]) or {},
+                DisclosureChannel.PULL,
+                uuid.uuid5(HTTP_AUDIT_NAMESPACE, f"{view['task_id']}:{who.token_id}"),
+                now,
             )
             await gateway.send(gateway.catalogue.audit.name, view["task_id"], encode(record))
         await gateway.model.mark_disclosed(ids, who.token_id)
@@ -368,13 +350,7 @@ def create_api(gateway: Gateway) -> FastAPI:
             why = "the broker does not answer"
         else:
             return JSONResponse({"status": "ready"})
-        return JSONResponse(
-            Problem(title="Service Unavailable", status=503, detail=why).model_dump(
-                exclude_none=True
-            ),
-            status_code=503,
-            media_type="application/problem+json",
-        )
+        return problem_response(Problem(title="Service Unavailable", status=503, detail=why))
 
     api.openapi = lambda: document_of(api)  # type: ignore[method-assign]
     return api

@@ -21,8 +21,6 @@ class Feed:
         self.bootstrap_servers = bootstrap_servers
         self.model = model
         self.caught_up = asyncio.Event()
-        self.lag: dict[TopicPartition, int] = {}
-        self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -32,7 +30,6 @@ class Feed:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
         )
-        self._consumer = consumer
         await consumer.start()
         try:
             partitions = await self._partitions(consumer)

@@ -12,7 +12,6 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +21,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from standardwebhooks import Webhook
 
 from events.codec import encode
-from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
-from schemas.task import RecipientTaskView
-from workers.core.projection import disclosed_fields
+from workers.gateway.disclosure import Send, disclosure_record
 from workers.gateway.read_model import ReadModel
 from workers.gateway.webhook_policy import (
     Breaker,
@@ -37,7 +35,6 @@ from workers.gateway.webhook_policy import (
 
 log = structlog.get_logger("gvi.gateway.webhooks")
 WEBHOOK_AUDIT_NAMESPACE = uuid.UUID("8f3a1c52-7d64-5e0b-9a2c-4b5d6e7f8091")
-Send = Callable[[str, str, bytes], Awaitable[None]]
 
 
 def webhook_id(view: dict[str, Any]) -> str:
@@ -88,8 +85,6 @@ class RecipientWebhook:
         self.escalation_topic = escalation_topic
         self.breaker = Breaker(target.breaker_failures, target.breaker_open_seconds)
         self.chance = random.Random()
-        self.attempts = 0
-        self.failures = 0
 
     async def run(self, bootstrap_servers: str, topic: str, group_id: str) -> None:
         consumer = AIOKafkaConsumer(
@@ -131,7 +126,6 @@ class RecipientWebhook:
         for attempt in range(1, self.target.max_attempts + 1):
             await self._circuit_closed()
             status, asked_wait, last_error = await self._attempt(view)
-            self.attempts += 1
             succeeded = status is not None and 200 <= status < 300
             self.breaker.record(succeeded, time.monotonic())
             if succeeded:
@@ -151,7 +145,6 @@ class RecipientWebhook:
                 retry_in=round(pause, 2),
             )
             await asyncio.sleep(pause)
-        self.failures += 1
         await self._escalate(view, last_error)
 
     async def _circuit_closed(self) -> None:
@@ -194,18 +187,12 @@ class RecipientWebhook:
         return {}
 
     async def _audit(self, view: dict[str, Any]) -> None:
-        facts = await self._facts(view)
-        record = AuditRecord(
-            audit_id=uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, webhook_id(view)),
-            task_id=view["task_id"],
-            incident_id=facts.get("incident_id") or view.get("incident_id") or "unknown",
-            recipient=self.recipient,
-            channel=DisclosureChannel.WEBHOOK,
-            disclosed_at=datetime.now(UTC),
-            legal_basis=facts.get("legal_basis") or view["legal_basis"],
-            policy_version=facts.get("policy_version") or view.get("policy_version") or "unknown",
-            rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
-            fields=disclosed_fields(RecipientTaskView.model_validate(view)),
+        record = disclosure_record(
+            view,
+            await self._facts(view),
+            DisclosureChannel.WEBHOOK,
+            uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, webhook_id(view)),
+            datetime.now(UTC),
         )
         await self.send(self.audit_topic, view["task_id"], encode(record))
 
