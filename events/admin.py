@@ -91,6 +91,22 @@ def problems_of(
     return problems
 
 
+async def lists_batch_starts_as_ends(bootstrap_servers: str) -> bool:
+    """True when the broker is Tansu (cluster id `tansu...`): its ListOffsets (latest) answers
+    one past the *first* record of a partition's last record batch, not one past its last
+    record (Tansu 0.6.0, `tests/integration/test_broker_offsets.py`). False when the broker
+    does not say."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        described = await admin.describe_cluster()
+    except KafkaError:
+        return False
+    finally:
+        await admin.close()
+    return str(described.get("cluster_id") or "").startswith("tansu")
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     catalogue: Catalogue,

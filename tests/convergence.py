@@ -66,7 +66,10 @@ def assert_completion_converged(
         last = {v["incident_id"]: v for v in values if v["incident_id"] in ids}
         return len(last) == len(ids) and all(v["percent_complete"] == 100.0 for v in last.values())
 
-    snapshots = deployment.wait_for("completion", converged, limit=limit)
+    try:
+        snapshots = deployment.wait_for("completion", converged, limit=limit)
+    except AssertionError as not_converged:
+        raise AssertionError(_behind(deployment.values("completion"), ids)) from not_converged
     states = _task_table(deployment)
     backwards = 0
     seen: dict[tuple[str, int], int] = {}
@@ -84,6 +87,21 @@ def assert_completion_converged(
         for line in final["tasks"]:
             assert states[line["task_id"]] == line["status"] == "completed", line
     return {"snapshots": len(snapshots), "incidents": len(ids)}
+
+
+def _behind(values: list[dict[str, Any]], ids: set[str]) -> str:
+    """Which incidents did not converge: each one's last snapshot and its unfinished tasks."""
+    last = {v["incident_id"]: v for v in values if v["incident_id"] in ids}
+    lines = [f"no snapshot at all: {sorted(ids - set(last))}"] if ids - set(last) else []
+    for incident_id, snapshot in sorted(last.items()):
+        if snapshot["percent_complete"] != 100.0:
+            unfinished = [
+                (line["task_id"], line["recipient"], line["status"])
+                for line in snapshot["tasks"]
+                if line["status"] != "completed"
+            ]
+            lines.append(f"{incident_id} at {snapshot['percent_complete']} %: {unfinished}")
+    return "completion did not converge: " + "; ".join(lines)
 
 
 def _task_table(deployment: Deployment) -> dict[str, str]:

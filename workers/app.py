@@ -60,6 +60,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         web_port=settings.web_port,
         table_standby_replicas=settings.standby_replicas,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **({"producer_max_batch_size": 1} if settings.single_record_batches else {}),
         # The check guards a RocksDB file against a changelog emptied under it. With the memory
         # store, offsets carried from standby to active reading once stood one above a highwater
         # read a moment later (195 > 194, Tansu, kill loop in CI), and both survivors crashed
@@ -95,6 +96,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         tables=tables,
         app=app,
     )
+    app.settle_state = runtime.state_settled
     for agent_module in AGENTS:
         agent_module.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)

@@ -176,14 +176,20 @@ class Runtime:
         await self.recreate_missing_topics()
 
     async def state_settled(self) -> None:
-        """Wait until every earlier table write is on the changelog. Without it, a worker killed
-        between a message's outputs and its changelog write comes back with older state, and
-        an older message handled again emits an older snapshot than one already sent.
+        """Wait until every earlier table write is on the changelog: before any output is sent,
+        and before any offset is committed (`SafeConsumer._commit`). Without the first, a worker
+        killed between a message's outputs and its changelog write comes back with older
+        state, and an older message handled again emits an older snapshot than one already
+        sent; without the second, a committed message's state can be lost for good.
 
         A changelog write the broker refused leaves state that no restart would see: the
         worker crashes (its supervisor restarts it, and it recovers from the changelog) and
         never answers another message meanwhile.
         """
+        for table in self.tables.values():
+            take = getattr(table, "take_unsettled", None)
+            if take is not None:
+                self.unsettled_state += take()
         if not self.unsettled_state:
             return
         waiting = list(self.unsettled_state)

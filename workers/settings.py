@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )
+    single_record_batches: bool | None = Field(
+        default=None,
+        description=(
+            "produce every record in a batch of its own; unset: on when the broker is Tansu, "
+            "which reports a partition's end as one past the first record of its last batch "
+            "(a table recovered from its changelog then missed the rest of that batch)"
+        ),
+    )
     recovery_stall_seconds: float = Field(
         default=30.0,
         ge=5,

@@ -7,7 +7,7 @@ from typing import Any
 import faust
 import structlog
 
-from events.admin import TopicsUnusable, ensure_topics
+from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
 from workers.app import TABLES, create_app
 from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.embedded_broker import EmbeddedBroker
@@ -60,6 +60,11 @@ def run_worker(settings: Settings) -> int:
             "embedded broker started", url=broker.url, pid=broker.process and broker.process.pid
         )
     try:
+        if settings.single_record_batches is None:
+            tansu = asyncio.run(lists_batch_starts_as_ends(settings.bootstrap_servers))
+            settings = settings.model_copy(update={"single_record_batches": tansu})
+            if tansu:
+                log.info("the broker is Tansu: every record is produced in a batch of its own")
         app, runtime = create_app(settings)
         changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
         try:

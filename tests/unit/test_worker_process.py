@@ -33,6 +33,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         parked_update_seconds=45,
         parked_incident_seconds=90,
         fetch_max_wait_ms=50,
+        single_record_batches=False,
         recovery_stall_seconds=12,
         stuck_event_seconds=20,
         partition_stall_seconds=45,

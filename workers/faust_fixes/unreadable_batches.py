@@ -102,6 +102,8 @@ class _SafeRecords:
 class SafePartitionRecords(_UPSTREAM):  # type: ignore[misc]
     """aiokafka's `PartitionRecords` over `_SafeRecords`."""
 
+    replaces = _UPSTREAM  # the class installed in its place (for the canary digests)
+
     def __init__(self, tp: Any, records: Any, *rest: Any) -> None:
         super().__init__(tp, _SafeRecords(records, tp), *rest)
 
