@@ -4,7 +4,7 @@ from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.common import SCHEMA_VERSION
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
-from schemas.escalation import Escalation, EscalationReason
+from schemas.escalation import Escalation, EscalationLevel, EscalationReason
 from schemas.group import (
     GroupMember,
     GroupProfile,
@@ -48,6 +48,7 @@ __all__ = [
     "DecisionOutcome",
     "DisclosureChannel",
     "Escalation",
+    "EscalationLevel",
     "EscalationReason",
     "GroupDecision",
     "GroupHistory",

@@ -9,19 +9,28 @@ from schemas.common import Contract, Identifier, RecipientId, Text, Timestamp
 class EscalationReason(StrEnum):
     """Why a task needs a supervisor's attention."""
 
+    DEADLINE_APPROACHING = "deadline_approaching"
     OVERDUE = "overdue"
     DELIVERY_FAILED = "delivery_failed"
     DECLINED = "declined"
     FAILED = "failed"
 
 
+class EscalationLevel(StrEnum):
+    """How urgent: a reminder before the deadline, or an escalation at or after it."""
+
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+
+
 class Escalation(Contract):
-    """A task that needs a supervisor's attention."""
+    """A task that needs a supervisor's attention (a reminder: it soon will)."""
 
     task_id: UUID
     incident_id: Identifier
     recipient: RecipientId
     reason: EscalationReason
+    level: EscalationLevel = EscalationLevel.ESCALATION
     deadline: Timestamp
     detected_at: Timestamp
     message: Text

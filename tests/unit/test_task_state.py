@@ -1,31 +1,34 @@
 """The task agent's decisions, called directly: keep, update, park, cancel, overdue, expiry."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import RejectionCode, TaskStatus, TaskStatusChange
-from schemas.escalation import EscalationReason
+from schemas.escalation import EscalationLevel, EscalationReason
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView
 from tests.builders import T0, group, incident
-from workers.agents.deadlines import not_yet_sent, past_deadline
+from workers.agents.deadlines import not_yet_sent, past_deadline, past_reminder
 from workers.core.lifecycle import mark_delivered
-from workers.core.messages import CancelTask, MarkDelivered, NewTask, SourceRef
+from workers.core.messages import CancelTask, MarkDelivered, NewTask, RemindTask, SourceRef
 from workers.core.outputs import Answer, Disclosure, Escalate, Progress
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
 from workers.core.task_state import (
     MAX_PARKED_PER_TASK,
+    Decided,
     TaskSlot,
     cancel_task,
     expire_parked,
     flag_overdue,
     keep_created,
     redelivery,
+    remind,
+    reminder_due_at,
     take_delivery,
     take_update,
 )
@@ -274,3 +277,65 @@ def test_the_timers_cheap_filter_finds_exactly_the_tasks_not_yet_sent() -> None:
     assert waiting is not None and sent is not None
     assert not_yet_sent(waiting.model_dump_json().encode())
     assert not not_yet_sent(sent.model_dump_json().encode())
+
+
+def _remind(slot: TaskSlot, at: datetime) -> Decided:
+    return remind(slot, RemindTask(task_id=NEW.task.task_id, at=at), POLICY)
+
+
+def test_a_task_is_reminded_once_at_the_policys_share_of_its_time_to_the_deadline() -> None:
+    due = reminder_due_at(NEW.task, POLICY)
+    assert due is not None and POLICY.reminder_share == 0.75
+    assert due == NEW.task.created_at + (NEW.task.deadline - NEW.task.created_at) * 0.75
+    assert _remind(_kept(), due - timedelta(seconds=1)).outputs == ()
+    decided = _remind(_kept(), due)
+    [reminder] = decided.outputs
+    assert isinstance(reminder, Escalate)
+    assert reminder.escalation.level is EscalationLevel.REMINDER
+    assert reminder.escalation.reason is EscalationReason.DEADLINE_APPROACHING
+    assert reminder.escalation.deadline == NEW.task.deadline
+    assert decided.slot.record is not None and decided.slot.record.reminded_at == due
+    assert decided.slot.record.task == NEW.task, "a reminder changes no state of the task"
+    assert _remind(decided.slot, due + timedelta(minutes=1)).outputs == ()
+
+
+def test_the_reminder_survives_later_changes_and_the_escalation_still_comes_once() -> None:
+    due = reminder_due_at(NEW.task, POLICY)
+    assert due is not None
+    reminded = _remind(_kept(), due).slot
+    moved = take_update(reminded, _change(TaskStatus.ACKNOWLEDGED), _source(0), POLICY, due)
+    assert moved.slot.record is not None and moved.slot.record.reminded_at == due
+    assert _remind(moved.slot, due + timedelta(seconds=1)).outputs == ()
+    late = NEW.task.deadline + timedelta(seconds=1)
+    escalated = flag_overdue(moved.slot, POLICY, late)
+    [escalation] = [o for o in escalated.outputs if isinstance(o, Escalate)]
+    assert escalation.escalation.level is EscalationLevel.ESCALATION
+    assert escalation.escalation.reason is EscalationReason.OVERDUE
+
+
+def test_no_reminder_for_a_closed_or_overdue_task_or_without_a_share() -> None:
+    due = reminder_due_at(NEW.task, POLICY)
+    assert due is not None
+    done = take_update(_kept(), _change(TaskStatus.COMPLETED), _source(0), POLICY, T0).slot
+    assert _remind(done, due).outputs == ()
+    assert _remind(_kept(), NEW.task.deadline).outputs == (), "past the deadline: escalation"
+    assert _remind(TaskSlot(), due).outputs == ()
+    silent = POLICY.model_copy(update={"reminder_share": None})
+    assert reminder_due_at(NEW.task, silent) is None
+    command = RemindTask(task_id=NEW.task.task_id, at=due)
+    assert remind(_kept(), command, silent).outputs == ()
+
+
+@given(st.floats(min_value=0.01, max_value=0.99), st.integers(min_value=-3, max_value=3))
+def test_the_timers_cheap_reminder_filter_agrees_with_the_decision(share: float, hour: int) -> None:
+    policy = POLICY.model_copy(update={"reminder_share": share})
+    stored = _kept().record
+    assert stored is not None
+    due = reminder_due_at(stored.task, policy)
+    assert due is not None
+    at = due + timedelta(hours=hour)
+    decided = remind(_kept(), RemindTask(task_id=NEW.task.task_id, at=at), policy)
+    assert past_reminder(at, share)(stored.model_dump_json().encode()) == bool(decided.outputs)
+    if decided.slot.record is not None and decided.outputs:
+        raw = decided.slot.record.model_dump_json().encode()
+        assert not past_reminder(at, share)(raw), "a reminded task is never a candidate again"

@@ -11,10 +11,16 @@ import structlog
 
 from events.partitioning import partition_of
 from schemas.task import OPEN_STATUSES
-from workers.core.messages import ExpireParkedUpdates, GiveUpWaiting, MarkDelivered, MarkOverdue
+from workers.core.messages import (
+    ExpireParkedUpdates,
+    GiveUpWaiting,
+    MarkDelivered,
+    MarkOverdue,
+    RemindTask,
+)
 from workers.core.outputs import Disclosure, HandToGroup, Instruct, Output
 from workers.core.records import ParkedIncident, ParkedUpdates, TaskRecord
-from workers.core.task_state import redelivery
+from workers.core.task_state import redelivery, reminder_due_at
 from workers.runtime import Runtime, delivery_failure, utc_now
 from workers.stores import Store
 
@@ -59,6 +65,20 @@ def register(app: Any, runtime: Runtime) -> None:
             and record.task.is_overdue_at(now)
         ]
 
+    def reminders(mine: set[int], now: datetime) -> list[Output]:
+        if runtime.policy.reminder_share is None:
+            return []
+        return [
+            Instruct(RemindTask(task_id=record.task.task_id, at=now))
+            for task_id, record in tasks.items(past_reminder(now, runtime.policy.reminder_share))
+            if partition_of(task_id, partitions) in mine
+            and record.reminded_at is None
+            and record.task.status in OPEN_STATUSES
+            and not record.task.overdue
+            and (due := reminder_due_at(record.task, runtime.policy)) is not None
+            and due <= now < record.task.deadline
+        ]
+
     def undelivered(mine: set[int], now: datetime) -> dict[str, list[Disclosure]]:
         """Per recipient, the tasks kept as created because its topic did not take them."""
         waiting: dict[str, list[Disclosure]] = {}
@@ -97,11 +117,14 @@ def register(app: Any, runtime: Runtime) -> None:
         mine = owned(commands)
         expired = parked_updates_expired(mine, now)
         flagged = overdue(mine, now)
-        await runtime.emit([*given_up, *expired, *flagged])
+        reminded = reminders(mine, now)
+        await runtime.emit([*given_up, *expired, *flagged, *reminded])
         if expired:
             log.info("parked status updates past their wait", tasks=len(expired))
         if flagged:
             log.info("overdue tasks found", count=len(flagged))
+        if reminded:
+            log.info("tasks at their reminder point", count=len(reminded))
         await send_undelivered(mine)
 
 
@@ -119,6 +142,26 @@ def past_deadline(now: datetime) -> Callable[[bytes], bool]:
             return False
         found = DEADLINE.search(stored)
         return found is None or datetime.fromisoformat(found.group(1).decode()) < now
+
+    return candidate
+
+
+CREATED_AT = re.compile(rb'"created_at":"([^"]+)"')
+
+
+def past_reminder(now: datetime, share: float) -> Callable[[bytes], bool]:
+    """A cheap test of a stored task record, before it is parsed: not reminded, not overdue,
+    and past its reminder point but not its deadline."""
+
+    def candidate(stored: bytes) -> bool:
+        if b'"reminded_at":null' not in stored or b'"overdue":false' not in stored:
+            return False
+        created, deadline = CREATED_AT.search(stored), DEADLINE.search(stored)
+        if created is None or deadline is None:
+            return True
+        start = datetime.fromisoformat(created.group(1).decode())
+        end = datetime.fromisoformat(deadline.group(1).decode())
+        return start + (end - start) * share <= now < end
 
     return candidate
 

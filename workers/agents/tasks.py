@@ -16,6 +16,7 @@ from workers.core.messages import (
     ExpireParkedUpdates,
     MarkDelivered,
     MarkOverdue,
+    RemindTask,
 )
 from workers.core.outputs import Progress
 from workers.core.records import ParkedUpdates, TaskRecord
@@ -72,6 +73,9 @@ def register(app: Any, runtime: Runtime) -> None:
             case MarkOverdue(task_id=task_id, at=at):
                 slot = load(str(task_id))
                 await settle(str(task_id), slot, task_state.flag_overdue(slot, policy, at))
+            case RemindTask() as command:
+                slot = load(str(command.task_id))
+                await settle(str(command.task_id), slot, task_state.remind(slot, command, policy))
             case MarkDelivered() as command:
                 slot = load(str(command.task_id))
                 decided = task_state.take_delivery(slot, command, policy)

@@ -125,8 +125,17 @@ class MarkDelivered(Contract):
     at: Timestamp
 
 
+class RemindTask(Contract):
+    """From the deadline timer: the task has reached its reminder point (the policy's share of
+    its time to the deadline)."""
+
+    command: Literal["remind"] = "remind"
+    task_id: UUID
+    at: Timestamp
+
+
 TaskCommand = Annotated[
-    CreateTasks | CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered,
+    CreateTasks | CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered | RemindTask,
     Field(discriminator="command"),
 ]
 TASK_COMMAND: TypeAdapter[TaskCommand] = TypeAdapter(TaskCommand)

@@ -16,6 +16,7 @@ from workers.core.messages import (
     MarkDelivered,
     MarkOverdue,
     NewTask,
+    RemindTask,
     SourceRef,
     TaskEvent,
     UnknownGroupReport,
@@ -96,7 +97,7 @@ class KeepTasks:
 class Instruct:
     """A command to the task agent about one task (by task id)."""
 
-    command: CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered
+    command: CancelTask | MarkOverdue | ExpireParkedUpdates | MarkDelivered | RemindTask
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,9 @@ class Policy(_PolicyModel):
     confidence_threshold: float = Field(ge=0.0, le=1.0)
     repeat_window_days: int = Field(ge=1, le=3650)
     max_tier: int = Field(ge=1, le=10)
+    reminder_share: float | None = Field(default=0.75, gt=0.0, lt=1.0)
+    """A reminder goes out when this share of a task's time to its deadline has passed (None:
+    no reminders); the escalation follows at the deadline."""
     recipients: tuple[Recipient, ...] = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(min_length=1)
 

@@ -80,6 +80,8 @@ class TaskRecord(_State):
     task: SanctionTask
     context: TaskContext
     applied: tuple[AppliedUpdate, ...] = ()
+    reminded_at: datetime | None = None
+    """When its reminder went out (once per task)."""
 
     def has_applied(self, change: TaskStatusChange) -> bool:
         """True for an update applied before: one read again after a crash, before its offset

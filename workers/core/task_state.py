@@ -3,11 +3,18 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schemas.escalation import Escalation, EscalationReason
+from schemas.escalation import Escalation, EscalationLevel, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
-from workers.core.messages import CancelTask, MarkDelivered, NewTask, SourceRef, TaskEvent
+from workers.core.messages import (
+    CancelTask,
+    MarkDelivered,
+    NewTask,
+    RemindTask,
+    SourceRef,
+    TaskEvent,
+)
 from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
 from workers.core.policy import Policy
 from workers.core.projection import view_of
@@ -155,6 +162,35 @@ def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
     return Decided(TaskSlot(stored, slot.parked), (escalation, progress), "task overdue")
 
 
+def reminder_due_at(task: SanctionTask, policy: Policy) -> datetime | None:
+    """When an open task is reminded: the policy's share of its time to the deadline."""
+    if policy.reminder_share is None:
+        return None
+    return task.created_at + (task.deadline - task.created_at) * policy.reminder_share
+
+
+def remind(slot: TaskSlot, command: RemindTask, policy: Policy) -> Decided:
+    """Remind once: an open task past its reminder point and not yet past its deadline (from
+    then on the overdue escalation speaks for it) gets a reminder on `gvi.escalations`."""
+    record, now = slot.record, command.at
+    if record is None or record.reminded_at is not None:
+        return Decided(slot)
+    task = record.task
+    due = reminder_due_at(task, policy)
+    if not task.is_open or task.overdue or due is None or not due <= now < task.deadline:
+        return Decided(slot)
+    reminder = _escalation(
+        task,
+        EscalationReason.DEADLINE_APPROACHING,
+        f"{task.recipient} has not completed {task.action} ({task.title}); due "
+        f"{task.deadline.isoformat()}, status {task.status.value}",
+        now,
+        EscalationLevel.REMINDER,
+    )
+    stored = record.model_copy(update={"reminded_at": now})
+    return Decided(TaskSlot(stored, slot.parked), (reminder,), "task reminded")
+
+
 def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime) -> Decided:
     """Answer `unknown_task` to each update that waited `wait` for a task id never created; a
     task known by now gets its updates instead."""
@@ -209,7 +245,7 @@ def _stored(
 ) -> tuple[TaskRecord, Progress]:
     """The record of a changed task, its revision one up, and the change for completion."""
     task = task.model_copy(update={"revision": previous.task.revision + 1})
-    record = TaskRecord(task=task, context=previous.context, applied=applied[-MAX_APPLIED_KEPT:])
+    record = previous.model_copy(update={"task": task, "applied": applied[-MAX_APPLIED_KEPT:]})
     event = TaskEvent(
         event="task",
         incident_id=task.incident_id,
@@ -222,7 +258,11 @@ def _stored(
 
 
 def _escalation(
-    task: SanctionTask, reason: EscalationReason, message: str, now: datetime
+    task: SanctionTask,
+    reason: EscalationReason,
+    message: str,
+    now: datetime,
+    level: EscalationLevel = EscalationLevel.ESCALATION,
 ) -> Escalate:
     return Escalate(
         Escalation(
@@ -230,6 +270,7 @@ def _escalation(
             incident_id=task.incident_id,
             recipient=task.recipient,
             reason=reason,
+            level=level,
             deadline=task.deadline,
             detected_at=now,
             message=message[:2000],
