@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers.agents import completion, deadlines, incidents, planning, tasks
+from workers.agents import completion, deadlines, health, incidents, planning, tasks
 from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
@@ -97,8 +99,10 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         app=app,
     )
     app.settle_state = runtime.state_settled
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
     for agent_module in AGENTS:
         agent_module.register(app, runtime)
+    health.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
     watch = stuck_events.register(app, settings.stuck_event_seconds)
     partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)

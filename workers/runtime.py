@@ -27,6 +27,7 @@ from workers.core.outputs import Answer, Output
 from workers.core.policy import Policy
 from workers.emit import messages_of
 from workers.faust_fixes.unreadable_batches import unreadable_reason
+from workers.metrics import WorkerMetrics
 from workers.settings import Settings
 from workers.stores import Writes
 
@@ -39,6 +40,12 @@ stays silent is kept as created and sent later, so a short wait loses nothing)."
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def message_time(event: EventT[Any]) -> datetime | None:
+    """The timestamp the producer (or the broker) gave the event's message, if any."""
+    stamp = event.message.timestamp
+    return datetime.fromtimestamp(stamp, UTC) if stamp and stamp > 0 else None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class Runtime:
     topics_checked_at: float = -1e9
     app: Any = None
     unsettled_state: list[Awaitable[Any]] = field(default_factory=list)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
@@ -139,6 +147,7 @@ class Runtime:
     async def emit(self, outputs: Iterable[Output]) -> None:
         """Send every output of a decision, then await their acknowledgements together: the
         caller writes its state only after all of them (at least once, one round trip)."""
+        outputs = tuple(outputs)
         messages = messages_of(
             outputs, self.catalogue, self.settings.partitions, self.worker_name, utc_now()
         )
@@ -158,6 +167,7 @@ class Runtime:
             else:
                 self.unreachable_topics.discard(message.topic)
         await acknowledged(acks)
+        self.metrics.count_sent(outputs)
 
     async def _note_unreachable(self, topic: str, error: BaseException) -> None:
         """Remember a recipient topic that did not take a message for a reason that may pass,

@@ -37,6 +37,13 @@ class WorkerProcess:
 
     process: subprocess.Popen[bytes]
     log_path: Path
+    settings: Settings | None = None
+
+    @property
+    def web_url(self) -> str:
+        """The worker's own web server (metrics and health)."""
+        assert self.settings is not None, "started without settings"
+        return f"http://{self.settings.web_host}:{self.settings.web_port}"
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -81,7 +88,7 @@ class Deployment:
             }
         )
         process = start_worker_process(own, log_path)
-        worker = WorkerProcess(process=process, log_path=log_path)
+        worker = WorkerProcess(process=process, log_path=log_path, settings=own)
         self.workers.append(worker)
         return worker
 

@@ -11,7 +11,7 @@ from schemas.incident import IncidentEvent
 from schemas.rejection import RejectionCode
 from workers.core.intake import IncidentRecord, admit, answer_unknown_group, work_for_groups
 from workers.core.messages import UnknownGroupReport
-from workers.runtime import Runtime, subscribe, utc_now
+from workers.runtime import Runtime, message_time, subscribe, utc_now
 from workers.stores import Store, Writes
 
 log = structlog.get_logger("gvi.intake")
@@ -33,7 +33,12 @@ def register(app: Any, runtime: Runtime) -> None:
                 "duplicate incident handed to its groups again", incident_id=incident.incident_id
             )
         outputs = work_for_groups(
-            incident, admission, runtime.source_of(event), runtime.policy, utc_now()
+            incident,
+            admission,
+            runtime.source_of(event),
+            runtime.policy,
+            utc_now(),
+            published_at=message_time(event),
         )
         writes = Writes()
         if admission.record != previous:

@@ -76,6 +76,9 @@ def register(app: Any, runtime: Runtime) -> None:
                         slot, work, policy, utc_now(), runtime.unreachable_recipients()
                     )
                     await settle(work.group_id, work.incident_id, slot, planned)
+                if isinstance(work, PlanForGroup) and planned.added and work.published_at:
+                    waited = (utc_now() - work.published_at).total_seconds()
+                    runtime.metrics.dispatch_seconds.observe(max(waited, 0.0))
             case GiveUpWaiting():
                 planned = give_up_waiting(slot, work, parked_wait, utc_now())
                 await settle(work.group_id, work.incident_id, slot, planned)

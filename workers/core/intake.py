@@ -150,7 +150,12 @@ MAX_ANSWERED = 20
 
 
 def work_for_groups(
-    event: IncidentEvent, admission: Admission, source: SourceRef, policy: Policy, now: datetime
+    event: IncidentEvent,
+    admission: Admission,
+    source: SourceRef,
+    policy: Policy,
+    now: datetime,
+    published_at: datetime | None = None,
 ) -> tuple[Output, ...]:
     """Intake's outputs: the incident to each group that must plan it, or, when no group must,
     a decision without tasks for completion."""
@@ -164,6 +169,7 @@ def work_for_groups(
                 incident=event,
                 attributed=assignment.attributed,
                 source=source,
+                published_at=published_at,
             )
         )
         outputs.append(HandToGroup(work))

@@ -29,6 +29,8 @@ class PlanForGroup(Contract):
     incident: IncidentReported | IncidentCorrected
     attributed: bool
     source: SourceRef
+    published_at: Timestamp | None = None
+    """The incident message's timestamp (for the dispatch latency metric)."""
 
     @property
     def incident_id(self) -> str:

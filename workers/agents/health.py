@@ -1,0 +1,51 @@
+"""The worker's web pages: Prometheus `/metrics` (faust's sensor and the domain series),
+`/healthz` (the process answers) and `/readyz` (no table recovery or rebalance runs)."""
+
+from typing import Any
+
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from workers.metrics import owned_by, readiness
+from workers.runtime import Runtime
+
+# prometheus_client's content type without its charset, which aiohttp adds itself.
+EXPOSITION = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset"))
+
+
+def register(app: Any, runtime: Runtime) -> None:
+    """Register the health and metrics pages on the worker's web server."""
+    metrics, catalogue = runtime.metrics, runtime.catalogue
+    tasks = runtime.tables["tasks"]
+    changelogs = {f"{runtime.settings.app_id}-{name}-changelog" for name in runtime.tables}
+
+    def refresh_lag() -> None:
+        monitor = app.monitor
+        committed = getattr(monitor, "tp_committed_offsets", None) or {}
+        metrics.lag.clear()
+        for tp in app.assignor.assigned_actives():
+            if tp.topic in changelogs:
+                continue
+            end = app.consumer.highwater(tp)
+            done = committed.get(tp)
+            if end is not None and end >= 0:
+                behind = end - (done if done is not None else 0)
+                metrics.lag.labels(tp.topic, str(tp.partition)).set(max(behind, 0))
+
+    @app.page("/metrics")  # type: ignore[untyped-decorator]
+    async def metrics_page(self: View, request: Request) -> Response:
+        owned = owned_by(app, catalogue.task_commands.name, runtime.settings.partitions)
+        metrics.count_tasks(list(tasks.items()), owned)
+        metrics.ready.set(1 if readiness(app)["ready"] else 0)
+        refresh_lag()
+        exposition = generate_latest(metrics.registry).decode("utf-8")
+        return self.text(exposition, content_type=EXPOSITION)
+
+    @app.page("/healthz")  # type: ignore[untyped-decorator]
+    async def healthz(self: View, request: Request) -> Response:
+        return self.json({"alive": True, "worker": runtime.worker_name})
+
+    @app.page("/readyz")  # type: ignore[untyped-decorator]
+    async def readyz(self: View, request: Request) -> Response:
+        state = readiness(app)
+        return self.json(state, status=200 if state["ready"] else 503)
