@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Deployment
 from workers.embedded_broker import free_port
@@ -124,3 +125,21 @@ def started_stack(
         yield built
     finally:
         built.stop()
+
+
+def metric_samples(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A process's `/metrics`, parsed by prometheus_client's own parser."""
+    answer = httpx.get(f"{base_url}/metrics", timeout=10)
+    assert answer.status_code == 200, answer.text[:300]
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+
+
+def sample(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    """One series' value; 0 when the series was never written."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from events.codec import encode
-from tests.e2e.gateway_stack import Stack, started_stack
+from tests.e2e.gateway_stack import Stack, metric_samples, sample, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 
@@ -157,3 +157,14 @@ def test_callers_without_the_right_token_or_body_are_refused_and_nothing_is_sent
         assert supervisor.get("/api/v1/escalations").status_code == 200
         assert supervisor.get("/api/v1/incidents/INC-GW-NONE").status_code == 404
     assert stack.deployment.values("incidents") == [], "no refused request reached the topic"
+    metrics = metric_samples(stack.base_url)
+    requests = "gvi_gateway_requests_total"
+    assert sample(metrics, requests, route="/api/v1/tasks", method="GET", code="401") == 2
+    assert sample(metrics, requests, route="/api/v1/tasks", method="GET", code="403") == 2
+    assert sample(metrics, requests, route="/api/v1/incidents", method="POST", code="422") == 2
+    assert sample(metrics, requests, route="/api/v1/incidents", method="POST", code="413") == 1
+    assert sample(metrics, requests, route="/api/v1/escalations", method="GET", code="200") == 1
+    assert (
+        sample(metrics, requests, route="/api/v1/incidents/{incident_id}", method="GET", code="404")
+        == 1
+    )

@@ -10,7 +10,7 @@ import yaml
 
 from events.codec import encode
 from tests.e2e.agency_server import Agency, agency_server, verified
-from tests.e2e.gateway_stack import started_stack
+from tests.e2e.gateway_stack import metric_samples, sample, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from workers.embedded_broker import free_port
@@ -109,6 +109,24 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
                 ),
             )
             assert stack.gateway.poll() is None
+            metrics = metric_samples(stack.base_url)
+
+    attempts = "gvi_gateway_webhook_attempts_total"
+    kronofogden = len(by_recipient["kronofogden"])
+    assert sample(metrics, attempts, recipient="kronofogden", outcome="refused") == 6 * kronofogden
+    assert sample(metrics, "gvi_gateway_webhook_failures_total", recipient="kronofogden") == (
+        kronofogden
+    )
+    assert sample(metrics, "gvi_gateway_webhook_failures_total", recipient="skatteverket") == 0
+    assert sample(metrics, attempts, recipient="socialtjansten", outcome="delivered") == len(
+        by_recipient["socialtjansten"]
+    )
+    assert sample(metrics, attempts, recipient="skatteverket", outcome="refused") >= 3
+    assert sample(metrics, attempts, recipient="forsakringskassan", outcome="unanswered") >= 1
+    lagging = {
+        dict(labels)["topic"] for name, labels in metrics if name == "gvi_gateway_read_model_lag"
+    }
+    assert deployment.topic("completion") in lagging
 
     for recipient in ("skatteverket", "socialtjansten"):
         delivered = agency.delivered(f"/{recipient}")

@@ -91,9 +91,7 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     assert _value(samples, "gvi_incident_dispatch_seconds_count") == 1
     assert (_value(samples, "gvi_incident_dispatch_seconds_sum") or 0) > 0
     lag = {
-        dict(labels)["topic"]
-        for (name, labels), _ in samples.items()
-        if name == "gvi_consumer_lag"
+        dict(labels)["topic"] for (name, labels), _ in samples.items() if name == "gvi_consumer_lag"
     }
     assert deployment.topic("incidents") in lag
     assert _value(samples, "gvi_ready") == 1
@@ -106,9 +104,7 @@ def test_readyz_is_false_while_the_tables_recover_and_true_after(deployment: Dep
     first.stop()
     # Fill the task table's changelog, so that the next worker's recovery takes a while.
     changelog = f"{deployment.settings.app_id}-tasks-changelog"
-    filler = [
-        (json.dumps(f"filler-{n:06d}").encode(), b'{"filler":true}') for n in range(60_000)
-    ]
+    filler = [(json.dumps(f"filler-{n:06d}").encode(), b'{"filler":true}') for n in range(60_000)]
     librdkafka_publish(deployment.bootstrap, changelog, filler, **{"linger.ms": "50"})
 
     second = deployment.start_worker()

@@ -21,6 +21,7 @@ class Feed:
         self.bootstrap_servers = bootstrap_servers
         self.model = model
         self.caught_up = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -31,6 +32,7 @@ class Feed:
             isolation_level="read_committed",
         )
         await consumer.start()
+        self.consumer = consumer
         try:
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
@@ -76,6 +78,20 @@ class Feed:
             ]
             if records:
                 await self.model.apply(records, datetime.now(UTC))
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        """Per output topic partition, the messages not yet folded into the model (from the
+        high-water marks of the latest fetches)."""
+        consumer = self.consumer
+        if consumer is None:
+            return {}
+        behind: dict[tuple[str, int], int] = {}
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is not None:
+                position = await consumer.position(partition)
+                behind[(partition.topic, partition.partition)] = max(end - position, 0)
+        return behind
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:

@@ -21,6 +21,7 @@ from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import Credentials, CredentialsInvalid
 from workers.gateway.feed import Feed
+from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel, TopicRoles
 from workers.gateway.webhook_policy import WebhooksInvalid, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
@@ -96,6 +97,12 @@ def build_app(settings: Settings) -> FastAPI:
         broker_reachable=broker_reachable,
     )
     api = create_api(gateway)
+    metrics = GatewayMetrics()
+
+    async def read_model_lag() -> dict[tuple[str, int], int]:
+        return await feeds[0].lag() if feeds else {}
+
+    metrics.expose(api, read_model_lag)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -121,6 +128,7 @@ def build_app(settings: Settings) -> FastAPI:
                 model,
                 catalogue.audit.name,
                 catalogue.escalations.name,
+                metrics,
             )
             topic = catalogue.tasks[recipient].name
             group_id = f"{settings.app_id}-webhook-{recipient}"

@@ -24,6 +24,7 @@ from events.codec import encode
 from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from workers.gateway.disclosure import Send, disclosure_record
+from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel
 from workers.gateway.webhook_policy import (
     Breaker,
@@ -74,6 +75,7 @@ class RecipientWebhook:
         model: ReadModel,
         audit_topic: str,
         escalation_topic: str,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.recipient = recipient
         self.target = target
@@ -83,6 +85,7 @@ class RecipientWebhook:
         self.model = model
         self.audit_topic = audit_topic
         self.escalation_topic = escalation_topic
+        self.metrics = metrics or GatewayMetrics()
         self.breaker = Breaker(target.breaker_failures, target.breaker_open_seconds)
         self.chance = random.Random()
 
@@ -126,6 +129,7 @@ class RecipientWebhook:
         for attempt in range(1, self.target.max_attempts + 1):
             await self._circuit_closed()
             status, asked_wait, last_error = await self._attempt(view)
+            self.metrics.attempted(self.recipient, status)
             succeeded = status is not None and 200 <= status < 300
             self.breaker.record(succeeded, time.monotonic())
             if succeeded:
@@ -146,6 +150,7 @@ class RecipientWebhook:
             )
             await asyncio.sleep(pause)
         await self._escalate(view, last_error)
+        self.metrics.webhook_failures.labels(self.recipient).inc()
 
     async def _circuit_closed(self) -> None:
         """Wait while the recipient's circuit is open (other recipients never wait here)."""
