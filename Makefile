@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
+.PHONY: browser install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,15 @@ test-integration: $(STAMP)
 test-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/integration
 
-# End to end: the demo as a user runs it (real broker, real worker process).
-test-e2e: $(STAMP)
+# Debian's Chromium and ChromeDriver for the dashboard's browser test, installed when missing
+# (as root, from Debian's packages; no test tool downloads a browser of its own).
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+# End to end: the demo as a user runs it (real broker, real worker and gateway processes, and
+# the dashboard in headless Chromium; screenshots in test-artifacts/).
+test-e2e: $(STAMP) browser
 	$(PYTEST) tests/e2e
 
 # Crashes: two workers, one SIGKILLed mid-stream (and started again); nothing may be lost.

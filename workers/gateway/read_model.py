@@ -2,6 +2,7 @@
 snapshot and the escalations, kept in SQLite from the output topics, with the topic positions
 they were read up to (in the same transaction, so a restart resumes exactly)."""
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterable
@@ -94,6 +95,8 @@ class ReadModel:
         self.connection = connection
         self.topics = topics
         self.seq = 0
+        self.listeners: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
+        """Each live dashboard's queue: (`incident` | `escalation`, value) as they are folded."""
 
     @classmethod
     async def open(cls, path: Path, topics: "TopicRoles") -> "ReadModel":
@@ -122,16 +125,53 @@ class ReadModel:
     async def apply(self, records: Iterable[Record], received_at: datetime) -> None:
         """Fold a batch of records into the model and move the positions past them, at once."""
         moved: dict[tuple[str, int], int] = {}
+        news: list[tuple[str, dict[str, Any]]] = []
         for record in records:
             moved[(record.topic, record.partition)] = record.offset + 1
             if record.value is not None:
                 await self._fold(record, received_at)
+                role = self.topics.role_of(record.topic)
+                if role == "completion":
+                    news.append(("incident", record.value))
+                elif role == "escalations":
+                    news.append(("escalation", record.value))
         await self.connection.executemany(
             "INSERT INTO positions (topic, partition, next_offset) VALUES (?, ?, ?) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
             [(topic, partition, offset) for (topic, partition), offset in moved.items()],
         )
         await self.connection.commit()
+        for listener in list(self.listeners):
+            for item in news:
+                if listener.qsize() < LISTENER_BACKLOG:
+                    listener.put_nowait(item)
+
+    async def overview(self) -> list[dict[str, Any]]:
+        """Every incident's last snapshot with its municipality (from a task view that carries
+        it), newest first."""
+        async with self.connection.execute(
+            "SELECT i.snapshot, (SELECT json_extract(t.view, '$.municipality') FROM tasks t "
+            "WHERE json_extract(t.view, '$.incident_id') = i.incident_id "
+            "AND json_extract(t.view, '$.municipality') IS NOT NULL LIMIT 1) "
+            "FROM incidents i ORDER BY json_extract(i.snapshot, '$.updated_at') DESC"
+        ) as cursor:
+            return [json.loads(row[0]) | {"municipality": row[1]} async for row in cursor]
+
+    async def views_of_incident(self, incident_id: str) -> dict[str, dict[str, Any]]:
+        """The task views of one incident, by task id (their reason, rule and deadline)."""
+        async with self.connection.execute(
+            "SELECT task_id, view FROM tasks WHERE json_extract(view, '$.incident_id') = ?",
+            (incident_id,),
+        ) as cursor:
+            return {row[0]: json.loads(row[1]) async for row in cursor}
+
+    async def all_escalations(self, limit: int = 500) -> list[dict[str, Any]]:
+        """The latest escalations and reminders, oldest first."""
+        async with self.connection.execute(
+            "SELECT escalation FROM escalations ORDER BY seq DESC LIMIT ?", (limit,)
+        ) as cursor:
+            rows = [json.loads(row[0]) async for row in cursor]
+        return rows[::-1]
 
     async def _fold(self, record: Record, received_at: datetime) -> None:
         value = record.value
@@ -286,6 +326,9 @@ def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:
         return True
     return PROGRESSION.index(reported) > PROGRESSION.index(current)
 
+
+LISTENER_BACKLOG = 1000
+"""A dashboard that falls this far behind misses updates until it reloads (never blocks)."""
 
 AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
 """What the gateway keeps of the worker's audit record of a task, to audit its own

@@ -20,6 +20,7 @@ from events.catalogue import Catalogue, build_catalogue
 from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import Credentials, CredentialsInvalid
+from workers.gateway.dashboard import add_dashboard
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel, TopicRoles
@@ -103,6 +104,7 @@ def build_app(settings: Settings) -> FastAPI:
         return await feeds[0].lag() if feeds else {}
 
     metrics.expose(api, read_model_lag)
+    add_dashboard(api, credentials, lambda: gateway.model)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

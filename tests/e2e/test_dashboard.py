@@ -1,0 +1,167 @@
+"""The supervisors' dashboard in real headless Chromium (Debian's chromium and chromedriver):
+log in, watch a new incident appear, its progress bar move and an overdue task light up, all
+without a reload; the screenshots are kept as artifacts."""
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from events.codec import encode
+from schemas import TaskStatus
+from tests.e2e.gateway_stack import Stack, started_stack
+from tests.integration.conftest import Deployment
+from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
+from tests.outside_clients import librdkafka_publish
+
+pytestmark = pytest.mark.broker
+
+CHROMIUM = os.environ.get("GVI_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GVI_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("GVI_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    for program in (CHROMIUM, CHROMEDRIVER):
+        assert Path(program).exists(), f"{program} is missing: `make browser` installs Debian's"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _until(driver: WebDriver, holds: Callable[[WebDriver], Any], limit: float = 90) -> Any:
+    return WebDriverWait(driver, limit, poll_frequency=0.25).until(holds)
+
+
+def _row(driver: WebDriver, incident_id: str) -> Any:
+    found = driver.find_elements(By.CSS_SELECTOR, f'#incidents tr[data-incident="{incident_id}"]')
+    return found[0] if found else None
+
+
+def _progress(driver: WebDriver, incident_id: str) -> float:
+    row = _row(driver, incident_id)
+    if row is None:
+        return -1.0
+    return float(row.find_element(By.TAG_NAME, "progress").get_attribute("value") or 0)
+
+
+def _still_the_same_page(driver: WebDriver) -> bool:
+    return bool(driver.execute_script("return window.__sameDocument === true"))
+
+
+def _screenshot(driver: WebDriver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    return path
+
+
+def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
+    deployment: Deployment, browser: WebDriver
+) -> None:
+    group = notified_group("GRP-DASH-A")
+    with started_stack(deployment) as stack:
+        deployment.register_groups(group)
+        browser.get(f"{stack.base_url}/")
+        assert browser.current_url.endswith("/login"), "the dashboard asks who you are first"
+        browser.find_element(By.ID, "token").send_keys(stack.tokens["agency:skatteverket"])
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        _until(browser, lambda d: "failed" in d.current_url)
+        assert browser.find_element(By.ID, "failed").is_displayed(), "an agency is refused"
+        _log_in(browser, stack)
+        _until(browser, lambda d: "Live" in d.find_element(By.ID, "live").text)
+        browser.execute_script("window.__sameDocument = true")
+
+        fresh = fresh_incident("INC-DASH-1", group.group_id, municipality="Järfälla")
+        deployment.publish("incidents", [(fresh.incident_id, encode(fresh))])
+        _until(browser, lambda d: _row(d, "INC-DASH-1") is not None)
+        assert _progress(browser, "INC-DASH-1") == 0
+        _until(browser, lambda d: "Järfälla" in _row(d, "INC-DASH-1").text)
+
+        tasks = expected_tasks(fresh, group)
+        finished = [t for t in tasks if t.recipient == "skatteverket"]
+        updates = [
+            (str(t.task_id), encode(update(str(t.task_id), t.recipient, status)))
+            for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.COMPLETED)
+            for t in finished
+        ]
+        librdkafka_publish(deployment.bootstrap, deployment.topic("task-updates"), updates)
+        share = round(100 * len(finished) / len(tasks), 1)
+        _until(browser, lambda d: abs(_progress(d, "INC-DASH-1") - share) < 0.1)
+
+        # Reported 13 hours ago: the patrol task's 12-hour deadline has passed.
+        long_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=13)
+        late = fresh_incident(
+            "INC-DASH-2",
+            group.group_id,
+            reported_at=long_ago,
+            occurred_at=long_ago - timedelta(minutes=20),
+            municipality="Huddinge",
+        )
+        deployment.publish("incidents", [(late.incident_id, encode(late))])
+        _until(
+            browser,
+            lambda d: (
+                "overdue" in (_row(d, "INC-DASH-2").get_attribute("class") or "")
+                if _row(d, "INC-DASH-2") is not None
+                else False
+            ),
+        )
+        overdue_row = _row(browser, "INC-DASH-2")
+        assert "overdue" in overdue_row.find_element(By.CSS_SELECTOR, "td.alert").text
+        assert "overdue" not in (_row(browser, "INC-DASH-1").get_attribute("class") or "")
+        _until(
+            browser,
+            lambda d: bool(d.find_elements(By.CSS_SELECTOR, "#escalations li.escalation")),
+        )
+        assert _still_the_same_page(browser), "everything above arrived without a reload"
+        kept = _screenshot(browser, "dashboard.png")
+        assert kept.stat().st_size > 10_000
+
+        _until(browser, lambda d: "Huddinge" in _row(d, "INC-DASH-2").text)
+        Select(browser.find_element(By.ID, "municipality")).select_by_visible_text("Huddinge")
+        _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
+        assert _row(browser, "INC-DASH-2") is not None
+        Select(browser.find_element(By.ID, "municipality")).select_by_index(0)
+        Select(browser.find_element(By.ID, "status")).select_by_value("overdue")
+        _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
+        skatteverket = browser.find_element(
+            By.CSS_SELECTOR, '#agencies tr[data-recipient="skatteverket"]'
+        )
+        assert skatteverket.find_element(By.CSS_SELECTOR, "td.on-time").text == "100 %"
+
+        browser.get(f"{stack.base_url}/incidents/INC-DASH-2")
+        _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) > 0)
+        rows = browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")
+        assert len(rows) == len(expected_tasks(late, group))
+        flagged = browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr.overdue")
+        assert flagged and all("patrol" in row.text for row in flagged)
+        assert any("tier" in row.text for row in rows), "each task names its rule"
+        _screenshot(browser, "incident.png")
+        if os.environ.get("GVI_KEEP_README_SCREENSHOT"):
+            shutil.copy(kept, Path(__file__).parents[2] / "docs" / "dashboard.png")
+
+
+def _log_in(browser: WebDriver, stack: Stack) -> None:
+    token = browser.find_element(By.ID, "token")
+    token.clear()
+    token.send_keys(stack.tokens["supervisor"])
+    token.submit()
+    _until(browser, lambda d: d.current_url.rstrip("/") == stack.base_url)
+    assert browser.get_cookie("gvi_session")["httpOnly"] is True

@@ -1,0 +1,155 @@
+"""The supervisors' dashboard: a login form that keeps a session in a cookie, the incident list
+and detail pages (HTML, CSS and JavaScript shipped in the package, nothing fetched from the
+network), their JSON, and live updates from the read model by Server-Sent Events."""
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from workers.gateway.credentials import Caller, Credentials
+from workers.gateway.read_model import ReadModel
+
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "gvi_session"
+SESSION_SECONDS = 8 * 3600
+MAX_LOGIN_BYTES = 4096
+
+
+@dataclass
+class Sessions:
+    """Open dashboard sessions of this replica: cookie value → (caller, expiry)."""
+
+    open_sessions: dict[str, tuple[Caller, float]] = field(default_factory=dict)
+
+    def open(self, caller: Caller) -> str:
+        now = time.monotonic()
+        self.open_sessions = {k: v for k, v in self.open_sessions.items() if v[1] > now}
+        session = secrets.token_urlsafe(32)
+        self.open_sessions[session] = (caller, now + SESSION_SECONDS)
+        return session
+
+    def caller(self, session: str | None) -> Caller | None:
+        found = self.open_sessions.get(session or "")
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    def close(self, session: str | None) -> None:
+        self.open_sessions.pop(session or "", None)
+
+
+def add_dashboard(api: FastAPI, credentials: Credentials, model: Callable[[], ReadModel]) -> None:
+    """Serve the dashboard at `/` for callers with the supervisor role (`model` gives the read
+    model, which the gateway opens in its lifespan)."""
+    sessions = Sessions()
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def supervisor(request: Request) -> Caller | None:
+        caller = sessions.caller(request.cookies.get(SESSION_COOKIE))
+        return caller if caller is not None and caller.role == "supervisor" else None
+
+    def page(name: str, request: Request) -> Response:
+        if supervisor(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(STATIC / name, headers=PAGE_HEADERS)
+
+    def refused() -> Response:
+        return JSONResponse({"detail": "log in as a supervisor first"}, status_code=401)
+
+    @api.get("/login", include_in_schema=False)
+    async def login_form() -> Response:
+        return FileResponse(STATIC / "login.html", headers=PAGE_HEADERS)
+
+    @api.post("/login", include_in_schema=False)
+    async def log_in(request: Request) -> Response:
+        body = await request.body()
+        form = parse_qs(body[:MAX_LOGIN_BYTES].decode("utf-8", errors="replace"))
+        token = (form.get("token") or [""])[0].strip()
+        caller = credentials.caller(token) if token else None
+        if caller is None or caller.role != "supervisor":
+            return RedirectResponse("/login?failed=1", status_code=303)
+        answer = RedirectResponse("/", status_code=303)
+        answer.set_cookie(
+            SESSION_COOKIE,
+            sessions.open(caller),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return answer
+
+    @api.post("/logout", include_in_schema=False)
+    async def log_out(request: Request) -> Response:
+        sessions.close(request.cookies.get(SESSION_COOKIE))
+        answer = RedirectResponse("/login", status_code=303)
+        answer.delete_cookie(SESSION_COOKIE)
+        return answer
+
+    @api.get("/", include_in_schema=False)
+    async def dashboard(request: Request) -> Response:
+        return page("dashboard.html", request)
+
+    @api.get("/incidents/{incident_id}", include_in_schema=False)
+    async def incident_page(request: Request, incident_id: str) -> Response:
+        return page("incident.html", request)
+
+    @api.get("/dashboard/overview", include_in_schema=False)
+    async def overview(request: Request) -> Response:
+        if supervisor(request) is None:
+            return refused()
+        return JSONResponse(
+            {
+                "incidents": await model().overview(),
+                "escalations": await model().all_escalations(),
+            }
+        )
+
+    @api.get("/dashboard/incidents/{incident_id}", include_in_schema=False)
+    async def incident_detail(request: Request, incident_id: str) -> Response:
+        if supervisor(request) is None:
+            return refused()
+        snapshot = await model().incident(incident_id)
+        if snapshot is None:
+            return JSONResponse({"detail": "no such incident"}, status_code=404)
+        views = await model().views_of_incident(incident_id)
+        return JSONResponse({"snapshot": snapshot, "views": views})
+
+    @api.get("/dashboard/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        if supervisor(request) is None:
+            return refused()
+        return EventSourceResponse(live_updates(model()), ping=15, send_timeout=30)
+
+
+async def live_updates(model: ReadModel) -> AsyncIterator[ServerSentEvent]:
+    """Each completion snapshot and escalation the read model folds in, as it does."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    model.listeners.add(queue)
+    try:
+        yield ServerSentEvent(event="ready", data="{}")
+        while True:
+            kind, value = await queue.get()
+            yield ServerSentEvent(event=kind, data=json.dumps(value))
+    finally:
+        model.listeners.discard(queue)
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
