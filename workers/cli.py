@@ -14,6 +14,7 @@ from schemas.history import GroupHistory
 from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
+from workers.evaluation_commands import add_evaluation_commands
 from workers.explain import render_decision
 from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("history", type=Path, nargs="?", default=None)
     explain.set_defaults(run=_explain)
 
+    add_evaluation_commands(commands, policy_commands)
     add_stream_commands(commands)
     add_gateway_commands(commands)
     add_demo_command(commands)

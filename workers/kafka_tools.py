@@ -19,6 +19,7 @@ class Record:
     offset: int
     key: str | None
     value: bytes | None
+    timestamp_ms: int | None = None
 
 
 async def publish(
@@ -146,4 +147,5 @@ def _record(message: object) -> Record:
         offset=getattr(message, "offset", -1),
         key=key.decode("utf-8", errors="replace") if key is not None else None,
         value=getattr(message, "value", None),
+        timestamp_ms=getattr(message, "timestamp", None),
     )
