@@ -20,10 +20,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from events.catalogue import Catalogue, build_catalogue
 from schemas.completion import CompletionSnapshot
 from schemas.group import GroupProfile
-from schemas.incident import IncidentRetracted, parse_incident_event
+from schemas.incident import parse_incident_event
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, TaskStatusChange
-from workers.core.evaluation import IncidentEvent, Report, Window, latest_incidents, report
+from workers.core.evaluation import (
+    IncidentEvent,
+    Report,
+    Window,
+    latest_incidents,
+    report,
+    retracted,
+)
 from workers.core.evaluation import task_facts as facts_of
 from workers.core.policy import Policy, PolicyInvalid, load_policy
 from workers.core.what_if import WhatIf, compare
@@ -296,10 +303,12 @@ def run_what_if_command(arguments: argparse.Namespace) -> int:
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, current.recipient_ids)
     found = _read_all(settings, [catalogue.incidents.name, catalogue.groups.name])
     window = Window(arguments.first or date.min, arguments.last or date.max)
+    events = _incidents(found[catalogue.incidents.name])
+    withdrawn = retracted(events)
     incidents = [
         incident
-        for incident in latest_incidents(_incidents(found[catalogue.incidents.name])).values()
-        if not isinstance(incident, IncidentRetracted)
+        for incident in latest_incidents(events).values()
+        if incident.incident_id not in withdrawn
         and window.holds(incident.reported_at, incident.municipality)
     ]
     groups: dict[str, GroupProfile] = {}

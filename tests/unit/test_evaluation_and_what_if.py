@@ -11,7 +11,7 @@ from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgres
 from schemas.incident import IncidentRetracted
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
 from tests.builders import T0, attribution, correction, group, incident
-from workers.core.evaluation import Window, latest_incidents, report, task_facts
+from workers.core.evaluation import Window, latest_incidents, report, retracted, task_facts
 from workers.core.planner import plan
 from workers.core.policy import (
     DEFAULT_POLICY_FILE,
@@ -142,9 +142,9 @@ def test_the_report_counts_each_recipients_tasks_by_what_the_topics_say() -> Non
     )
 
 
-def test_a_retracted_incident_stays_retracted_and_the_latest_version_wins() -> None:
+def test_the_latest_version_gives_the_facts_and_a_retraction_is_remembered() -> None:
     first, second = incident(), correction(version=2)
-    retracted = IncidentRetracted(
+    withdrawal = IncidentRetracted(
         incident_id=first.incident_id,
         version=3,
         retracted_at=T0 + timedelta(hours=1),
@@ -153,9 +153,9 @@ def test_a_retracted_incident_stays_retracted_and_the_latest_version_wins() -> N
     )
     assert latest_incidents([first, second])[first.incident_id] == second
     assert latest_incidents([second, first])[first.incident_id] == second
-    assert isinstance(
-        latest_incidents([first, retracted, second])[first.incident_id], IncidentRetracted
-    )
+    assert latest_incidents([first, withdrawal, second])[first.incident_id] == second
+    assert retracted([first, withdrawal, second]) == {first.incident_id}
+    assert retracted([first, second]) == set()
 
 
 def _proposed(edit: object) -> object:

@@ -13,6 +13,7 @@ from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetrac
 from schemas.task import RecipientTaskView, TaskKind, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import PROGRESSION
 
+Planned = IncidentReported | IncidentCorrected
 IncidentEvent = IncidentReported | IncidentCorrected | IncidentRetracted
 ACKNOWLEDGING = {TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED}
 SKIPPED_STEPS = {"follow-up": "follow_up", "offer of help": "offer-of-help"}
@@ -104,20 +105,25 @@ class Report:
     incidents: int
 
 
-def latest_incidents(events: Iterable[IncidentEvent]) -> dict[str, IncidentEvent]:
-    """Each incident's latest version (a retraction ends it, whatever its number)."""
-    latest: dict[str, IncidentEvent] = {}
+def latest_incidents(events: Iterable[IncidentEvent]) -> dict[str, Planned]:
+    """Each incident's latest reported or corrected version (its facts: place and time)."""
+    latest: dict[str, Planned] = {}
     for event in events:
-        held = latest.get(event.incident_id)
-        if isinstance(held, IncidentRetracted):
+        if isinstance(event, IncidentRetracted):
             continue
-        if held is None or isinstance(event, IncidentRetracted) or event.version > held.version:
+        held = latest.get(event.incident_id)
+        if held is None or event.version > held.version:
             latest[event.incident_id] = event
     return latest
 
 
+def retracted(events: Iterable[IncidentEvent]) -> set[str]:
+    """The incidents withdrawn by a retraction (their tasks were cancelled)."""
+    return {event.incident_id for event in events if isinstance(event, IncidentRetracted)}
+
+
 def task_facts(
-    incidents: Mapping[str, IncidentEvent],
+    incidents: Mapping[str, Planned],
     snapshots: Iterable[CompletionSnapshot],
     deliveries: Iterable[tuple[RecipientTaskView, datetime]],
     accepted_updates: Iterable[TaskStatusChange],
@@ -127,11 +133,7 @@ def task_facts(
     (the planned tasks and their status), the recipients' topics (when each was delivered,
     cancelled, and any task a large snapshot left out) and the agencies' accepted updates."""
     municipality_of: dict[str, str] = {}
-    retracted_ids: set[str] = set()
     for incident_id, incident in incidents.items():
-        if isinstance(incident, IncidentRetracted):
-            retracted_ids.add(incident_id)
-            continue
         if window.holds(incident.reported_at, incident.municipality):
             municipality_of[incident_id] = incident.municipality
     facts: dict[str, TaskFacts] = {}
