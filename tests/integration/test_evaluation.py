@@ -50,6 +50,10 @@ def _cli(deployment: Deployment, *arguments: str) -> str:
     return done.stdout
 
 
+def _report(deployment: Deployment, day: str, *options: str) -> str:
+    return _cli(deployment, "report", "--from", day, "--to", day, *options)
+
+
 def _counted(tasks: list[tuple[SanctionTask, str, str]]) -> dict[tuple[str, str], Counter[str]]:
     """The expected counts, from what the scenario did to each task."""
     counts: dict[tuple[str, str], Counter[str]] = {}
@@ -137,20 +141,7 @@ def test_the_report_and_the_what_if_match_an_independent_count(
 
     today = datetime.now(UTC).date().isoformat()
     chart = tmp_path / "report.png"
-    made = json.loads(
-        _cli(
-            deployment,
-            "report",
-            "--from",
-            today,
-            "--to",
-            today,
-            "--format",
-            "json",
-            "--chart",
-            str(chart),
-        )
-    )
+    made = json.loads(_report(deployment, today, "--format", "json", "--chart", str(chart)))
     municipality_of = {i.incident_id: i.municipality for i in incidents}
     expected = _counted([(t, municipality_of[t.incident_id], fates[str(t.task_id)]) for t in every])
     rows = {(r["recipient"], r["municipality"]): r for r in made["rows"]}
@@ -185,27 +176,12 @@ def test_the_report_and_the_what_if_match_an_independent_count(
         assert steps[("offer of help", municipality)]["planned"] == planned
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    only = json.loads(
-        _cli(
-            deployment,
-            "report",
-            "--from",
-            today,
-            "--to",
-            today,
-            "--municipality",
-            "Huddinge",
-            "--format",
-            "json",
-        )
-    )
+    only = json.loads(_report(deployment, today, "--municipality", "Huddinge", "--format", "json"))
     assert {r["municipality"] for r in only["rows"]} == {"Huddinge"}
     assert sum(r["cancelled"] for r in only["rows"]) == len(plans[withdrawn.incident_id])
-    table = list(
-        csv.DictReader(io.StringIO(_cli(deployment, "report", "--from", today, "--to", today)))
-    )
+    table = list(csv.DictReader(io.StringIO(_report(deployment, today))))
     assert sum(int(r["planned"]) for r in table) == len(every)
-    page = _cli(deployment, "report", "--from", today, "--to", today, "--format", "html")
+    page = _report(deployment, today, "--format", "html")
     assert "<table>" in page and "Järfälla" in page
 
     proposed = yaml.safe_load(
