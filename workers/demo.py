@@ -393,6 +393,13 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
                 f"gateway pid {gateway.pid} on http://127.0.0.1:{port}; its log: "
                 f"{data_dir / 'gateway.log'}"
             )
+            token_file = data_dir / "supervisor-token.txt"
+            token_file.touch(mode=0o600)
+            token_file.write_text(agencies.tokens["supervisor"] + "\n", "utf-8")
+            _say(
+                f"supervisors' dashboard: http://127.0.0.1:{port}/ (log in with the token in "
+                f"{token_file}; it lives as long as the demo)"
+            )
             demo = Demo(
                 settings,
                 catalogue,

@@ -36,11 +36,12 @@ class HttpAgencies:
 
 
 def set_up(data_dir: Path, webhook_url: str) -> HttpAgencies:
-    """Make tokens (police and the two HTTP agencies), a signing secret and the webhooks file."""
+    """Make tokens (police, a supervisor and the two HTTP agencies), a signing secret and the
+    webhooks file."""
     credentials = data_dir / "credentials.json"
     tokens = {
         role: add_token(credentials, role)
-        for role in ("police", f"agency:{PULL_AGENCY}", f"agency:{WEBHOOK_AGENCY}")
+        for role in ("police", "supervisor", f"agency:{PULL_AGENCY}", f"agency:{WEBHOOK_AGENCY}")
     }
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     webhooks = data_dir / "webhooks.yaml"
