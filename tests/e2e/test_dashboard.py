@@ -13,6 +13,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -139,12 +140,19 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
         assert _row(browser, "INC-DASH-2") is not None
         Select(browser.find_element(By.ID, "municipality")).select_by_index(0)
-        Select(browser.find_element(By.ID, "status")).select_by_value("overdue")
+        _until(browser, lambda d: _row(d, "INC-DASH-1") is not None)
+        browser.find_element(By.ID, "status").send_keys("With overdue")  # typed, as a keyboard user
         _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
+        assert _row(browser, "INC-DASH-2") is not None
         skatteverket = browser.find_element(
             By.CSS_SELECTOR, '#agencies tr[data-recipient="skatteverket"]'
         )
         assert skatteverket.find_element(By.CSS_SELECTOR, "td.on-time").text == "100 %"
+
+        browser.set_window_size(820, 1180)  # a tablet, upright: no sideways scrolling of the page
+        fits = "return document.documentElement.scrollWidth <= window.innerWidth"
+        assert browser.execute_script(fits)
+        _screenshot(browser, "dashboard-tablet.png")
 
         browser.get(f"{stack.base_url}/incidents/INC-DASH-2")
         _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) > 0)
@@ -159,9 +167,10 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
 
 
 def _log_in(browser: WebDriver, stack: Stack) -> None:
-    token = browser.find_element(By.ID, "token")
+    """With the keyboard only: the token field has the focus; type, then Enter."""
+    token = browser.switch_to.active_element
+    assert token.get_attribute("id") == "token", "the login page focuses the token field"
     token.clear()
-    token.send_keys(stack.tokens["supervisor"])
-    token.submit()
+    token.send_keys(stack.tokens["supervisor"] + Keys.ENTER)
     _until(browser, lambda d: d.current_url.rstrip("/") == stack.base_url)
     assert browser.get_cookie("gvi_session")["httpOnly"] is True
