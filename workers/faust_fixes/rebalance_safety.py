@@ -191,7 +191,7 @@ class SafeConsumer(faust_aiokafka.Consumer):
         # the buffer has not sent within 0.1 s (`ProducerBuffer.flush_atmost`): an offset could
         # be committed while the table writes of the messages below it were still unsent. A
         # worker killed then, or a new owner recovering the table then, lost that state for good
-        # (a task never kept: docs/streams.md, "State settles before the commit").
+        # (docs/streams.md, "At least once, nothing doubled").
         await cast(SafeApp, self.app).state_settled()
         return await super()._commit(offsets)
 
