@@ -41,10 +41,17 @@ function setLive(text, ok) {
   live.classList.toggle("offline", !ok);
 }
 
-function follow(onIncident, onEscalation) {
+// `onReady` runs on every (re)connection: whatever happened while the stream was down is
+// read again from the JSON, since the stream itself replays nothing.
+function follow(onIncident, onEscalation, onReady) {
   const source = new EventSource("/dashboard/events");
   state.source = source;
-  source.addEventListener("ready", () => setLive("Live: updates appear as they happen", true));
+  let connections = 0;
+  source.addEventListener("ready", () => {
+    setLive("Live: updates appear as they happen", true);
+    connections += 1;
+    if (connections > 1) onReady();
+  });
   source.addEventListener("incident", (event) => onIncident(JSON.parse(event.data)));
   source.addEventListener("escalation", (event) => onEscalation(JSON.parse(event.data)));
   source.addEventListener("error", () => setLive("Reconnecting…", false));
@@ -224,6 +231,7 @@ async function startOverview() {
       state.escalations.push(escalation);
       renderOverview();
     },
+    refresh,
   );
 }
 
@@ -270,6 +278,7 @@ async function startIncident() {
       if (snapshot.incident_id === incidentId) render();
     },
     () => {},
+    render,
   );
 }
 
