@@ -50,16 +50,42 @@ def _until(driver: WebDriver, holds: Callable[[WebDriver], Any], limit: float = 
     return WebDriverWait(driver, limit, poll_frequency=0.25).until(holds)
 
 
-def _row(driver: WebDriver, incident_id: str) -> Any:
-    found = driver.find_elements(By.CSS_SELECTOR, f'#incidents tr[data-incident="{incident_id}"]')
-    return found[0] if found else None
+# Read in one script, between two of the page's renders: the page replaces its rows on every
+# live update, so an element found in one call can be gone in the next.
+ROW = """
+const row = document.querySelector(`#incidents tr[data-incident="${arguments[0]}"]`);
+if (!row) return null;
+const alert = row.querySelector("td.alert");
+return {
+  classes: row.className,
+  text: row.innerText,
+  progress: Number(row.querySelector("progress").value),
+  alert: alert ? alert.innerText : "",
+};
+"""
+CELLS = """
+return [...document.querySelectorAll(arguments[0])].map(
+  (element) => ({classes: element.className, text: element.innerText}));
+"""
+
+
+def _row(driver: WebDriver, incident_id: str) -> dict[str, Any] | None:
+    found = driver.execute_script(ROW, incident_id)
+    return dict(found) if found is not None else None
 
 
 def _progress(driver: WebDriver, incident_id: str) -> float:
     row = _row(driver, incident_id)
-    if row is None:
-        return -1.0
-    return float(row.find_element(By.TAG_NAME, "progress").get_attribute("value") or 0)
+    return -1.0 if row is None else float(row["progress"])
+
+
+def _cells(driver: WebDriver, selector: str) -> list[dict[str, str]]:
+    return [dict(cell) for cell in driver.execute_script(CELLS, selector)]
+
+
+def _row_has(driver: WebDriver, incident_id: str, field: str, text: str) -> bool:
+    row = _row(driver, incident_id)
+    return row is not None and text in row[field]
 
 
 def _still_the_same_page(driver: WebDriver) -> bool:
@@ -93,7 +119,7 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         deployment.publish("incidents", [(fresh.incident_id, encode(fresh))])
         _until(browser, lambda d: _row(d, "INC-DASH-1") is not None)
         assert _progress(browser, "INC-DASH-1") == 0
-        _until(browser, lambda d: "Järfälla" in _row(d, "INC-DASH-1").text)
+        _until(browser, lambda d: _row_has(d, "INC-DASH-1", "text", "Järfälla"))
 
         tasks = expected_tasks(fresh, group)
         finished = [t for t in tasks if t.recipient == "skatteverket"]
@@ -116,26 +142,17 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
             municipality="Huddinge",
         )
         deployment.publish("incidents", [(late.incident_id, encode(late))])
-        _until(
-            browser,
-            lambda d: (
-                "overdue" in (_row(d, "INC-DASH-2").get_attribute("class") or "")
-                if _row(d, "INC-DASH-2") is not None
-                else False
-            ),
-        )
+        _until(browser, lambda d: _row_has(d, "INC-DASH-2", "classes", "overdue"))
         overdue_row = _row(browser, "INC-DASH-2")
-        assert "overdue" in overdue_row.find_element(By.CSS_SELECTOR, "td.alert").text
-        assert "overdue" not in (_row(browser, "INC-DASH-1").get_attribute("class") or "")
-        _until(
-            browser,
-            lambda d: bool(d.find_elements(By.CSS_SELECTOR, "#escalations li.escalation")),
-        )
+        assert overdue_row is not None and "overdue" in overdue_row["alert"]
+        on_time = _row(browser, "INC-DASH-1")
+        assert on_time is not None and "overdue" not in on_time["classes"]
+        _until(browser, lambda d: bool(_cells(d, "#escalations li.escalation")))
         assert _still_the_same_page(browser), "everything above arrived without a reload"
         kept = _screenshot(browser, "dashboard.png")
         assert kept.stat().st_size > 10_000
 
-        _until(browser, lambda d: "Huddinge" in _row(d, "INC-DASH-2").text)
+        _until(browser, lambda d: _row_has(d, "INC-DASH-2", "text", "Huddinge"))
         Select(browser.find_element(By.ID, "municipality")).select_by_visible_text("Huddinge")
         _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
         assert _row(browser, "INC-DASH-2") is not None
@@ -144,10 +161,8 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         browser.find_element(By.ID, "status").send_keys("With overdue")  # typed, as a keyboard user
         _until(browser, lambda d: _row(d, "INC-DASH-1") is None)
         assert _row(browser, "INC-DASH-2") is not None
-        skatteverket = browser.find_element(
-            By.CSS_SELECTOR, '#agencies tr[data-recipient="skatteverket"]'
-        )
-        assert skatteverket.find_element(By.CSS_SELECTOR, "td.on-time").text == "100 %"
+        [on_time_share] = _cells(browser, '#agencies tr[data-recipient="skatteverket"] td.on-time')
+        assert on_time_share["text"] == "100 %"
 
         browser.set_window_size(820, 1180)  # a tablet, upright: no sideways scrolling of the page
         fits = "return document.documentElement.scrollWidth <= window.innerWidth"
@@ -155,12 +170,12 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         _screenshot(browser, "dashboard-tablet.png")
 
         browser.get(f"{stack.base_url}/incidents/INC-DASH-2")
-        _until(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) > 0)
-        rows = browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")
+        _until(browser, lambda d: len(_cells(d, "#tasks tbody tr")) > 0)
+        rows = _cells(browser, "#tasks tbody tr")
         assert len(rows) == len(expected_tasks(late, group))
-        flagged = browser.find_elements(By.CSS_SELECTOR, "#tasks tbody tr.overdue")
-        assert flagged and all("patrol" in row.text for row in flagged)
-        assert any("tier" in row.text for row in rows), "each task names its rule"
+        flagged = [row for row in rows if "overdue" in row["classes"]]
+        assert flagged and all("patrol" in row["text"] for row in flagged)
+        assert any("tier" in row["text"] for row in rows), "each task names its rule"
         _screenshot(browser, "incident.png")
         if os.environ.get("GVI_KEEP_README_SCREENSHOT"):
             shutil.copy(kept, Path(__file__).parents[2] / "docs" / "dashboard.png")
