@@ -131,6 +131,7 @@ def metric_samples(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]]
     """A process's `/metrics`, parsed by prometheus_client's own parser."""
     answer = httpx.get(f"{base_url}/metrics", timeout=10)
     assert answer.status_code == 200, answer.text[:300]
+    assert answer.headers["content-type"].startswith("text/plain")
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(answer.text)

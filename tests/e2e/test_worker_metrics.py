@@ -7,27 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from events.codec import encode
 from schemas import TaskStatus
 from tests.convergence import complete_all
-from tests.integration.conftest import Deployment, WorkerProcess
+from tests.e2e.gateway_stack import metric_samples
+from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
 from tests.outside_clients import librdkafka_publish
 
 pytestmark = pytest.mark.broker
-
-
-def _samples(worker: WorkerProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    answer = httpx.get(f"{worker.web_url}/metrics", timeout=10)
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-    }
 
 
 def _value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
@@ -63,7 +52,7 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
 
     deadline = time.monotonic() + 60
     while True:
-        samples = _samples(worker)
+        samples = metric_samples(worker.web_url)
         counted = _value(samples, "gvi_tasks", recipient="skatteverket", status="completed")
         if counted == 1 or time.monotonic() > deadline:
             break

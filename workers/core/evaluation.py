@@ -11,7 +11,7 @@ from statistics import median, quantiles
 from schemas.completion import CompletionSnapshot
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.task import RecipientTaskView, TaskKind, TaskStatus, TaskStatusChange
-from workers.core.lifecycle import PROGRESSION
+from workers.core.lifecycle import PROGRESSION, moves_on
 
 Planned = IncidentReported | IncidentCorrected
 IncidentEvent = IncidentReported | IncidentCorrected | IncidentRetracted
@@ -184,7 +184,7 @@ def task_facts(
             known.completed_at = change.changed_at
         if change.status in (TaskStatus.DECLINED, TaskStatus.FAILED) and known.reason is None:
             known.reason = change.reason
-        if _later(change.status, known.status):
+        if moves_on(known.status, change.status):
             known.status = change.status
     return facts
 
@@ -242,16 +242,6 @@ def report(facts: Mapping[str, TaskFacts], window: Window, as_of: datetime) -> R
     )
     incidents = len({task.incident_id for task in facts.values()})
     return Report(window, as_of, tuple(r.summary() for r in ordered), step_rows, incidents)
-
-
-def _later(reported: TaskStatus, current: TaskStatus) -> bool:
-    if current in (TaskStatus.COMPLETED, TaskStatus.DECLINED, TaskStatus.FAILED):
-        return False
-    if current is TaskStatus.CANCELLED:
-        return False
-    if reported not in PROGRESSION:
-        return True
-    return current not in PROGRESSION or PROGRESSION.index(reported) > PROGRESSION.index(current)
 
 
 def _reached(status: TaskStatus, step: TaskStatus) -> bool:

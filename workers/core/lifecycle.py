@@ -117,3 +117,13 @@ def mark_overdue(task: SanctionTask, now: datetime) -> Transition:
     if task.overdue or not task.is_overdue_at(now):
         return Transition(task=task, changed=False)
     return Transition(task=task.model_copy(update={"overdue": True}), changed=True)
+
+
+def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:
+    """Whether `reported` is later in a task's life than `current` (never out of a terminal
+    state; a terminal state is later than any open one)."""
+    if current in TERMINAL_STATUSES or reported == current:
+        return False
+    if reported in TERMINAL_STATUSES:
+        return True
+    return PROGRESSION.index(reported) > PROGRESSION.index(current)

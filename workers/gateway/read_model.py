@@ -13,8 +13,8 @@ from typing import Any
 
 import aiosqlite
 
-from schemas.task import TERMINAL_STATUSES, TaskStatus
-from workers.core.lifecycle import PROGRESSION
+from schemas.task import TaskStatus
+from workers.core.lifecycle import moves_on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -315,16 +315,6 @@ def _page(rows: list[tuple[int, dict[str, Any]]], after: int, limit: int) -> Pag
     return Page(
         [item for _, item in shown], encode_cursor(last) if last else None, len(rows) > limit
     )
-
-
-def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:
-    """Whether `reported` is later in a task's life than `current` (never out of a terminal
-    state; a terminal state is later than any open one)."""
-    if current in TERMINAL_STATUSES or reported == current:
-        return False
-    if reported in TERMINAL_STATUSES:
-        return True
-    return PROGRESSION.index(reported) > PROGRESSION.index(current)
 
 
 LISTENER_BACKLOG = 1000
