@@ -10,7 +10,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from events.catalogue import Catalogue, CleanupPolicy
+from events.catalogue import Catalogue, CleanupPolicy, TopicSpec
+from events.connection import (
+    EXIT_AUTHORISATION,
+    KafkaAccessRefused,
+    KafkaConnection,
+    connection_of,
+)
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,16 @@ def problems_of(
     return problems
 
 
-async def lists_batch_starts_as_ends(bootstrap_servers: str) -> bool:
+def _admin(kafka: KafkaConnection | str) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection_of(kafka).aiokafka(), request_timeout_ms=30000)
+
+
+async def lists_batch_starts_as_ends(kafka: KafkaConnection | str) -> bool:
     """True when the broker is Tansu (cluster id `tansu...`): its ListOffsets (latest) answers
     one past the *first* record of a partition's last record batch, not one past its last
     record (Tansu 0.6.0, `tests/integration/test_broker_offsets.py`). False when the broker
     does not say."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
+    admin = _admin(kafka)
     await admin.start()
     try:
         described = await admin.describe_cluster()
@@ -108,7 +118,7 @@ async def lists_batch_starts_as_ends(bootstrap_servers: str) -> bool:
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     catalogue: Catalogue,
     replication: int,
     changelogs: Sequence[str] = (),
@@ -119,11 +129,12 @@ async def ensure_topics(
     that no agent ever reads a topic just created as one without partitions; returns the names
     created."""
     expected = expected_topics(catalogue, changelogs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
+    admin = _admin(kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         present = [topic for topic in expected if topic.name in existing]
+        await _require_described(admin, [topic.name for topic in expected], kafka)
         partitions = await _partition_counts(admin, [topic.name for topic in present])
         cleanups = await _cleanup_policies(admin, [topic.name for topic in present])
         problems = problems_of(present, partitions, cleanups)
@@ -137,6 +148,49 @@ async def ensure_topics(
         return [topic.name for topic in wanted]
     finally:
         await admin.close()
+
+
+async def await_topics(
+    kafka: KafkaConnection | str, topics: Sequence[TopicSpec], within: float = 120.0
+) -> None:
+    """For a process that uses topics but does not own them (the gateway): wait until the
+    worker (or the operator's topics job) has created every one, then check them (raises
+    TopicsUnusable, or KafkaAccessRefused when the ACLs do not let it see them)."""
+    expected = [ExpectedTopic(spec.name, spec.partitions, spec.cleanup) for spec in topics]
+    admin = _admin(kafka)
+    await admin.start()
+    try:
+        await _require_described(admin, [topic.name for topic in expected], kafka)
+        try:
+            await _await_leaders(admin, {t.name: t.partitions for t in expected}, within)
+        except TimeoutError as missing:
+            raise TopicsUnusable([f"{missing}; is the worker set up?"]) from None
+        partitions = await _partition_counts(admin, [topic.name for topic in expected])
+        cleanups = await _cleanup_policies(admin, [topic.name for topic in expected])
+        problems = problems_of(expected, partitions, cleanups)
+        if problems:
+            raise TopicsUnusable(problems)
+    finally:
+        await admin.close()
+
+
+async def _require_described(
+    admin: AIOKafkaAdminClient, names: list[str], kafka: KafkaConnection | str
+) -> None:
+    """Raise KafkaAccessRefused when the principal may not even describe one of its topics
+    (the ACLs were not applied): the worker would wait on them for ever."""
+    refused = [
+        topic["topic"]
+        for topic in await admin.describe_topics(names)
+        if topic.get("error_code", 0) == 29  # TOPIC_AUTHORIZATION_FAILED
+    ]
+    if refused:
+        who = connection_of(kafka).who
+        raise KafkaAccessRefused(
+            f"Kafka refuses {who} access to {len(refused)} topic(s), e.g. {refused[0]}: apply "
+            "the ACLs (gvi-sanctions acls --apply) or check GVI_KAFKA_SASL_USERNAME",
+            EXIT_AUTHORISATION,
+        )
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
@@ -190,11 +244,11 @@ async def _await_leaders(admin: AIOKafkaAdminClient, wanted: dict[str, int], wit
 
 
 async def recreate_missing(
-    bootstrap_servers: str, catalogue: Catalogue, replication: int
+    kafka: KafkaConnection | str, catalogue: Catalogue, replication: int
 ) -> list[str]:
     """Create the catalogue topics that have gone missing (deleted under a running worker);
     returns their names. Checks nothing else: the worker checked the topics at its start."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30000)
+    admin = _admin(kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -1,5 +1,6 @@
 """The topic catalogue: every stream of DESIGN §4 declared once, with key, value and cleanup."""
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -9,6 +10,7 @@ from pydantic import BaseModel
 from schemas.audit import AuditRecord
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
+from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, TaskStatusChange
@@ -49,7 +51,10 @@ class Catalogue:
 
     incidents: TopicSpec
     groups: TopicSpec
-    task_updates: TopicSpec
+    task_updates: dict[str, TopicSpec]
+    """Per recipient: its own status topic; the topic, not the message, names the agency (only
+    that agency's principal may write it, `gvi-sanctions acls`)."""
+    gateway_events: TopicSpec
     completion: TopicSpec
     escalations: TopicSpec
     audit: TopicSpec
@@ -62,19 +67,37 @@ class Catalogue:
     routed: dict[str, TopicSpec]
     """Per outside input topic: the internal topic that carries its messages that arrived on
     another partition than the owner of their key, to that owner (same key, same value)."""
+    routed_updates: TopicSpec
+    """The one routed topic of every recipient's status topic (the source topic travels in
+    the headers, so the reporter is still known)."""
 
     def all(self) -> tuple[TopicSpec, ...]:
         fixed = (
             self.incidents,
             self.groups,
-            self.task_updates,
+            self.gateway_events,
             self.completion,
             self.escalations,
             self.audit,
             self.rejected,
         )
         internal = (self.group_work, self.task_commands, self.task_events, self.unknown_groups)
-        return (*fixed, *self.tasks.values(), *internal, *self.routed.values())
+        routed = tuple({spec.name: spec for spec in self.routed.values()}.values())
+        return (
+            *fixed,
+            *self.tasks.values(),
+            *self.task_updates.values(),
+            *internal,
+            *routed,
+        )
+
+    def reporter_of(self, topic: str) -> str | None:
+        """The recipient whose status topic `topic` is; None for any other topic."""
+        return self._reporters.get(topic)
+
+    @functools.cached_property
+    def _reporters(self) -> dict[str, str]:
+        return {spec.name: recipient for recipient, spec in self.task_updates.items()}
 
     def routed_from(self, outside: TopicSpec) -> TopicSpec:
         """The internal topic to which `outside`'s misplaced messages are forwarded."""
@@ -102,10 +125,22 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             description=description,
         )
 
+    recipients = tuple(recipients)
     outside = {
         "incidents": ("incident id", None),
         "groups": ("group id", GroupProfile),
         "task-updates": ("task id", TaskStatusChange),
+    }
+    routed = {
+        suffix: spec(
+            f"internal.routed.{suffix}",
+            key,
+            value,
+            Direction.INTERNAL,
+            f"{prefix}{suffix}{'.<recipient>' if suffix == 'task-updates' else ''} messages "
+            "forwarded to the partition that owns their key",
+        )
+        for suffix, (key, value) in outside.items()
     }
     return Catalogue(
         incidents=spec(
@@ -123,8 +158,23 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             "group profile",
             CleanupPolicy.COMPACT,
         ),
-        task_updates=spec(
-            "task-updates", "task id", TaskStatusChange, Direction.IN, "status from an agency"
+        task_updates={
+            recipient: spec(
+                f"task-updates.{recipient}",
+                "task id",
+                TaskStatusChange,
+                Direction.IN,
+                f"status of {recipient}'s tasks, written only by {recipient}",
+            )
+            for recipient in recipients
+        },
+        gateway_events=spec(
+            "gateway-events",
+            "task id",
+            GatewayEvent,
+            Direction.IN,
+            "the gateway's HTTP disclosures and webhook delivery failures, for the worker to "
+            "write to the audit and escalation streams",
         ),
         completion=spec(
             "completion", "incident id", CompletionSnapshot, Direction.OUT, "completion snapshot"
@@ -169,13 +219,12 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             "an incident whose group stayed unknown, to be answered once",
         ),
         routed={
-            f"{prefix}{suffix}": spec(
-                f"internal.routed.{suffix}",
-                key,
-                value,
-                Direction.INTERNAL,
-                f"{prefix}{suffix} messages forwarded to the partition that owns their key",
-            )
-            for suffix, (key, value) in outside.items()
+            f"{prefix}incidents": routed["incidents"],
+            f"{prefix}groups": routed["groups"],
+            **{
+                f"{prefix}task-updates.{recipient}": routed["task-updates"]
+                for recipient in recipients
+            },
         },
+        routed_updates=routed["task-updates"],
     )

@@ -5,6 +5,7 @@ from schemas.common import SCHEMA_VERSION
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.escalation import Escalation, EscalationLevel, EscalationReason
+from schemas.gateway_event import GatewayEvent
 from schemas.group import (
     GroupMember,
     GroupProfile,
@@ -50,6 +51,7 @@ __all__ = [
     "Escalation",
     "EscalationLevel",
     "EscalationReason",
+    "GatewayEvent",
     "GroupDecision",
     "GroupHistory",
     "GroupMember",

@@ -9,6 +9,7 @@ from schemas.audit import AuditRecord
 from schemas.completion import CompletionSnapshot
 from schemas.decision import Decision
 from schemas.escalation import Escalation
+from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentCorrected, IncidentEvent, IncidentReported, IncidentRetracted
@@ -28,6 +29,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "escalation": Escalation,
     "audit-record": AuditRecord,
     "rejection": Rejection,
+    "gateway-event": GatewayEvent,
     "decision": Decision,
 }
 

@@ -23,6 +23,7 @@ class RejectionCode(StrEnum):
     INCIDENT_RETRACTED = "incident_retracted"
     CONFLICTING_VERSION = "conflicting_version"
     UNREADABLE_BATCH = "unreadable_batch"
+    TOO_LARGE = "too_large"
     INTERNAL_ERROR = "internal_error"
 
 

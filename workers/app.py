@@ -2,10 +2,20 @@
 
 from typing import Any
 
+from faust import SASLCredentials, SSLCredentials
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from events.catalogue import CleanupPolicy, build_catalogue
-from workers.agents import completion, deadlines, health, incidents, planning, tasks
+from events.connection import KafkaConnection
+from workers.agents import (
+    completion,
+    deadlines,
+    gateway_events,
+    health,
+    incidents,
+    planning,
+    tasks,
+)
 from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
@@ -16,7 +26,7 @@ from workers.watchdogs import partitions as partition_watchdog
 from workers.watchdogs import recovery as recovery_watchdog
 from workers.watchdogs import stuck_events
 
-AGENTS = (incidents, planning, tasks, completion, deadlines)
+AGENTS = (incidents, planning, tasks, completion, deadlines, gateway_events)
 TABLES = (
     "incidents",
     "groups",
@@ -27,6 +37,21 @@ TABLES = (
     "parked-updates",
     "incident-progress",
 )
+
+
+def faust_credentials(kafka: KafkaConnection) -> Any:
+    """faust's `broker_credentials` for the connection settings (None: plaintext)."""
+    context = kafka.ssl_context()
+    if kafka.security_protocol.uses_sasl:
+        return SASLCredentials(
+            username=kafka.username,
+            password=kafka.password,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism.value,
+        )
+    if context is not None:
+        return SSLCredentials(context)
+    return None
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, Runtime]:
@@ -60,6 +85,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        # The port serves /metrics, /healthz and /readyz only: faust's table and router pages
+        # would show any table's records (narratives, member refs) to whoever asks.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        broker_credentials=faust_credentials(settings.kafka),
         table_standby_replicas=settings.standby_replicas,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         **({"producer_max_batch_size": 1} if settings.single_record_batches else {}),

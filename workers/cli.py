@@ -6,19 +6,26 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from events.connection import KafkaAccessRefused, refusal_of
+from schemas.common import describe_validation_error
 from schemas.export import json_schemas, render
 from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentRetracted, parse_incident_event
+from workers.acl_commands import add_acl_command
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.evaluation_commands import add_evaluation_commands
 from workers.explain import render_decision
+from workers.settings import Settings
 from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
 
 Command = Callable[[argparse.Namespace], int]
+EXIT_SETTINGS = 78
+"""sysexits' EX_CONFIG: a GVI_ setting is not valid."""
 
 
 def _export_schemas(arguments: argparse.Namespace) -> int:
@@ -131,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(run=_explain)
 
     add_evaluation_commands(commands, policy_commands)
+    add_acl_command(commands)
     add_stream_commands(commands)
     add_gateway_commands(commands)
     add_demo_command(commands)
@@ -138,10 +146,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `gvi-sanctions` console script."""
+    """Entry point of the `gvi-sanctions` console script. A broker that refuses the
+    connection, the login or an authorisation is reported in one line naming the setting to
+    fix, with an exit code of its own (events.connection), never with a stack trace."""
     arguments = build_parser().parse_args(argv)
     run: Command = arguments.run
-    return run(arguments)
+    try:
+        return run(arguments)
+    except ValidationError as error:
+        if error.title != "Settings":
+            raise
+        print(
+            f"gvi-sanctions: the GVI_ settings: {describe_validation_error(error)}", file=sys.stderr
+        )
+        return EXIT_SETTINGS
+    except KafkaAccessRefused as refused:
+        print(f"gvi-sanctions {arguments.command}: {refused}", file=sys.stderr)
+        return refused.exit_code
+    except KafkaError as error:
+        refusal = refusal_of(_principal(), error)
+        if refusal is None:
+            raise
+        print(f"gvi-sanctions {arguments.command}: {refusal}", file=sys.stderr)
+        return refusal.exit_code
+
+
+def _principal() -> str:
+    try:
+        return Settings().kafka.who
+    except (ValidationError, ValueError):
+        return "this principal"
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import httpx
 
 from events.catalogue import Catalogue, build_catalogue
 from events.codec import encode
+from events.connection import KafkaConnection
 from schemas.completion import CompletionSnapshot, IncidentProgress
 from schemas.task import TaskStatus, TaskStatusChange
 from workers.core.policy import load_policy
@@ -120,8 +121,8 @@ class Demo:
         self.shown: dict[str, str] = {}
 
     @property
-    def bootstrap(self) -> str:
-        return self.settings.bootstrap_servers
+    def bootstrap(self) -> KafkaConnection:
+        return self.settings.kafka
 
     async def run(self, limit_seconds: float) -> bool:
         main = asyncio.current_task()
@@ -156,7 +157,7 @@ class Demo:
                 f"{attribution.group_id} (confidence {attribution.confidence:.2f})"
             )
         expected = {incident.incident_id for incident in incidents}
-        producer = TopicTrackingProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = TopicTrackingProducer(**self.bootstrap.aiokafka(), acks="all")
         await producer.start()
         background = {
             asyncio.create_task(self._agencies(producer)),
@@ -274,7 +275,9 @@ class Demo:
                     _say(f"{recipient}: the gateway answered {answer} to {status.value}")
                 continue
             await producer.send_and_wait(
-                self.catalogue.task_updates.name, key=str(task_id).encode(), value=encode(change)
+                self.catalogue.task_updates[recipient].name,
+                key=str(task_id).encode(),
+                value=encode(change),
             )
 
     async def _watch(self, expected: set[str]) -> bool:

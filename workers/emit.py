@@ -13,6 +13,7 @@ from schemas.rejection import Rejection
 from workers.core.messages import CreateTasks, NewTask, SourceRef
 from workers.core.outputs import (
     Answer,
+    Audited,
     Disclosure,
     Escalate,
     HandToGroup,
@@ -68,6 +69,8 @@ def messages_of(
                     Outbound(catalogue.tasks[view.recipient].name, task_id, encode(view))
                 )
                 messages.append(Outbound(catalogue.audit.name, task_id, encode(audit)))
+            case Audited(audit=audit):
+                messages.append(Outbound(catalogue.audit.name, str(audit.task_id), encode(audit)))
             case Escalate(escalation=escalation):
                 key = str(escalation.task_id)
                 messages.append(Outbound(catalogue.escalations.name, key, encode(escalation)))

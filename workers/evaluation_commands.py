@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from events.catalogue import Catalogue, build_catalogue
+from events.connection import check_access
 from schemas.completion import CompletionSnapshot
 from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
@@ -42,6 +43,7 @@ FORMATS = ("csv", "json", "html")
 
 def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[Record]]:
     """Every message of `topics`, from the beginning, with a progress bar on stderr."""
+    asyncio.run(check_access(settings.kafka, topics))
     found: dict[str, list[Record]] = {}
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -50,7 +52,7 @@ def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[Record]]:
         for topic in topics:
             progress.update(reading, description=f"reading {topic}")
             found[topic] = asyncio.run(
-                read_topic(settings.bootstrap_servers, topic, idle_timeout=1.0, max_wait=600)
+                read_topic(settings.kafka, topic, idle_timeout=1.0, max_wait=600)
             )
             progress.advance(reading)
     return found
@@ -76,11 +78,12 @@ def _incidents(records: list[Record]) -> list[IncidentEvent]:
 def build_report(settings: Settings, catalogue: Catalogue, window: Window) -> Report:
     """Read the public topics and count (`workers/core/evaluation.py`)."""
     task_topics = [spec.name for spec in catalogue.tasks.values()]
+    update_topics = [spec.name for spec in catalogue.task_updates.values()]
     topics = [
         catalogue.incidents.name,
         catalogue.completion.name,
-        catalogue.task_updates.name,
         catalogue.rejected.name,
+        *update_topics,
         *task_topics,
     ]
     found = _read_all(settings, topics)
@@ -89,7 +92,7 @@ def build_report(settings: Settings, catalogue: Catalogue, window: Window) -> Re
         for r in _values(found[catalogue.rejected.name], Rejection.model_validate_json)
     }
     accepted: list[TaskStatusChange] = []
-    for record in found[catalogue.task_updates.name]:
+    for record in (record for topic in update_topics for record in found[topic]):
         if (record.topic, record.partition, record.offset) in refused or record.value is None:
             continue
         accepted += _values([record], TaskStatusChange.model_validate_json)

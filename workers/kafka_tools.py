@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.connection import KafkaConnection, connection_of
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
+
+Kafka = KafkaConnection | str
+"""A connection (servers and credentials), or plaintext `host:port[,host:port]`."""
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,10 @@ class Record:
 
 
 async def publish(
-    bootstrap_servers: str, topic: str, messages: Iterable[tuple[str | None, bytes | None]]
+    kafka: Kafka, topic: str, messages: Iterable[tuple[str | None, bytes | None]]
 ) -> list[tuple[int, int]]:
     """Send (key, value) pairs, waiting for each acknowledgement; returns (partition, offset)s."""
-    producer = TopicTrackingProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = TopicTrackingProducer(**connection_of(kafka).aiokafka(), acks="all")
     await producer.start()
     try:
         placed = []
@@ -41,11 +45,11 @@ async def publish(
 
 
 async def read_topic(
-    bootstrap_servers: str, topic: str, idle_timeout: float = 1.0, max_wait: float = 30.0
+    kafka: Kafka, topic: str, idle_timeout: float = 1.0, max_wait: float = 30.0
 ) -> list[Record]:
     """Every message of `topic` from the beginning, until it is idle for `idle_timeout` seconds."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **connection_of(kafka).aiokafka(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
@@ -73,12 +77,12 @@ async def read_topic(
 
 
 async def wait_for_keys(
-    bootstrap_servers: str, topic: str, keys: Iterable[str], limit_seconds: float = 60.0
+    kafka: Kafka, topic: str, keys: Iterable[str], limit_seconds: float = 60.0
 ) -> list[Record]:
     """Read `topic` until every key in `keys` has appeared; raises TimeoutError otherwise."""
     missing = set(keys)
     found: list[Record] = []
-    async for record in follow(bootstrap_servers, topic, limit_seconds=limit_seconds):
+    async for record in follow(kafka, topic, limit_seconds=limit_seconds):
         found.append(record)
         missing.discard(record.key or "")
         if not missing:
@@ -87,19 +91,19 @@ async def wait_for_keys(
 
 
 async def follow(
-    bootstrap_servers: str, topic: str, limit_seconds: float | None = None
+    kafka: Kafka, topic: str, limit_seconds: float | None = None
 ) -> AsyncIterator[Record]:
     """Yield every message of `topic` from the beginning as it arrives, for `limit_seconds`."""
-    async for record in follow_many(bootstrap_servers, [topic], limit_seconds):
+    async for record in follow_many(kafka, [topic], limit_seconds):
         yield record
 
 
 async def follow_many(
-    bootstrap_servers: str, topics: Sequence[str], limit_seconds: float | None = None
+    kafka: Kafka, topics: Sequence[str], limit_seconds: float | None = None
 ) -> AsyncIterator[Record]:
     """Yield every message of several topics from the beginning as it arrives."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **connection_of(kafka).aiokafka(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,

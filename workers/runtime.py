@@ -38,6 +38,11 @@ METADATA_WAIT_SECONDS = 3.0
 stays silent is kept as created and sent later, so a short wait loses nothing)."""
 
 
+MAX_MESSAGE_BYTES = 1_000_000
+"""The largest key and value a worker takes: what it forwards or answers must stay below the
+broker's and producer's 1 MiB limit; every valid message of the contracts is far smaller."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -126,7 +131,7 @@ class Runtime:
         self.topics_checked_at = now
         try:
             created = await recreate_missing(
-                self.settings.bootstrap_servers, self.catalogue, self.settings.replication_factor
+                self.settings.kafka, self.catalogue, self.settings.replication_factor
             )
         except Exception as error:
             log.warning("could not check the topics", error=f"{type(error).__name__}: {error}")
@@ -419,6 +424,7 @@ async def _handle_or_reject(
 ) -> None:
     try:
         refuse_unreadable(event)
+        refuse_too_large(event)
         if await runtime.forward_if_misplaced(event):
             return
         await handle(event)
@@ -449,6 +455,19 @@ def refuse_unreadable(event: EventT[Any]) -> None:
             f"the record batch holding this offset cannot be read ({reason}); "
             "the producer must send it again",
             RejectionCode.UNREADABLE_BATCH,
+        )
+
+
+def refuse_too_large(event: EventT[Any]) -> None:
+    """A message larger (once decompressed) than anything the contracts allow is answered
+    before it is decoded or forwarded: forwarding it whole would fail at the broker."""
+    message = event.message
+    size = len(message.value or b"") + len(message.key or b"")
+    if size > MAX_MESSAGE_BYTES:
+        raise Refused(
+            f"the message holds {size:,} bytes of key and value; the contracts allow far less "
+            f"(the worker takes at most {MAX_MESSAGE_BYTES:,}): a field is too long",
+            RejectionCode.TOO_LARGE,
         )
 
 

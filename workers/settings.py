@@ -3,8 +3,10 @@
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 
 
 class LogFormat(StrEnum):
@@ -24,6 +26,33 @@ class Settings(BaseSettings):
         default=None,
         description="kafka://host:port[;host:port]; unset: the CLI starts the embedded broker",
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default=SecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; production: SASL_SSL or SSL",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default=SaslMechanism.SCRAM_SHA_512, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(default=None, max_length=256)
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="the CA that signed the brokers' certificates; unset: system CAs"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="a client certificate (PEM), for mutual TLS"
+    )
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="its private key (PEM)")
+    kafka_ssl_key_password: SecretStr | None = None
+    acl_worker_principal: str = Field(default="User:gvi-worker", pattern=r"^User:.+")
+    acl_gateway_principal: str = Field(default="User:gvi-gateway", pattern=r"^User:.+")
+    acl_police_principal: str = Field(default="User:police", pattern=r"^User:.+")
+    acl_agency_principal: str = Field(
+        default="User:{recipient}",
+        pattern=r"^User:.*\{recipient\}",
+        description="each agency's principal; {recipient} is its recipient id",
+    )
+    acl_supervisor_principal: str = Field(default="User:gvi-supervisor", pattern=r"^User:.+")
+    acl_evaluator_principal: str = Field(default="User:gvi-evaluator", pattern=r"^User:.+")
     topic_prefix: str = Field(default="gvi.", pattern=r"^[A-Za-z0-9._\-]*$", max_length=100)
     app_id: str = Field(default="gvi-sanctions", pattern=r"^[A-Za-z0-9._\-]+$", max_length=100)
     partitions: int = Field(default=4, ge=1, le=1000)
@@ -99,6 +128,39 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
     log_format: LogFormat = LogFormat.AUTO
 
+    @model_validator(mode="after")
+    def _credentials_fit_the_protocol(self) -> "Settings":
+        protocol = self.kafka_security_protocol
+        if protocol.uses_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"GVI_KAFKA_SECURITY_PROTOCOL={protocol.value} needs GVI_KAFKA_SASL_USERNAME "
+                "and GVI_KAFKA_SASL_PASSWORD"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("GVI_KAFKA_SSL_CERTFILE and GVI_KAFKA_SSL_KEYFILE go together")
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile)
+        if not protocol.uses_tls and any(path is not None for path in tls_files):
+            raise ValueError(
+                f"TLS files are set but GVI_KAFKA_SECURITY_PROTOCOL={protocol.value} does not "
+                "use TLS (SSL or SASL_SSL)"
+            )
+        return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How every Kafka client of this process connects (DESIGN §9)."""
+        return KafkaConnection(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=_revealed(self.kafka_sasl_password),
+            ca_file=self.kafka_ssl_cafile,
+            cert_file=self.kafka_ssl_certfile,
+            key_file=self.kafka_ssl_keyfile,
+            key_password=_revealed(self.kafka_ssl_key_password),
+        )
+
     @property
     def bootstrap_servers(self) -> str:
         """The broker URL as aiokafka wants it: `host:port,host:port`."""
@@ -106,3 +168,7 @@ class Settings(BaseSettings):
             raise ValueError("no broker configured")
         servers = self.broker_url.removeprefix("kafka://").replace(";", ",")
         return ",".join(server.removeprefix("kafka://") for server in servers.split(","))
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None

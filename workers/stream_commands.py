@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from events.catalogue import build_catalogue
 from events.codec import encode
+from events.connection import check_access
 from schemas.common import describe_validation_error
 from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
@@ -67,25 +68,31 @@ def _validated(kind: str, document: Any) -> tuple[str, BaseModel]:
 
 
 def run_publish_command(arguments: argparse.Namespace) -> int:
+    """Validate and publish; a status update goes to its agency's own topic,
+    `gvi.task-updates.<recipient>`, which only that agency's principal may write."""
     settings = Settings()
     if settings.broker_url is None:
         print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
         return 2
-    topic = f"{settings.topic_prefix}{KINDS[arguments.kind]}"
     try:
         documents = _documents(arguments.file)
-        messages = [
-            (key, encode(model))
-            for key, model in (_validated(arguments.kind, document) for document in documents)
-        ]
+        validated = [_validated(arguments.kind, document) for document in documents]
     except ValidationError as error:
         print(f"not a valid {arguments.kind}: {describe_validation_error(error)}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as error:
         print(f"cannot read {arguments.file}: {error}", file=sys.stderr)
         return 1
-    placed = asyncio.run(publish(settings.bootstrap_servers, topic, messages))
-    print(f"published {len(placed)} {arguments.kind}(s) to {topic}")
+    by_topic: dict[str, list[tuple[str | None, bytes | None]]] = {}
+    for key, model in validated:
+        suffix = KINDS[arguments.kind]
+        if isinstance(model, TaskStatusChange):
+            suffix = f"{suffix}.{model.recipient}"
+        by_topic.setdefault(f"{settings.topic_prefix}{suffix}", []).append((key, encode(model)))
+    asyncio.run(check_access(settings.kafka, list(by_topic)))
+    for topic, messages in by_topic.items():
+        placed = asyncio.run(publish(settings.kafka, topic, messages))
+        print(f"published {len(placed)} {arguments.kind}(s) to {topic}")
     return 0
 
 
@@ -107,10 +114,11 @@ def run_tail_command(arguments: argparse.Namespace) -> int:
         print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
         return 2
     topic = resolve_topic(settings, arguments.topic)
+    asyncio.run(check_access(settings.kafka, [topic]))
 
     async def tail() -> int:
         shown = 0
-        async for record in follow(settings.bootstrap_servers, topic, arguments.timeout):
+        async for record in follow(settings.kafka, topic, arguments.timeout):
             value = record.value.decode("utf-8", errors="replace") if record.value else "null"
             print(f"{record.partition}:{record.offset} {record.key} {value}", flush=True)
             shown += 1

@@ -8,6 +8,7 @@ import faust
 import structlog
 
 from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
+from events.connection import check_access
 from workers.app import TABLES, create_app
 from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.embedded_broker import EmbeddedBroker
@@ -60,8 +61,9 @@ def run_worker(settings: Settings) -> int:
             "embedded broker started", url=broker.url, pid=broker.process and broker.process.pid
         )
     try:
+        asyncio.run(check_access(settings.kafka))
         if settings.single_record_batches is None:
-            tansu = asyncio.run(lists_batch_starts_as_ends(settings.bootstrap_servers))
+            tansu = asyncio.run(lists_batch_starts_as_ends(settings.kafka))
             settings = settings.model_copy(update={"single_record_batches": tansu})
             if tansu:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")
@@ -70,7 +72,7 @@ def run_worker(settings: Settings) -> int:
         try:
             created = asyncio.run(
                 ensure_topics(
-                    settings.bootstrap_servers,
+                    settings.kafka,
                     runtime.catalogue,
                     settings.replication_factor,
                     changelogs,

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from workers.settings import LogFormat, Settings
 
 
@@ -14,6 +16,9 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     """The `GVI_` environment variables from which `Settings()` reads `settings` back."""
     environment: dict[str, str] = {}
     for name, value in settings.model_dump(mode="json").items():
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):
+            value = secret.get_secret_value()
         if value is not None:
             rendered = value if isinstance(value, str) else json.dumps(value)
             environment[f"GVI_{name.upper()}"] = rendered

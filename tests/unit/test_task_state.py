@@ -46,11 +46,13 @@ def _new_task() -> NewTask:
 
 
 NEW = _new_task()
+REPORTER = NEW.task.recipient
+"""The agency whose status topic the updates are read from."""
 
 
 def _source(offset: int) -> SourceRef:
     return SourceRef(
-        topic="gvi.task-updates", partition=0, offset=offset, key=str(NEW.task.task_id)
+        topic=f"gvi.task-updates.{REPORTER}", partition=0, offset=offset, key=str(NEW.task.task_id)
     )
 
 
@@ -76,7 +78,9 @@ def test_a_dispatched_task_is_kept_without_sending_anything() -> None:
 
 
 def test_keeping_a_known_task_again_changes_nothing() -> None:
-    moved = take_update(_kept(), _change(TaskStatus.ACKNOWLEDGED), _source(1), POLICY, T0).slot
+    moved = take_update(
+        _kept(), _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(1), POLICY, T0
+    ).slot
     again = keep_created(moved, NEW, POLICY, T0)
     assert again.slot == moved and again.outputs == ()
 
@@ -84,7 +88,9 @@ def test_keeping_a_known_task_again_changes_nothing() -> None:
 def test_an_update_before_its_task_is_parked_and_applied_when_the_task_is_kept() -> None:
     slot = TaskSlot()
     for offset, status in enumerate(FORWARD):
-        slot = take_update(slot, _change(status, offset + 1), _source(offset), POLICY, T0).slot
+        slot = take_update(
+            slot, _change(status, offset + 1), REPORTER, _source(offset), POLICY, T0
+        ).slot
     assert slot.record is None and len(slot.parked.updates) == 3
     decided = keep_created(slot, NEW, POLICY, T0)
     assert decided.slot.record is not None
@@ -98,7 +104,7 @@ def test_an_update_before_its_task_is_parked_and_applied_when_the_task_is_kept()
 def test_a_parked_update_that_the_lifecycle_refuses_is_answered_where_it_was_read() -> None:
     other = "kronofogden" if NEW.task.recipient != "kronofogden" else "skatteverket"
     wrong = _change(TaskStatus.ACKNOWLEDGED, recipient=other)
-    slot = take_update(TaskSlot(), wrong, _source(5), POLICY, T0).slot
+    slot = take_update(TaskSlot(), wrong, other, _source(5), POLICY, T0).slot
     decided = keep_created(slot, NEW, POLICY, T0)
     [answer] = decided.outputs
     assert isinstance(answer, Answer)
@@ -108,25 +114,33 @@ def test_a_parked_update_that_the_lifecycle_refuses_is_answered_where_it_was_rea
 def test_parking_is_bounded() -> None:
     slot = TaskSlot()
     for offset in range(MAX_PARKED_PER_TASK):
-        slot = take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(offset), POLICY, T0).slot
+        slot = take_update(
+            slot, _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(offset), POLICY, T0
+        ).slot
     with pytest.raises(Refused) as refused:
-        take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(999), POLICY, T0)
+        take_update(slot, _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(999), POLICY, T0)
     assert refused.value.code is RejectionCode.UNKNOWN_TASK
 
 
 def test_a_declined_task_escalates_once() -> None:
-    decided = take_update(_kept(), _change(TaskStatus.DECLINED), _source(1), POLICY, T0)
+    decided = take_update(_kept(), _change(TaskStatus.DECLINED), REPORTER, _source(1), POLICY, T0)
     escalations = [o for o in decided.outputs if isinstance(o, Escalate)]
     assert [e.escalation.reason for e in escalations] == [EscalationReason.DECLINED]
     assert decided.slot.record is not None and decided.slot.record.task.escalated
-    again = take_update(decided.slot, _change(TaskStatus.DECLINED), _source(2), POLICY, T0)
+    again = take_update(
+        decided.slot, _change(TaskStatus.DECLINED), REPORTER, _source(2), POLICY, T0
+    )
     assert again.outputs == ()
 
 
 def test_a_backward_update_is_refused() -> None:
-    done = take_update(_kept(), _change(TaskStatus.COMPLETED), _source(1), POLICY, T0).slot
+    done = take_update(
+        _kept(), _change(TaskStatus.COMPLETED), REPORTER, _source(1), POLICY, T0
+    ).slot
     with pytest.raises(Refused) as refused:
-        take_update(done, _change(TaskStatus.ACKNOWLEDGED, minutes=9), _source(2), POLICY, T0)
+        take_update(
+            done, _change(TaskStatus.ACKNOWLEDGED, minutes=9), REPORTER, _source(2), POLICY, T0
+        )
     assert refused.value.code is RejectionCode.INVALID_TRANSITION
 
 
@@ -163,7 +177,9 @@ def test_an_overdue_task_is_flagged_and_escalated_once() -> None:
 def test_parked_updates_are_answered_unknown_task_after_the_wait() -> None:
     slot = TaskSlot()
     for offset in range(2):
-        slot = take_update(slot, _change(TaskStatus.ACKNOWLEDGED), _source(offset), POLICY, T0).slot
+        slot = take_update(
+            slot, _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(offset), POLICY, T0
+        ).slot
     assert expire_parked(slot, WAIT, POLICY, T0 + WAIT - timedelta(seconds=1)).outputs == ()
     decided = expire_parked(slot, WAIT, POLICY, T0 + WAIT)
     assert [o.source.offset for o in decided.outputs if isinstance(o, Answer)] == [0, 1]
@@ -174,7 +190,9 @@ def test_parked_updates_are_answered_unknown_task_after_the_wait() -> None:
 
 
 def test_expiry_of_a_task_known_by_now_applies_its_updates_instead() -> None:
-    slot = take_update(TaskSlot(), _change(TaskStatus.ACKNOWLEDGED), _source(0), POLICY, T0).slot
+    slot = take_update(
+        TaskSlot(), _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(0), POLICY, T0
+    ).slot
     known = TaskSlot(_kept().record, slot.parked)
     decided = expire_parked(known, WAIT, POLICY, T0 + WAIT)
     assert decided.slot.record is not None
@@ -195,13 +213,13 @@ def test_updates_read_again_change_nothing_and_revisions_only_grow(
     slot = _kept()
     revisions = [1]
     for offset, change in enumerate(changes):
-        slot = take_update(slot, change, _source(offset), POLICY, T0).slot
+        slot = take_update(slot, change, REPORTER, _source(offset), POLICY, T0).slot
         assert slot.record is not None
         revisions.append(slot.record.task.revision)
     assert revisions == sorted(set(revisions)), "every stored change counts the revision up"
     replayed = data.draw(st.lists(st.sampled_from(changes), max_size=6))
     for offset, change in enumerate(replayed):
-        again = take_update(slot, change, _source(100 + offset), POLICY, T0)
+        again = take_update(slot, change, REPORTER, _source(100 + offset), POLICY, T0)
         assert again.outputs == () and again.slot == slot
 
 
@@ -303,7 +321,9 @@ def test_the_reminder_survives_later_changes_and_the_escalation_still_comes_once
     due = reminder_due_at(NEW.task, POLICY)
     assert due is not None
     reminded = _remind(_kept(), due).slot
-    moved = take_update(reminded, _change(TaskStatus.ACKNOWLEDGED), _source(0), POLICY, due)
+    moved = take_update(
+        reminded, _change(TaskStatus.ACKNOWLEDGED), REPORTER, _source(0), POLICY, due
+    )
     assert moved.slot.record is not None and moved.slot.record.reminded_at == due
     assert _remind(moved.slot, due + timedelta(seconds=1)).outputs == ()
     late = NEW.task.deadline + timedelta(seconds=1)
@@ -316,7 +336,9 @@ def test_the_reminder_survives_later_changes_and_the_escalation_still_comes_once
 def test_no_reminder_for_a_closed_or_overdue_task_or_without_a_share() -> None:
     due = reminder_due_at(NEW.task, POLICY)
     assert due is not None
-    done = take_update(_kept(), _change(TaskStatus.COMPLETED), _source(0), POLICY, T0).slot
+    done = take_update(
+        _kept(), _change(TaskStatus.COMPLETED), REPORTER, _source(0), POLICY, T0
+    ).slot
     assert _remind(done, due).outputs == ()
     assert _remind(_kept(), NEW.task.deadline).outputs == (), "past the deadline: escalation"
     assert _remind(TaskSlot(), due).outputs == ()
@@ -339,3 +361,22 @@ def test_the_timers_cheap_reminder_filter_agrees_with_the_decision(share: float,
     if decided.slot.record is not None and decided.outputs:
         raw = decided.slot.record.model_dump_json().encode()
         assert not past_reminder(at, share)(raw), "a reminded task is never a candidate again"
+
+
+def test_an_update_naming_another_agency_than_its_topic_is_refused_before_parking() -> None:
+    for slot in (TaskSlot(), _kept()):
+        with pytest.raises(Refused) as refused:
+            take_update(
+                slot, _change(TaskStatus.ACKNOWLEDGED), "kronofogden", _source(1), POLICY, T0
+            )
+        assert refused.value.code is RejectionCode.WRONG_AGENCY
+        assert "kronofogden's status topic" in refused.value.message
+
+
+def test_an_agency_reporting_on_another_agencys_task_from_its_own_topic_is_refused() -> None:
+    other = "kronofogden" if REPORTER != "kronofogden" else "skatteverket"
+    with pytest.raises(Refused) as refused:
+        take_update(
+            _kept(), _change(TaskStatus.COMPLETED, recipient=other), other, _source(1), POLICY, T0
+        )
+    assert refused.value.code is RejectionCode.WRONG_AGENCY

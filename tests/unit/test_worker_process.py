@@ -4,7 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from events.connection import SaslMechanism, SecurityProtocol
 from workers.settings import LogFormat, Settings
 from workers.worker_process import settings_environment
 
@@ -45,6 +47,20 @@ def test_every_setting_survives_the_trip_through_the_environment(
         gateway_store=Path("/tmp/gateway.sqlite"),
         max_body_bytes=4096,
         webhooks_file=Path("/tmp/webhooks.yaml"),
+        kafka_security_protocol=SecurityProtocol.SASL_SSL,
+        kafka_sasl_mechanism=SaslMechanism.SCRAM_SHA_256,
+        kafka_sasl_username="gvi-worker",
+        kafka_sasl_password=SecretStr("invented-password-1"),
+        kafka_ssl_cafile=Path("/tmp/ca.pem"),
+        kafka_ssl_certfile=Path("/tmp/client.pem"),
+        kafka_ssl_keyfile=Path("/tmp/client.key"),
+        kafka_ssl_key_password=SecretStr("invented-key-password"),
+        acl_worker_principal="User:w",
+        acl_gateway_principal="User:g",
+        acl_police_principal="User:p",
+        acl_agency_principal="User:agency-{recipient}",
+        acl_supervisor_principal="User:s",
+        acl_evaluator_principal="User:e",
     )
     unchanged = [
         name
@@ -55,6 +71,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
     for name, value in settings_environment(chosen).items():
         monkeypatch.setenv(name, value)
     assert Settings() == chosen
+    assert Settings().kafka.password == "invented-password-1", "the secret itself travels"
 
 
 def test_unset_settings_are_left_out() -> None:

@@ -29,7 +29,8 @@ ROUTINE = {"task kept", "task already known"}
 
 
 def register(app: Any, runtime: Runtime) -> None:
-    """Register the task agent on the internal task commands and on `gvi.task-updates`."""
+    """Register the task agent on the internal task commands and on each recipient's
+    `gvi.task-updates.<recipient>`."""
     catalogue, policy = runtime.catalogue, runtime.policy
     tasks = Store(runtime.tables["tasks"], TaskRecord)
     parked = Store(runtime.tables["parked-updates"], ParkedUpdates)
@@ -89,9 +90,13 @@ def register(app: Any, runtime: Runtime) -> None:
         change = decode(TaskStatusChange, event.value)
         task_id = str(change.task_id)
         require_key(event.key, task_id)
-        slot = load(task_id)
         source = runtime.source_of(event)
-        await settle(task_id, slot, task_state.take_update(slot, change, source, policy, utc_now()))
+        reporter = catalogue.reporter_of(source.topic)
+        if reporter is None:
+            raise RuntimeError(f"{source.topic} is no recipient's status topic")
+        slot = load(task_id)
+        decided = task_state.take_update(slot, change, reporter, source, policy, utc_now())
+        await settle(task_id, slot, decided)
 
     subscribe(
         app,
@@ -99,7 +104,7 @@ def register(app: Any, runtime: Runtime) -> None:
         "task-state",
         {
             catalogue.task_commands.name: apply_command,
-            catalogue.task_updates.name: apply_update,
-            catalogue.routed_from(catalogue.task_updates).name: apply_update,
+            **{spec.name: apply_update for spec in catalogue.task_updates.values()},
+            catalogue.routed_updates.name: apply_update,
         },
     )

@@ -84,6 +84,14 @@ def plan_for_group(
     sent: the deadline timer sends it once the topic takes messages again."""
     if isinstance(work, PlanForGroup) and work.attributed and slot.group is None:
         return _parked(slot, work, now)
+    if (
+        isinstance(work, PlanForGroup)
+        and slot.incident_plan is not None
+        and slot.incident_plan.version == work.incident.version
+    ):
+        # This group planned this version already: a duplicate must not plan it again with
+        # today's history (a later retraction of an earlier incident lowers the tier).
+        return Planned(unparked(slot, work.incident_id), (), "incident version already planned")
     slot = unparked(slot, work.incident_id)
     plan = slot.incident_plan or IncidentPlan(version=0)
     history = without_incident(slot.plans.history, work.incident_id)
@@ -117,7 +125,7 @@ def plan_for_group(
     cancelled = (*plan.cancelled, *(c.task.task_id for c in diff.cancel))
     incident_plan = (
         None
-        if isinstance(work, RetractForGroup) or not (remaining or cancelled)
+        if isinstance(work, RetractForGroup)
         else IncidentPlan(version=version, tasks=remaining, cancelled=cancelled)
     )
     plans = slot.plans.model_copy(update={"history": history})

@@ -56,6 +56,13 @@ class Disclosure:
 
 
 @dataclass(frozen=True)
+class Audited:
+    """An audit record on `gvi.audit` of a disclosure made elsewhere (the gateway's HTTP)."""
+
+    audit: AuditRecord
+
+
+@dataclass(frozen=True)
 class Escalate:
     """An escalation on `gvi.escalations`."""
 
@@ -116,6 +123,7 @@ class ReportUnknownGroup:
 
 Output = (
     Disclosure
+    | Audited
     | Escalate
     | Progress
     | Snapshot

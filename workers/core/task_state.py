@@ -60,11 +60,23 @@ def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) ->
 
 
 def take_update(
-    slot: TaskSlot, change: TaskStatusChange, source: SourceRef, policy: Policy, now: datetime
+    slot: TaskSlot,
+    change: TaskStatusChange,
+    reporter: str,
+    source: SourceRef,
+    policy: Policy,
+    now: datetime,
 ) -> Decided:
-    """An agency's status update; one for a task not known yet is parked (after a crash an
+    """An agency's status update, read from `reporter`'s own status topic (its identity: only
+    its principal may write there); one for a task not known yet is parked (after a crash an
     agency can report on a task whose creation is read again only after its report). Raises
-    Refused for an update the lifecycle refuses."""
+    Refused for an update that names another agency, or one the lifecycle refuses."""
+    if change.recipient != reporter:
+        raise Refused(
+            f"the update names {change.recipient} but arrived on {reporter}'s status topic; "
+            f"{reporter} may report only on its own tasks",
+            RejectionCode.WRONG_AGENCY,
+        )
     if slot.record is None:
         update = ParkedUpdate(change=change, source=source, parked_at=now)
         parked = slot.parked.with_update(update, MAX_PARKED_PER_TASK)

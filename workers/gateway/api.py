@@ -1,6 +1,7 @@
 """The HTTP API `/api/v1`: police post incidents and group profiles, agencies pull their tasks
 and report status, supervisors read incidents and escalations. It reads only its own read
-model and writes only to the public input topics (and `gvi.audit`)."""
+model and writes only to the public input topics (and `gvi.gateway-events`, whose audit
+records and escalations the worker writes on)."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from events.codec import decode, decode_with, encode
 from schemas.audit import DisclosureChannel
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
+from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
@@ -194,7 +196,10 @@ def create_api(gateway: Gateway) -> FastAPI:
                 uuid.uuid5(HTTP_AUDIT_NAMESPACE, f"{view['task_id']}:{who.token_id}"),
                 now,
             )
-            await gateway.send(gateway.catalogue.audit.name, view["task_id"], encode(record))
+            reported = GatewayEvent(kind="disclosure", audit=record)
+            await gateway.send(
+                gateway.catalogue.gateway_events.name, view["task_id"], encode(reported)
+            )
         await gateway.model.mark_disclosed(ids, who.token_id)
 
     @api.get("/api/v1/tasks", response_model=TaskPage, responses=PROBLEMS, tags=["agencies"])
@@ -254,7 +259,8 @@ def create_api(gateway: Gateway) -> FastAPI:
     async def post_status(task_id: uuid.UUID, request: Request, who: Agency) -> Accepted:
         """Report a status change of one of your tasks. Checked early against the task as the
         gateway last read it (409 when the lifecycle refuses it), then produced to
-        `gvi.task-updates`: the worker stays the authority and may still refuse it."""
+        your own `gvi.task-updates.<recipient>`: the worker stays the authority and may still
+        refuse it."""
         try:
             change = decode(TaskStatusChange, await body_of(request))
         except Refused as error:
@@ -285,7 +291,7 @@ def create_api(gateway: Gateway) -> FastAPI:
                 f"task {task_id}: {current.value} → {change.status.value} is not allowed: {why}",
                 "invalid_transition",
             )
-        topic = gateway.catalogue.task_updates.name
+        topic = gateway.catalogue.task_updates[who.recipient].name
         await gateway.send(topic, str(task_id), encode(change))
         log.info(
             "status update accepted over HTTP", task_id=str(task_id), status=change.status.value

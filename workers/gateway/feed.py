@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.connection import KafkaConnection
 from workers.gateway.read_model import ReadModel, Record
 
 log = structlog.get_logger("gvi.gateway.feed")
@@ -17,15 +18,16 @@ class Feed:
     """One consumer, no consumer group: every replica reads every partition of the output
     topics itself and keeps its own positions (in the read model)."""
 
-    def __init__(self, bootstrap_servers: str, model: ReadModel) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection, partitions: int, model: ReadModel) -> None:
+        self.kafka = kafka
+        self.partitions = partitions
         self.model = model
         self.caught_up = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.kafka.aiokafka(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -34,7 +36,7 @@ class Feed:
         await consumer.start()
         self.consumer = consumer
         try:
-            partitions = await self._partitions(consumer)
+            partitions = self._partitions()
             consumer.assign(partitions)
             known = await self.model.positions()
             for partition in partitions:
@@ -48,20 +50,15 @@ class Feed:
         finally:
             await consumer.stop()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        found: list[TopicPartition] = []
-        for topic in self.model.topics.all():
-            numbers: set[int] | None = None
-            for _ in range(100):
-                numbers = consumer.partitions_for_topic(topic)
-                if numbers:
-                    break
-                await consumer.topics()  # refreshes the cluster metadata
-                await asyncio.sleep(0.1)
-            if not numbers:
-                raise RuntimeError(f"topic {topic} has no partitions; is the worker set up?")
-            found += [TopicPartition(topic, number) for number in sorted(numbers)]
-        return found
+    def _partitions(self) -> list[TopicPartition]:
+        """Every partition of the output topics: the gateway checked at start that each topic
+        has the deployment's partition count (aiokafka's metadata of all topics is empty on
+        Apache Kafka, so it is not asked)."""
+        return [
+            TopicPartition(topic, number)
+            for topic in self.model.topics.all()
+            for number in range(self.partitions)
+        ]
 
     async def _read(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
         """Fold every batch into the model; `caught_up` is set once every partition was read

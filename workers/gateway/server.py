@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from events.admin import TopicsUnusable, ensure_topics
-from events.catalogue import Catalogue, build_catalogue
+from events.admin import TopicsUnusable, await_topics
+from events.catalogue import Catalogue, TopicSpec, build_catalogue
+from events.connection import check_access
 from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import Credentials, CredentialsInvalid
@@ -40,6 +41,20 @@ def topic_roles(catalogue: Catalogue) -> TopicRoles:
         completion=catalogue.completion.name,
         escalations=catalogue.escalations.name,
     )
+
+
+def gateway_topics(catalogue: Catalogue) -> list[TopicSpec]:
+    """The topics the gateway reads (the worker's outputs) and writes (inputs for callers)."""
+    return [
+        *catalogue.tasks.values(),
+        catalogue.completion,
+        catalogue.escalations,
+        catalogue.audit,
+        catalogue.incidents,
+        catalogue.groups,
+        *catalogue.task_updates.values(),
+        catalogue.gateway_events,
+    ]
 
 
 def store_path(settings: Settings) -> Path:
@@ -108,15 +123,15 @@ def build_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(settings.bootstrap_servers, catalogue, settings.replication_factor)
+        await await_topics(settings.kafka, gateway_topics(catalogue))
         model = await ReadModel.open(store_path(settings), topic_roles(catalogue))
         gateway.model = model
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers, acks="all", request_timeout_ms=15000
+            **settings.kafka.aiokafka(), acks="all", request_timeout_ms=15000
         )
         await producer.start()
         state["producer"] = producer
-        feed = Feed(settings.bootstrap_servers, model)
+        feed = Feed(settings.kafka, settings.partitions, model)
         feeds.append(feed)
         running = [asyncio.create_task(feed.run(), name="gateway-feed")]
         client = shared_client()
@@ -128,15 +143,14 @@ def build_app(settings: Settings) -> FastAPI:
                 client,
                 send,
                 model,
-                catalogue.audit.name,
-                catalogue.escalations.name,
+                catalogue.gateway_events.name,
                 metrics,
             )
             topic = catalogue.tasks[recipient].name
             group_id = f"{settings.app_id}-webhook-{recipient}"
             running.append(
                 asyncio.create_task(
-                    pusher.run(settings.bootstrap_servers, topic, group_id),
+                    pusher.run(settings.kafka, topic, group_id),
                     name=f"webhook-{recipient}",
                 )
             )
@@ -185,6 +199,7 @@ def run_gateway(settings: Settings) -> int:
     if settings.broker_url is None:
         print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
         return 2
+    asyncio.run(check_access(settings.kafka))
     try:
         api = build_app(settings)
     except (CredentialsInvalid, WebhooksInvalid) as error:

@@ -21,8 +21,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from standardwebhooks import Webhook
 
 from events.codec import encode
+from events.connection import KafkaConnection
 from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
+from schemas.gateway_event import GatewayEvent
 from workers.gateway.disclosure import Send, disclosure_record
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel
@@ -73,8 +75,7 @@ class RecipientWebhook:
         client: httpx.AsyncClient,
         send: Send,
         model: ReadModel,
-        audit_topic: str,
-        escalation_topic: str,
+        events_topic: str,
         metrics: GatewayMetrics | None = None,
     ) -> None:
         self.recipient = recipient
@@ -83,16 +84,15 @@ class RecipientWebhook:
         self.client = client
         self.send = send
         self.model = model
-        self.audit_topic = audit_topic
-        self.escalation_topic = escalation_topic
+        self.events_topic = events_topic
         self.metrics = metrics or GatewayMetrics()
         self.breaker = Breaker(target.breaker_failures, target.breaker_open_seconds)
         self.chance = random.Random()
 
-    async def run(self, bootstrap_servers: str, topic: str, group_id: str) -> None:
+    async def run(self, kafka: KafkaConnection, topic: str, group_id: str) -> None:
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap_servers,
+            **kafka.aiokafka(),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -199,7 +199,8 @@ class RecipientWebhook:
             uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, webhook_id(view)),
             datetime.now(UTC),
         )
-        await self.send(self.audit_topic, view["task_id"], encode(record))
+        reported = GatewayEvent(kind="disclosure", audit=record)
+        await self.send(self.events_topic, view["task_id"], encode(reported))
 
     async def _escalate(self, view: dict[str, Any], last_error: str) -> None:
         facts = await self._facts(view)
@@ -217,7 +218,8 @@ class RecipientWebhook:
                 f"{last_error}. The task stays open; the agency can pull it."
             )[:2000],
         )
-        await self.send(self.escalation_topic, view["task_id"], encode(escalation))
+        reported = GatewayEvent(kind="delivery_failed", escalation=escalation)
+        await self.send(self.events_topic, view["task_id"], encode(reported))
         log.error("webhook delivery failed; escalated", recipient=self.recipient, error=last_error)
 
 
