@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: browser install lint test test-unit test-integration test-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
+.PHONY: browser install lint test test-unit test-integration test-kafka test-secure-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test-reliability: $(STAMP)
 
 test-reliability-kafka: $(STAMP)
 	GVI_TEST_BROKER=kafka $(PYTEST) tests/reliability
+
+# Trust on Kafka: Apache Kafka with a SASL_SSL listener (SCRAM), StandardAuthorizer and the
+# project's ACLs (gvi-sanctions acls --apply); the test makes its own CA and SCRAM users.
+test-secure-kafka: $(STAMP)
+	$(PYTEST) tests/secure
 
 # Broker faults: three Apache Kafka brokers, one SIGKILLed mid-stream and started again.
 test-faults-kafka: $(STAMP)

@@ -404,7 +404,11 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         counted = await end_offsets(
             bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
         )
-        outside = {f"{prefix}incidents", f"{prefix}groups", f"{prefix}task-updates"}
+        outside = {
+            f"{prefix}incidents",
+            f"{prefix}groups",
+            *(spec.name for spec in catalogue.task_updates.values()),
+        }
         messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
         writes = sum(counted[name] for name in changelogs)
         steady = [

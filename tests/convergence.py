@@ -8,7 +8,7 @@ from typing import Any
 from schemas import GroupProfile, IncidentReported, SanctionTask, TaskStatus
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, update
-from tests.outside_clients import librdkafka_publish
+from tests.outside_clients import librdkafka_report
 
 CONTENT = ("task_id", "recipient", "action", "kind", "deadline", "subject_ref", "incident_id")
 
@@ -48,7 +48,7 @@ def complete_all(deployment: Deployment, expected: dict[str, SanctionTask]) -> N
         for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.COMPLETED)
         for task_id, task in expected.items()
     ]
-    librdkafka_publish(deployment.bootstrap, deployment.topic("task-updates"), updates)
+    librdkafka_report(deployment.bootstrap, deployment.settings.topic_prefix, updates)
 
 
 def _encoded(model: Any) -> bytes:

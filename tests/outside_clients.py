@@ -1,6 +1,7 @@
 """Producers as outside systems run them: confluent-kafka (librdkafka) with its default settings."""
 
 import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,3 +53,20 @@ def librdkafka_publish(
     if remaining or failures:
         raise KafkaException(f"{remaining} message(s) not delivered; failures: {failures[:3]}")
     return [placed[index] for index in sorted(placed)]
+
+
+def librdkafka_report(
+    bootstrap: str, topic_prefix: str, updates: Iterable[tuple[str, bytes]], **config: str
+) -> list[Placed]:
+    """Agencies' status updates, each to the status topic of the agency its body names
+    (`<prefix>task-updates.<recipient>`), with librdkafka's defaults; places in given order."""
+    given = list(updates)
+    by_recipient: dict[str, list[int]] = {}
+    for index, (_, value) in enumerate(given):
+        by_recipient.setdefault(json.loads(value)["recipient"], []).append(index)
+    placed: dict[int, Placed] = {}
+    for recipient, indexes in by_recipient.items():
+        topic = f"{topic_prefix}task-updates.{recipient}"
+        sent = librdkafka_publish(bootstrap, topic, [given[i] for i in indexes], **config)
+        placed.update(zip(indexes, sent, strict=True))
+    return [placed[index] for index in range(len(given))]

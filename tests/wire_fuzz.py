@@ -178,12 +178,18 @@ class WireFuzz:
     def _update_unknown_task(self) -> WireMessage:
         task_id = str(uuid.UUID(int=self.random.getrandbits(128), version=4))
         change = update(task_id, "kronofogden", TaskStatus.ACKNOWLEDGED)
-        return WireMessage("task-updates", task_id.encode(), encode(change), True, "unknown_task")
+        return WireMessage(
+            "task-updates.kronofogden", task_id.encode(), encode(change), True, "unknown_task"
+        )
 
     def _update_malformed(self) -> WireMessage:
         task_id = str(uuid.UUID(int=self.random.getrandbits(128), version=4))
         document = json.loads(encode(update(task_id, "kronofogden", TaskStatus.COMPLETED)))
         document["changed_at"] = self.random.choice([0, True, "yesterday", None])
         return WireMessage(
-            "task-updates", task_id.encode(), json.dumps(document).encode(), True, "update_bad"
+            "task-updates.kronofogden",
+            task_id.encode(),
+            json.dumps(document).encode(),
+            True,
+            "update_bad",
         )

@@ -22,7 +22,7 @@ from schemas import TaskStatus
 from tests.e2e.gateway_stack import Stack, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
-from tests.outside_clients import librdkafka_publish
+from tests.outside_clients import librdkafka_report
 
 pytestmark = pytest.mark.broker
 
@@ -128,7 +128,7 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
             for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.COMPLETED)
             for t in finished
         ]
-        librdkafka_publish(deployment.bootstrap, deployment.topic("task-updates"), updates)
+        librdkafka_report(deployment.bootstrap, deployment.settings.topic_prefix, updates)
         share = round(100 * len(finished) / len(tasks), 1)
         _until(browser, lambda d: abs(_progress(d, "INC-DASH-1") - share) < 0.1)
 

@@ -94,8 +94,9 @@ def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> 
     with stack.client("agency:kronofogden") as other:
         assert other.get(f"/api/v1/tasks/{task_id}").status_code == 404
         assert other.post(f"/api/v1/tasks/{task_id}/status", json=change).status_code == 403
-    updates = stack.deployment.values("task-updates")
-    assert len(updates) == 1, "only the accepted status change reached gvi.task-updates"
+    updates = stack.deployment.values("task-updates.skatteverket")
+    assert len(updates) == 1, "only the accepted status change reached its agency's topic"
+    assert stack.deployment.values("task-updates.kronofogden") == []
 
     snapshot = stack.until(
         "supervisor", "/api/v1/incidents/INC-GW-1", lambda s: s["tasks_total"] == len(expected)

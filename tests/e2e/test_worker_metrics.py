@@ -41,7 +41,7 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     acknowledgement = update(str(acknowledged.task_id), "skatteverket", TaskStatus.ACKNOWLEDGED)
     librdkafka_publish(
         deployment.bootstrap,
-        deployment.topic("task-updates"),
+        deployment.topic("task-updates.skatteverket"),
         [
             (str(acknowledged.task_id), encode(acknowledgement)),
             ("INC-IT-METRICS-BAD", b"{not json"),

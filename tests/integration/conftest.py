@@ -97,6 +97,21 @@ class Deployment:
     ) -> list[tuple[int, int]]:
         return asyncio.run(publish(self.bootstrap, self.topic(suffix), messages))
 
+    def report(self, updates: list[tuple[str, bytes]]) -> list[tuple[int, int]]:
+        """Publish agencies' status updates, each to the status topic of the agency that its
+        body names (`task-updates.<recipient>`); returns their places in the given order."""
+        by_recipient: dict[str, list[int]] = {}
+        for index, (_, value) in enumerate(updates):
+            by_recipient.setdefault(json.loads(value)["recipient"], []).append(index)
+        placed: dict[int, tuple[int, int]] = {}
+        for recipient, indexes in by_recipient.items():
+            messages: list[tuple[str | None, bytes | None]] = [updates[i] for i in indexes]
+            for index, place in zip(
+                indexes, self.publish(f"task-updates.{recipient}", messages), strict=True
+            ):
+                placed[index] = place
+        return [placed[index] for index in range(len(updates))]
+
     def read(self, topic: str) -> list[Record]:
         return asyncio.run(read_topic(self.bootstrap, topic, idle_timeout=0.3, max_wait=20))
 

@@ -27,7 +27,7 @@ from schemas.incident import IncidentRetracted
 from schemas.task import SanctionTask
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
-from tests.outside_clients import librdkafka_publish
+from tests.outside_clients import librdkafka_report
 from workers.core.policy import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE
 from workers.worker_process import settings_environment
 
@@ -103,7 +103,7 @@ def test_the_report_and_the_what_if_match_an_independent_count(
             refusal = update(task_id, task.recipient, TaskStatus.DECLINED, DECLINE_REASON)
             updates.append((task_id, encode(refusal)))
             fates[task_id] = "declined"
-    librdkafka_publish(deployment.bootstrap, deployment.topic("task-updates"), updates)
+    librdkafka_report(deployment.bootstrap, deployment.settings.topic_prefix, updates)
     first_skv = next(t for t in plans[acted.incident_id] if t.recipient == "skatteverket")
     backwards = update(str(first_skv.task_id), "skatteverket", TaskStatus.ACKNOWLEDGED)
     wrong_agency = update(str(first_skv.task_id), "kronofogden", TaskStatus.COMPLETED)
@@ -113,9 +113,9 @@ def test_the_report_and_the_what_if_match_an_independent_count(
             v["incident_id"] == acted.incident_id and v["tasks_completed"] > 0 for v in values
         ),
     )
-    librdkafka_publish(
+    librdkafka_report(
         deployment.bootstrap,
-        deployment.topic("task-updates"),
+        deployment.settings.topic_prefix,
         [(str(first_skv.task_id), encode(u)) for u in (backwards, wrong_agency)],
     )
     retraction = IncidentRetracted(

@@ -17,7 +17,7 @@ from tests.integration.scenario import (
     retraction,
     update,
 )
-from tests.outside_clients import librdkafka_publish
+from tests.outside_clients import librdkafka_publish, librdkafka_report
 
 pytestmark = pytest.mark.broker
 
@@ -54,7 +54,7 @@ def test_librdkafka_producers_give_the_same_state_across_two_workers_and_a_resta
         (str(t.task_id), encode(update(str(t.task_id), t.recipient, TaskStatus.ACKNOWLEDGED)))
         for t in expected
     ]
-    placed = librdkafka_publish(publish, deployment.topic("task-updates"), acknowledgements)
+    placed = librdkafka_report(publish, deployment.settings.topic_prefix, acknowledgements)
     misplaced = [p for p in placed if p.partition != partition_of(p.key or "", 4)]
     assert len(misplaced) >= len(expected) // 2, "librdkafka placed most keys as murmur2 does"
     assert placed_group and all(p.partition >= 0 for p in placed_group)
@@ -85,7 +85,7 @@ def test_librdkafka_producers_give_the_same_state_across_two_workers_and_a_resta
         (str(t.task_id), encode(update(str(t.task_id), t.recipient, TaskStatus.COMPLETED)))
         for t in expected
     ]
-    librdkafka_publish(publish, deployment.topic("task-updates"), late_completions)
+    librdkafka_report(publish, deployment.settings.topic_prefix, late_completions)
     rejected = deployment.wait_for(
         "rejected",
         lambda values: (
@@ -95,8 +95,9 @@ def test_librdkafka_producers_give_the_same_state_across_two_workers_and_a_resta
     assert len(rejected) == len(expected), collections.Counter(
         (r["error_code"], r["source_partition"], r["source_offset"]) for r in rejected
     )
-    by_offset = {(r["source_partition"], r["source_offset"]) for r in rejected}
-    assert all(r["source_topic"] == deployment.topic("task-updates") for r in rejected)
+    by_offset = {(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rejected}
+    reporters = {deployment.topic(f"task-updates.{t.recipient}") for t in expected}
+    assert all(r["source_topic"] in reporters for r in rejected)
     assert len(by_offset) == len(expected)
 
     states = _task_states(deployment)

@@ -29,7 +29,7 @@ def test_an_update_read_before_its_task_is_applied_once_the_task_exists(
     reported = fresh_incident("INC-IT-EARLY")
     task = next(t for t in expected_tasks(reported, group) if t.recipient == "skatteverket")
     early = encode(update(str(task.task_id), task.recipient, TaskStatus.ACKNOWLEDGED))
-    deployment.publish("task-updates", [(str(task.task_id), early)])
+    deployment.report([(str(task.task_id), early)])
     deployment.wait_for_log("status update parked until its task is known")
 
     deployment.publish("incidents", [(reported.incident_id, encode(reported))])
@@ -50,12 +50,12 @@ def test_an_update_whose_task_never_appears_is_rejected_after_the_wait(
     deployment.start_worker(parked_update_seconds=2.0)
     unknown = str(uuid.uuid4())
     stray = encode(update(unknown, "kronofogden", TaskStatus.COMPLETED))
-    [(partition, offset)] = deployment.publish("task-updates", [(unknown, stray)])
+    [(partition, offset)] = deployment.report([(unknown, stray)])
     deployment.wait_for_log("status update parked until its task is known")
 
     [rejection] = deployment.wait_for("rejected", lambda values: len(values) >= 1)
     assert rejection["error_code"] == "unknown_task"
-    assert rejection["source_topic"] == deployment.topic("task-updates")
+    assert rejection["source_topic"] == deployment.topic("task-updates.kronofogden")
     assert (rejection["source_partition"], rejection["source_offset"]) == (partition, offset)
     assert rejection["source_key"] == unknown
     assert f"no task {unknown} is known" in rejection["message"]

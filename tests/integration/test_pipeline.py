@@ -66,7 +66,7 @@ def test_incident_is_planned_dispatched_tracked_and_completed(deployment: Deploy
         for task in expected
         for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
     ]
-    deployment.publish("task-updates", updates)
+    deployment.report(updates)
     done = deployment.wait_for(
         "completion",
         lambda values: any(
@@ -96,7 +96,7 @@ def test_duplicate_incident_and_replayed_update_change_nothing(deployment: Deplo
 
     task = next(t for t in expected if t.recipient == "skatteverket")
     acknowledged = encode(update(str(task.task_id), task.recipient, TaskStatus.ACKNOWLEDGED))
-    deployment.publish("task-updates", [(str(task.task_id), acknowledged)] * 2)
+    deployment.report([(str(task.task_id), acknowledged)] * 2)
     deployment.wait_for_log("repeated status update ignored")
     deployment.publish("incidents", [message])
     deployment.wait_for_log("duplicate incident handed to its groups again", count=2)
@@ -126,9 +126,9 @@ def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployme
         for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
     ]
     deployment.wait_for("tasks.kronofogden", lambda values: len(values) >= 1)
-    deployment.publish("task-updates", reports)
+    deployment.report(reports)
     deployment.wait_for_log('"task changed"', count=3)
-    deployment.publish("task-updates", reports[:2])
+    deployment.report(reports[:2])
     deployment.wait_for_log("repeated status update ignored", count=2)
 
     snapshots = _snapshots(deployment.values("completion"), "INC-IT-REPLAY")
@@ -136,7 +136,7 @@ def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployme
     assert statuses[str(task.task_id)] == "completed"
     assert deployment.values("rejected") == []
     late = encode(update(str(task.task_id), task.recipient, TaskStatus.ACKNOWLEDGED))
-    deployment.publish("task-updates", [(str(task.task_id), late)])
+    deployment.report([(str(task.task_id), late)])
     [refused] = deployment.wait_for("rejected", lambda values: len(values) >= 1)
     assert refused["error_code"] == "invalid_transition"
 
@@ -189,13 +189,26 @@ def test_bad_input_is_rejected_with_coordinates_and_the_next_message_is_processe
     task = next(t for t in expected if t.recipient == "kronofogden")
     wrong = update(str(task.task_id), "skatteverket", TaskStatus.COMPLETED)
     right = update(str(task.task_id), "kronofogden", TaskStatus.COMPLETED)
-    (wrong_at,) = deployment.publish("task-updates", [(str(task.task_id), encode(wrong))])
-    deployment.publish("task-updates", [(str(task.task_id), encode(right))])
-    rejected = deployment.wait_for("rejected", lambda values: len(values) >= 5)
-    agency = next(r for r in rejected if r["error_code"] == "wrong_agency")
-    assert agency["source_topic"] == deployment.topic("task-updates")
-    assert (agency["source_partition"], agency["source_offset"]) == wrong_at
+    # Skatteverket reports on Kronofogden's task from its own topic; a forger writes an
+    # update naming Skatteverket on Kronofogden's topic: the topic is the agency's identity.
+    (wrong_at,) = deployment.publish(
+        "task-updates.skatteverket", [(str(task.task_id), encode(wrong))]
+    )
+    (forged_at,) = deployment.publish(
+        "task-updates.kronofogden", [(str(task.task_id), encode(wrong))]
+    )
+    deployment.report([(str(task.task_id), encode(right))])
+    rejected = deployment.wait_for("rejected", lambda values: len(values) >= 6)
+    by_place = {
+        (r["source_topic"], r["source_partition"], r["source_offset"]): r
+        for r in rejected
+        if r["error_code"] == "wrong_agency"
+    }
+    agency = by_place[(deployment.topic("task-updates.skatteverket"), *wrong_at)]
     assert "belongs to kronofogden; skatteverket may not update it" in agency["message"]
+    forged = by_place[(deployment.topic("task-updates.kronofogden"), *forged_at)]
+    assert "names skatteverket but arrived on kronofogden's status topic" in forged["message"]
+    assert len(by_place) == 2
     snapshots = deployment.wait_for(
         "completion",
         lambda values: any(s["tasks_completed"] == 1 for s in _snapshots(values, "INC-IT-GOOD")),

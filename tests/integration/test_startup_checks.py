@@ -20,7 +20,9 @@ async def _create(bootstrap: str, topics: list[NewTopic]) -> None:
         await admin.close()
 
 
-@pytest.mark.parametrize(("suffix", "partitions"), [("incidents", 2), ("task-updates", 8)])
+@pytest.mark.parametrize(
+    ("suffix", "partitions"), [("incidents", 2), ("task-updates.kronofogden", 8)]
+)
 def test_a_topic_with_another_partition_count_is_refused_at_start(
     deployment: Deployment, suffix: str, partitions: int
 ) -> None:

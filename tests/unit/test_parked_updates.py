@@ -25,7 +25,7 @@ from workers.core.policy import load_policy
 from workers.core.projection import context_for
 from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
 
-SOURCE = SourceRef(topic="gvi.task-updates", partition=2, offset=41, key="k")
+SOURCE = SourceRef(topic="gvi.task-updates.skatteverket", partition=2, offset=41, key="k")
 WAIT = timedelta(minutes=10)
 
 

@@ -6,7 +6,7 @@ from workers.watchdogs.partitions import StreamPartitions
 from workers.watchdogs.recovery import RebalanceBudget
 
 COMMANDS = TP("gvi.internal.task-commands", 1)
-UPDATES = TP("gvi.task-updates", 1)
+UPDATES = TP("gvi.task-updates.skatteverket", 1)
 
 
 def test_a_partition_that_is_caught_up_is_never_behind() -> None:
