@@ -121,7 +121,9 @@ class SanctionTask(Contract):
 
 
 class TaskStatusChange(Contract):
-    """A status report from the recipient agency about one of its tasks."""
+    """A status report from the recipient agency about one of its tasks, published on that
+    agency's own `gvi.task-updates.<recipient>`: the topic names the agency, and `recipient`
+    must name the same one (otherwise the update is answered `wrong_agency`)."""
 
     task_id: UUID
     recipient: RecipientId

@@ -86,6 +86,26 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     assert _value(samples, "gvi_ready") == 1
     assert (_value(samples, "faust_messages_received_total") or 0) > 0, "faust's own sensor"
 
+    # The port Prometheus scrapes shows no table: faust's table and router pages are off.
+    key = json.dumps(reported.incident_id)
+    for path in (
+        "/table",
+        "/table/",
+        "/table/tasks",
+        f"/table/parked-incidents/{key}",
+        f"/table/groups/{json.dumps(group.group_id)}",
+        "/router",
+        f"/router/tasks/{key}",
+        "/graph",
+        "/stats",
+        "/performance",
+    ):
+        answer = httpx.get(f"{worker.web_url}{path}", timeout=5)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text[:200])
+        assert group.members[0].person_ref not in answer.text
+    index = httpx.get(f"{worker.web_url}/", timeout=5)
+    assert index.json() == {"status": "OK"}, "faust's fixed index page holds no data"
+
 
 def test_readyz_is_false_while_the_tables_recover_and_true_after(deployment: Deployment) -> None:
     first = deployment.start_worker()

@@ -378,3 +378,50 @@ async def test_acknowledged_changelog_writes_are_not_kept_but_a_failed_one_is() 
     assert table.writes[0] not in runtime.unsettled_state
     assert table.writes[1] in runtime.unsettled_state, "a failed write is kept to be reported"
     assert table.writes[2] in runtime.unsettled_state
+
+
+@pytest.mark.parametrize("misplaced", [False, True])
+async def test_a_message_larger_than_the_contracts_allow_is_answered_once_and_never_forwarded(
+    misplaced: bool,
+) -> None:
+    runtime = _runtime()
+    owner = partition_of("INC-TEST-1", 4)
+    event = _event(offset=5, partition=(owner + 1) % 4 if misplaced else owner)
+    event.message.value = b'{"narrative": "' + b"x" * 2_000_000 + b'"}'
+    handle, calls = _failing([])
+    await guarded(runtime, event, handle)
+    await guarded(runtime, event, handle)
+    assert calls == []
+    assert runtime.topics["gvi.internal.routed.incidents"].sent == []
+    [rejection] = _rejections(runtime)
+    assert rejection["error_code"] == "too_large"
+    assert (rejection["source_partition"], rejection["source_offset"]) == (
+        event.message.partition,
+        5,
+    )
+
+
+async def test_an_update_is_forwarded_with_its_agencys_topic_so_the_reporter_stays_known() -> None:
+    runtime = _runtime()
+    catalogue = runtime.catalogue
+    topic = catalogue.task_updates["kronofogden"].name
+    key = "7d0b8e34-6a1e-4a3b-9c55-0e7f2b1a9d11"
+    wrong = (partition_of(key, 4) + 1) % 4
+    message = SimpleNamespace(
+        topic=topic, partition=wrong, offset=3, key=key.encode(), value=b"{}", headers=None
+    )
+    handle, calls = _failing([])
+    await guarded(runtime, SimpleNamespace(message=message), handle)
+    assert calls == [], "handled only where its key's state lives"
+    routed = runtime.topics[catalogue.routed_updates.name]
+    forwarded = SimpleNamespace(
+        topic=catalogue.routed_updates.name,
+        partition=partition_of(key, 4),
+        offset=0,
+        key=key.encode(),
+        value=b"{}",
+        headers=routed.headers[0],
+    )
+    source = runtime.source_of(SimpleNamespace(message=forwarded))
+    assert catalogue.reporter_of(source.topic) == "kronofogden"
+    assert catalogue.reporter_of(catalogue.routed_updates.name) is None

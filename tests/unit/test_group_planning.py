@@ -201,3 +201,43 @@ def test_tasks_for_an_unreachable_recipient_are_kept_as_created_and_not_sent() -
         assert new.task.status is wanted and new.task.revision == 1
     [announced] = _of(planned, Progress)
     assert {t.task_id for t in announced.event.tasks} == {t.task_id for t in expected}
+
+
+def test_a_duplicate_of_a_planned_version_changes_nothing_after_an_earlier_retraction() -> None:
+    first = incident(incident_id="INC-TEST-A")
+    second = incident(
+        incident_id="INC-TEST-B",
+        occurred_at=T0 + timedelta(days=3),
+        reported_at=T0 + timedelta(days=3, minutes=20),
+    )
+    planned_a = plan_for_group(_slot(), _work(first), POLICY, T0)
+    on_b = GroupSlot(group(), planned_a.slot.plans)
+    planned_b = plan_for_group(on_b, _work(second), POLICY, T0 + timedelta(days=3))
+    [kept_b] = _of(planned_b, KeepTasks)
+    assert max(new.task.tier for new in kept_b.tasks) >= 2, "B is a repeat: a higher tier"
+
+    retraction = IncidentRetracted(
+        incident_id="INC-TEST-A",
+        version=2,
+        retracted_at=T0 + timedelta(days=4),
+        reason="invented: wrong group",
+        source_system="test",
+    )
+    on_a = GroupSlot(group(), planned_b.slot.plans, planned_a.slot.incident_plan)
+    work = RetractForGroup(group_id="GRP-TEST-A", retraction=retraction, source=SOURCE)
+    retracted = plan_for_group(on_a, work, POLICY, T0 + timedelta(days=4))
+
+    again = GroupSlot(group(), retracted.slot.plans, planned_b.slot.incident_plan)
+    duplicate = plan_for_group(again, _work(second), POLICY, T0 + timedelta(days=5))
+    assert duplicate.outputs == ()
+    assert duplicate.slot.incident_plan == planned_b.slot.incident_plan
+    assert duplicate.slot.plans == retracted.slot.plans
+
+
+def test_a_version_planned_without_tasks_is_remembered_so_a_duplicate_changes_nothing() -> None:
+    unqualified = incident(attributions=(attribution(confidence=0.9),))
+    planned = plan_for_group(_slot(), _work(unqualified, attributed=False), POLICY, T0)
+    assert planned.slot.incident_plan is not None
+    assert planned.slot.incident_plan.version == unqualified.version
+    again = plan_for_group(planned.slot, _work(unqualified, attributed=False), POLICY, T0)
+    assert again.outputs == ()
