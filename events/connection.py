@@ -227,7 +227,13 @@ def _refusal(kafka: KafkaConnection, server: str, error: BaseException) -> Kafka
             "GVI_KAFKA_SASL_USERNAME and GVI_KAFKA_SASL_PASSWORD",
             EXIT_AUTHENTICATION,
         )
-    if isinstance(error, ConnectionRefusedError | OSError) and not isinstance(error, TimeoutError):
+    if isinstance(error, TimeoutError):
+        return KafkaAccessRefused(
+            f"no answer from {server} in time: check GVI_BROKER_URL, and that the listener "
+            "speaks GVI_KAFKA_SECURITY_PROTOCOL",
+            EXIT_UNREACHABLE,
+        )
+    if isinstance(error, OSError):
         return KafkaAccessRefused(
             f"no broker answers at {server} ({reason}): check GVI_BROKER_URL", EXIT_UNREACHABLE
         )

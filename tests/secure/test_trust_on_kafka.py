@@ -77,7 +77,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `gvi-sanctions ARGUMENTS` as a user would, configured by GVI_ variables."""
     environment = {**os.environ, **settings_environment(settings)}
-    return subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "workers.cli", *arguments],
         capture_output=True,
         text=True,
@@ -86,6 +86,9 @@ def cli(
         env=environment,
         input=stdin,
     )
+    password = settings.kafka.password
+    assert not password or password not in run.stdout + run.stderr, "a password was printed"
+    return run
 
 
 def _described(settings: Settings, topic: str) -> bool:
@@ -165,6 +168,8 @@ def secured(
         for log in ("worker.log", "gateway.log"):
             text = (folder / log).read_text("utf-8", errors="replace")
             assert "AuthorizationFailed" not in text, f"{log} lacks an ACL:\n{text[-3000:]}"
+            leaked = [user for user, word in secure_cluster.passwords.items() if word in text]
+            assert not leaked, f"{log} holds the password of {leaked}"
 
 
 def test_the_whole_path_works_for_every_principal_with_acls_on(secured: Secured) -> None:

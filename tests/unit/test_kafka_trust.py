@@ -8,17 +8,29 @@ from pathlib import Path
 
 import pytest
 import trustme
+from aiokafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 from pydantic import SecretStr, ValidationError
 
 from events.acls import Operation, Pattern, Principals, Resource, derive_acls, render
 from events.catalogue import build_catalogue
-from events.connection import KafkaConnection, SaslMechanism, SecurityProtocol, connection_of
+from events.connection import (
+    EXIT_AUTHORISATION,
+    EXIT_UNREACHABLE,
+    KafkaAccessRefused,
+    KafkaConnection,
+    SaslMechanism,
+    SecurityProtocol,
+    check_access,
+    connection_of,
+    refusal_of,
+)
 from schemas.audit import AuditRecord, DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
 from workers.core.gateway_events import relayed
 from workers.core.outputs import Audited, Escalate
 from workers.core.policy import load_policy
+from workers.embedded_broker import free_port
 from workers.settings import Settings
 
 POLICY = load_policy()
@@ -228,3 +240,18 @@ def test_the_gateway_cannot_claim_kafka_disclosures_or_other_escalations(
 def test_a_connection_keeps_its_password_out_of_its_repr() -> None:
     connection = KafkaConnection("h:1", SecurityProtocol.SASL_PLAINTEXT, password="invented-pw")
     assert "invented-pw" not in repr(connection)
+
+
+async def test_no_broker_at_the_address_is_one_line_naming_the_broker_url() -> None:
+    closed = free_port()  # nothing listens there
+    with pytest.raises(KafkaAccessRefused) as refused:
+        await check_access(KafkaConnection(f"127.0.0.1:{closed}"), within=5)
+    assert refused.value.exit_code == EXIT_UNREACHABLE
+    assert "GVI_BROKER_URL" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_an_authorisation_error_met_while_running_is_one_line_naming_the_acls() -> None:
+    refusal = refusal_of("User:skatteverket", TopicAuthorizationFailedError())
+    assert refusal is not None and refusal.exit_code == EXIT_AUTHORISATION
+    assert "User:skatteverket" in str(refusal) and "acls --apply" in str(refusal)
+    assert refusal_of("User:x", KafkaTimeoutError()) is None
