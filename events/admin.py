@@ -39,6 +39,10 @@ class TopicsUnusable(RuntimeError):
         )
 
 
+class TopicsMissing(TopicsUnusable):
+    """Topics that do not exist (yet): a process that does not own them waits for them."""
+
+
 def expected_topics(catalogue: Catalogue, changelogs: Sequence[str]) -> list[ExpectedTopic]:
     """Every topic of the catalogue, plus faust's table changelogs (compacted, co-partitioned)."""
     count = catalogue.incidents.partitions  # the catalogue gives every topic the same count
@@ -164,7 +168,7 @@ async def await_topics(
         try:
             await _await_leaders(admin, {t.name: t.partitions for t in expected}, within)
         except TimeoutError as missing:
-            raise TopicsUnusable([f"{missing}; is the worker set up?"]) from None
+            raise TopicsMissing([f"{missing}; is the worker set up?"]) from None
         partitions = await _partition_counts(admin, [topic.name for topic in expected])
         cleanups = await _cleanup_policies(admin, [topic.name for topic in expected])
         problems = problems_of(expected, partitions, cleanups)

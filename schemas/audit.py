@@ -1,11 +1,12 @@
 """Audit records: who received what, when, and under which legal basis; never the narrative."""
 
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from schemas.common import Contract, Identifier, RecipientId, ShortText, Timestamp
+from schemas.common import Contract, Identifier, RecipientId, ShortText, Text, Timestamp
 
 
 class DisclosureChannel(StrEnum):
@@ -14,10 +15,11 @@ class DisclosureChannel(StrEnum):
     KAFKA = "kafka"
     WEBHOOK = "webhook"
     PULL = "pull"
+    DASHBOARD = "dashboard"
 
 
 class AuditRecord(Contract):
-    """One disclosure of one task to one recipient."""
+    """One disclosure of one task (of `recipient`) to one receiving principal."""
 
     audit_id: UUID
     task_id: UUID
@@ -29,3 +31,14 @@ class AuditRecord(Contract):
     policy_version: Identifier
     rule_id: Identifier
     fields: tuple[Identifier, ...] = Field(max_length=64)
+    receiver: Text | None = Field(
+        default=None,
+        description="the principal that received it: `User:<name>` on Kafka (the recipient's "
+        "principal), `token:<id> (<role>)` over the API or the dashboard, `webhook:<url>`",
+    )
+    attempt: int | None = Field(
+        default=None, ge=1, le=100, description="a webhook's attempt that carried the task"
+    )
+    outcome: Literal["delivered", "refused", "unanswered"] | None = Field(
+        default=None, description="what the webhook's receiver answered to that attempt"
+    )

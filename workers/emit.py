@@ -2,7 +2,7 @@
 receiver allows it."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,10 +56,16 @@ def rejection_of(answer: Answer, worker: str, now: datetime) -> Rejection:
 
 
 def messages_of(
-    outputs: Iterable[Output], catalogue: Catalogue, partitions: int, worker: str, now: datetime
+    outputs: Iterable[Output],
+    catalogue: Catalogue,
+    partitions: int,
+    worker: str,
+    now: datetime,
+    receiver_of: Callable[[str], str] | None = None,
 ) -> list[Outbound]:
     """The messages of `outputs`, in order; tasks to keep go in one message per partition of
-    the task agent (every task id of a message has that partition)."""
+    the task agent (every task id of a message has that partition). `receiver_of` names the
+    principal that reads a recipient's topic, for the audit record of a disclosure."""
     messages: list[Outbound] = []
     for output in outputs:
         match output:
@@ -68,6 +74,8 @@ def messages_of(
                 messages.append(
                     Outbound(catalogue.tasks[view.recipient].name, task_id, encode(view))
                 )
+                if receiver_of is not None and audit.receiver is None:
+                    audit = audit.model_copy(update={"receiver": receiver_of(view.recipient)})
                 messages.append(Outbound(catalogue.audit.name, task_id, encode(audit)))
             case Audited(audit=audit):
                 messages.append(Outbound(catalogue.audit.name, str(audit.task_id), encode(audit)))

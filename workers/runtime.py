@@ -109,6 +109,10 @@ class Runtime:
     created instead of waiting (one recipient's outage never stalls the others), and the
     deadline timer sends them once the topic takes messages again."""
 
+    def receiver_of(self, recipient: str) -> str:
+        """The principal that may read `recipient`'s task topic (`gvi-sanctions acls`)."""
+        return self.settings.acl_agency_principal.format(recipient=recipient)
+
     def unreachable_recipients(self) -> frozenset[str]:
         return frozenset(
             recipient
@@ -154,7 +158,12 @@ class Runtime:
         caller writes its state only after all of them (at least once, one round trip)."""
         outputs = tuple(outputs)
         messages = messages_of(
-            outputs, self.catalogue, self.settings.partitions, self.worker_name, utc_now()
+            outputs,
+            self.catalogue,
+            self.settings.partitions,
+            self.worker_name,
+            utc_now(),
+            self.receiver_of,
         )
         if messages:
             await self.state_settled()

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     gateway_store: Path | None = Field(
         default=None, description="the gateway's SQLite read model; unset: under data_dir"
     )
+    gateway_retention_days: float = Field(
+        default=180,
+        gt=0,
+        le=3650,
+        description="the gateway forgets an incident's tasks, snapshot and escalations this "
+        "many days after the incident closed (done or cancelled)",
+    )
     webhooks_file: Path | None = Field(
         default=None, description="YAML: per recipient, the webhook the gateway pushes tasks to"
     )

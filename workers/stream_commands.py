@@ -5,6 +5,7 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,15 +181,56 @@ def run_add_credentials_command(arguments: argparse.Namespace) -> int:
     from workers.gateway.credentials import CredentialsInvalid, add_token
 
     settings = Settings()
+    valid_for = timedelta(days=arguments.days) if arguments.days else None
     try:
-        token = add_token(settings.credentials_file, arguments.role)
+        token = add_token(settings.credentials_file, arguments.role, valid_for)
     except CredentialsInvalid as error:
         print(error, file=sys.stderr)
         return 2
     print(token)
+    expiry = f", valid for {arguments.days:g} day(s)" if valid_for else ", without expiry"
     print(
-        f"a token for {arguments.role}; only its hash is kept in {settings.credentials_file}. "
-        "It is shown this once.",
+        f"a token for {arguments.role}{expiry}; only its hash is kept in "
+        f"{settings.credentials_file}. It is shown this once.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_list_credentials_command(arguments: argparse.Namespace) -> int:
+    from workers.gateway.credentials import Credentials, CredentialsInvalid
+
+    settings = Settings()
+    try:
+        entries = Credentials.load(settings.credentials_file).entries
+    except CredentialsInvalid as error:
+        print(error, file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    print(f"{'token id':<14} {'role':<34} {'created':<26} expires")
+    for token_id, entry in sorted(entries.items(), key=lambda item: item[1].role):
+        created = entry.created_at.isoformat() if entry.created_at else "-"
+        expires = entry.expires_at.isoformat() if entry.expires_at else "never"
+        if entry.expired(now):
+            expires += " (expired)"
+        print(f"{token_id:<14} {entry.role:<34} {created:<26} {expires}")
+    return 0
+
+
+def run_revoke_credentials_command(arguments: argparse.Namespace) -> int:
+    from workers.gateway.credentials import CredentialsInvalid, revoke_token
+
+    settings = Settings()
+    try:
+        removed = revoke_token(settings.credentials_file, arguments.token_id)
+    except CredentialsInvalid as error:
+        print(error, file=sys.stderr)
+        return 2
+    if not removed:
+        print(f"no token {arguments.token_id} in {settings.credentials_file}", file=sys.stderr)
+        return 1
+    print(
+        f"revoked {arguments.token_id}; running gateways refuse it within seconds",
         file=sys.stderr,
     )
     return 0
@@ -202,4 +244,12 @@ def add_gateway_commands(commands: Any) -> None:
     verbs = credentials.add_subparsers(dest="credentials_command", required=True)
     add = verbs.add_parser("add", help="make a token for a role; prints it once")
     add.add_argument("role", help="police, supervisor or agency:<recipient>")
+    add.add_argument(
+        "--days", type=float, default=None, help="the token expires after this many days"
+    )
     add.set_defaults(run=run_add_credentials_command)
+    listing = verbs.add_parser("list", help="the tokens: id, role, created, expiry (no secrets)")
+    listing.set_defaults(run=run_list_credentials_command)
+    revoke = verbs.add_parser("revoke", help="remove a token; gateways refuse it within seconds")
+    revoke.add_argument("token_id", help="the id shown by `credentials list` (gvi_<id>_…)")
+    revoke.set_defaults(run=run_revoke_credentials_command)

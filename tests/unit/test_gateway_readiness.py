@@ -1,12 +1,15 @@
 """The gateway's /readyz: ready only once caught up and while the broker answers."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from events.catalogue import build_catalogue
 from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
-from workers.gateway.credentials import Credentials
+from workers.gateway.credentials import CredentialsFile
+from workers.gateway.disclosure import Disclosures
 
 POLICY = load_policy()
 
@@ -18,14 +21,16 @@ async def _status(caught_up: bool, broker_answers: bool) -> tuple[int, str]:
     async def send(topic: str, key: str, value: bytes) -> None:
         raise AssertionError("readiness sends nothing")
 
+    catalogue = build_catalogue("gvi.", 4, POLICY.recipient_ids)
     gateway = Gateway(
-        catalogue=build_catalogue("gvi.", 4, POLICY.recipient_ids),
+        catalogue=catalogue,
         model=None,  # type: ignore[arg-type]  # /readyz never reads it
-        credentials=Credentials({}),
+        credentials=CredentialsFile(Path("/nonexistent/credentials.json")),
         send=send,
         ready=lambda: caught_up,
         max_body_bytes=1024,
         broker_reachable=reachable,
+        disclosures=Disclosures(lambda: gateway.model, send, catalogue.gateway_events.name),
     )
     transport = httpx.ASGITransport(app=create_api(gateway))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

@@ -6,21 +6,23 @@ records and escalations the worker writes on)."""
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from events.catalogue import Catalogue
 from events.codec import decode, decode_with, encode
 from schemas.audit import DisclosureChannel
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
-from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
@@ -35,13 +37,17 @@ from workers.gateway.answers import (
     problem_response,
     too_large,
 )
-from workers.gateway.credentials import Caller, Credentials
-from workers.gateway.disclosure import Send, disclosure_record
+from workers.gateway.credentials import Caller, CredentialsFile
+from workers.gateway.disclosure import (
+    SNAPSHOT_LINE_FIELDS,
+    Disclosures,
+    Send,
+    Shown,
+)
 from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
 from workers.gateway.read_model import ReadModel, decode_cursor
 
 log = structlog.get_logger("gvi.gateway")
-HTTP_AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
 
 
 @dataclass
@@ -50,11 +56,27 @@ class Gateway:
 
     catalogue: Catalogue
     model: ReadModel
-    credentials: Credentials
+    credentials: CredentialsFile
     send: Send
     ready: Callable[[], bool]
     max_body_bytes: int
+    disclosures: Disclosures
     broker_reachable: Callable[[], Awaitable[bool]]
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def valid(model: type[Model], stored: list[dict[str, Any]]) -> list[Model]:
+    """The stored items that hold to `model`; one that does not (kept by an older gateway
+    that took any JSON object) is left out, so that no page of a route ever fails on it."""
+    kept = []
+    for item in stored:
+        try:
+            kept.append(model.model_validate(item))
+        except ValidationError:
+            log.error("a stored record is not valid; left out", model=model.__name__)
+    return kept
 
 
 def create_api(gateway: Gateway) -> FastAPI:
@@ -69,7 +91,38 @@ def create_api(gateway: Gateway) -> FastAPI:
             "supervisors. Every call needs a bearer token; each role sees only what it needs."
         ),
     )
-    bearer = HTTPBearer(auto_error=False)
+    # A redirect to the path with(out) its slash would be built from the Host header.
+    api.router.redirect_slashes = False
+    bearer = HTTPBearer(
+        auto_error=False, scheme_name="bearer", description="a token from the operator"
+    )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def answer_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        """Starlette's own answers (an unknown route, a method a route does not take) as
+        problem documents too."""
+        try:
+            title = HTTPStatus(error.status_code).phrase
+        except ValueError:
+            title = "Error"
+        detail = error.detail if isinstance(error.detail, str) else title
+        if error.status_code == 404:
+            detail = "no such resource"
+        problem = Problem(title=title, status=error.status_code, detail=detail[:500])
+        return problem_response(problem, dict(error.headers or {}))
+
+    @api.middleware("http")
+    async def protective_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """No answer is sniffed as another type, and none is kept by a cache: every answer
+        may hold a task, an incident or a login."""
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
 
     @api.exception_handler(RequestValidationError)
     async def answer_invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -180,27 +233,10 @@ def create_api(gateway: Gateway) -> FastAPI:
         return Accepted(id=profile.group_id, topic=topic, note="the worker registers the group")
 
     async def disclosed(who: Caller, views: list[dict[str, Any]]) -> None:
-        """Audit each task shown to this caller for the first time (channel `pull`), before
-        it is shown."""
-        ids = await gateway.model.undisclosed([view["task_id"] for view in views], who.token_id)
-        if not ids:
-            return
-        now = datetime.now(UTC)
-        for view in views:
-            if view["task_id"] not in ids:
-                continue
-            record = disclosure_record(
-                view,
-                await gateway.model.audit_facts(view["task_id"]) or {},
-                DisclosureChannel.PULL,
-                uuid.uuid5(HTTP_AUDIT_NAMESPACE, f"{view['task_id']}:{who.token_id}"),
-                now,
-            )
-            reported = GatewayEvent(kind="disclosure", audit=record)
-            await gateway.send(
-                gateway.catalogue.gateway_events.name, view["task_id"], encode(reported)
-            )
-        await gateway.model.mark_disclosed(ids, who.token_id)
+        """Audit each task view shown to this caller for the first time in its present state
+        (channel `pull`; a re-read after a change is a new disclosure), before it is shown."""
+        shown = [Shown(view, view) for view in views]
+        await gateway.disclosures.shown(who, DisclosureChannel.PULL, shown)
 
     @api.get("/api/v1/tasks", response_model=TaskPage, responses=PROBLEMS, tags=["agencies"])
     async def list_tasks(
@@ -215,6 +251,14 @@ def create_api(gateway: Gateway) -> FastAPI:
         """Your tasks, oldest change first. Poll with `next_cursor` to get only what was
         created or changed since (a status you reported shows once the worker applied it)."""
         assert who.recipient is not None
+        if since is not None and since.utcoffset() is None:
+            raise ProblemAnswer(
+                422,
+                "Unprocessable Content",
+                "since needs a time zone (e.g. 2026-12-02T05:00:00+01:00 or ...Z)",
+                "schema_violation",
+                ("since",),
+            )
         try:
             after = decode_cursor(cursor) if cursor else 0
         except ValueError:
@@ -224,7 +268,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         )
         await disclosed(who, page.items)
         return TaskPage(
-            tasks=[RecipientTaskView.model_validate(v) for v in page.items],
+            tasks=valid(RecipientTaskView, page.items),
             next_cursor=page.next_cursor,
             has_more=page.has_more,
         )
@@ -316,6 +360,13 @@ def create_api(gateway: Gateway) -> FastAPI:
         snapshot = await gateway.model.incident(incident_id)
         if snapshot is None:
             raise ProblemAnswer(404, "Not Found", f"no incident {incident_id} is known")
+        views = await gateway.model.views_of_incident(incident_id)
+        shown = [
+            Shown(views[line["task_id"]], line, SNAPSHOT_LINE_FIELDS)
+            for line in snapshot.get("tasks", ())
+            if line.get("task_id") in views
+        ]
+        await gateway.disclosures.shown(who, DisclosureChannel.DASHBOARD, shown)
         return CompletionSnapshot.model_validate(snapshot)
 
     @api.get(
@@ -336,7 +387,7 @@ def create_api(gateway: Gateway) -> FastAPI:
             raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
         page = await gateway.model.escalations(after, limit)
         return EscalationPage(
-            escalations=[Escalation.model_validate(e) for e in page.items],
+            escalations=valid(Escalation, page.items),
             next_cursor=page.next_cursor,
             has_more=page.has_more,
         )

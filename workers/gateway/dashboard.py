@@ -17,7 +17,10 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from workers.gateway.credentials import Caller, Credentials
+from schemas.audit import DisclosureChannel
+from workers.gateway.credentials import Caller, CredentialsFile
+from workers.gateway.disclosure import SUPERVISOR_DETAIL_FIELDS as DETAIL_FIELDS
+from workers.gateway.disclosure import Disclosures, Shown
 from workers.gateway.read_model import ReadModel
 
 STATIC = Path(__file__).parent / "static"
@@ -47,15 +50,24 @@ class Sessions:
         self.open_sessions.pop(session or "", None)
 
 
-def add_dashboard(api: FastAPI, credentials: Credentials, model: Callable[[], ReadModel]) -> None:
+def add_dashboard(
+    api: FastAPI,
+    credentials: CredentialsFile,
+    model: Callable[[], ReadModel],
+    disclosures: Disclosures,
+) -> None:
     """Serve the dashboard at `/` for callers with the supervisor role (`model` gives the read
     model, which the gateway opens in its lifespan)."""
     sessions = Sessions()
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def supervisor(request: Request) -> Caller | None:
+        """The session's supervisor, while the session is open and its token still valid (a
+        revoked or expired token ends every session it opened)."""
         caller = sessions.caller(request.cookies.get(SESSION_COOKIE))
-        return caller if caller is not None and caller.role == "supervisor" else None
+        if caller is None or caller.role != "supervisor" or not credentials.still_valid(caller):
+            return None
+        return caller
 
     def page(name: str, request: Request) -> Response:
         if supervisor(request) is None:
@@ -71,8 +83,14 @@ def add_dashboard(api: FastAPI, credentials: Credentials, model: Callable[[], Re
 
     @api.post("/login", include_in_schema=False)
     async def log_in(request: Request) -> Response:
-        body = await request.body()
-        form = parse_qs(body[:MAX_LOGIN_BYTES].decode("utf-8", errors="replace"))
+        if not same_origin(request):
+            return JSONResponse({"detail": "a login from another site"}, status_code=403)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_LOGIN_BYTES:  # stop reading: a login form is a few hundred bytes
+                return JSONResponse({"detail": "the login form is too large"}, status_code=413)
+        form = parse_qs(body.decode("utf-8", errors="replace"))
         token = (form.get("token") or [""])[0].strip()
         caller = credentials.caller(token) if token else None
         if caller is None or caller.role != "supervisor":
@@ -84,12 +102,14 @@ def add_dashboard(api: FastAPI, credentials: Credentials, model: Callable[[], Re
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=request.url.scheme == "https" or not loopback(request),
         )
         return answer
 
     @api.post("/logout", include_in_schema=False)
     async def log_out(request: Request) -> Response:
+        if not same_origin(request):
+            return JSONResponse({"detail": "a logout from another site"}, status_code=403)
         sessions.close(request.cookies.get(SESSION_COOKIE))
         answer = RedirectResponse("/login", status_code=303)
         answer.delete_cookie(SESSION_COOKIE)
@@ -116,29 +136,74 @@ def add_dashboard(api: FastAPI, credentials: Credentials, model: Callable[[], Re
 
     @api.get("/dashboard/incidents/{incident_id}", include_in_schema=False)
     async def incident_detail(request: Request, incident_id: str) -> Response:
-        if supervisor(request) is None:
+        """The incident page's JSON: the snapshot, and of each task only its rule and reason
+        (the page shows nothing else of a recipient's view). Each task shown is audited."""
+        who = supervisor(request)
+        if who is None:
             return refused()
         snapshot = await model().incident(incident_id)
         if snapshot is None:
             return JSONResponse({"detail": "no such incident"}, status_code=404)
         views = await model().views_of_incident(incident_id)
-        return JSONResponse({"snapshot": snapshot, "views": views})
+        lines = {line["task_id"]: line for line in snapshot.get("tasks", ())}
+        shown = {
+            task_id: {"rule_id": view.get("rule_id"), "reason": view.get("reason")}
+            for task_id, view in views.items()
+        }
+        await disclosures.shown(
+            who,
+            DisclosureChannel.DASHBOARD,
+            [
+                Shown(views[task_id], {**lines.get(task_id, {}), **detail}, DETAIL_FIELDS)
+                for task_id, detail in shown.items()
+            ],
+        )
+        return JSONResponse({"snapshot": snapshot, "views": shown})
 
     @api.get("/dashboard/events", include_in_schema=False)
     async def events(request: Request) -> Response:
         if supervisor(request) is None:
             return refused()
-        return EventSourceResponse(live_updates(model()), ping=15, send_timeout=30)
+        return EventSourceResponse(
+            live_updates(model(), lambda: supervisor(request) is not None),
+            ping=15,
+            send_timeout=30,
+        )
 
 
-async def live_updates(model: ReadModel) -> AsyncIterator[ServerSentEvent]:
-    """Each completion snapshot and escalation the read model folds in, as it does."""
+def loopback(request: Request) -> bool:
+    """Whether the page was asked for at a loopback address (a developer's browser): only
+    there may the session cookie travel without TLS."""
+    return (request.url.hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def same_origin(request: Request) -> bool:
+    """A form post from this gateway's own pages: browsers send `Origin` with every POST; a
+    client without a browser sends none and is not a cross-site request."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin.rstrip("/") == own
+
+
+async def live_updates(
+    model: ReadModel, allowed: Callable[[], bool], recheck_seconds: float = 1.0
+) -> AsyncIterator[ServerSentEvent]:
+    """Each completion snapshot and escalation the read model folds in, as it does, while
+    `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     model.listeners.add(queue)
     try:
         yield ServerSentEvent(event="ready", data="{}")
-        while True:
-            kind, value = await queue.get()
+        while allowed():
+            try:
+                async with asyncio.timeout(recheck_seconds):
+                    kind, value = await queue.get()
+            except TimeoutError:
+                continue
+            if not allowed():
+                break
             yield ServerSentEvent(event=kind, data=json.dumps(value))
     finally:
         model.listeners.discard(queue)

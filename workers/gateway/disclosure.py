@@ -1,14 +1,42 @@
-"""What the gateway's two disclosure channels share: the producer call, and the audit record of
-a task shown to a caller (with the worker's legal basis, policy version and rule)."""
+"""What the gateway's disclosure channels share: the producer call, and the audit record of a
+task shown to a caller (with the worker's legal basis, policy version and rule, and the
+receiving principal)."""
 
+import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from events.codec import encode
 from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.gateway_event import GatewayEvent
 from schemas.task import RecipientTaskView
 from workers.core.projection import disclosed_fields
+from workers.gateway.credentials import Caller
+
+if TYPE_CHECKING:
+    from workers.gateway.read_model import ReadModel
+
+AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
+SNAPSHOT_LINE_FIELDS = (
+    "action",
+    "deadline",
+    "escalated",
+    "group_id",
+    "kind",
+    "overdue",
+    "recipient",
+    "status",
+    "task_id",
+)
+"""What a supervisor sees of a task in a completion snapshot."""
+SUPERVISOR_DETAIL_FIELDS = (*SNAPSHOT_LINE_FIELDS, "reason", "rule_id")
+"""What the dashboard's incident page shows of a task: the snapshot's line, its rule and the
+plain-language reason; nothing else of the recipient's view (no narrative, no attribution,
+no person refs)."""
 
 Send = Callable[[str, str, bytes], Awaitable[None]]
 """Produce (topic, key, value) and return once the broker acknowledged it."""
@@ -20,9 +48,14 @@ def disclosure_record(
     channel: DisclosureChannel,
     audit_id: uuid.UUID,
     at: datetime,
+    receiver: str,
+    fields: tuple[str, ...] | None = None,
+    attempt: int | None = None,
+    outcome: Literal["delivered", "refused", "unanswered"] | None = None,
 ) -> AuditRecord:
-    """The audit record of showing `view` over `channel`; `facts` are what the worker's own
-    audit record of the task said (the view may leave them out)."""
+    """The audit record of showing `view` (or only its `fields`) to `receiver` over `channel`;
+    `facts` are what the worker's own audit record of the task said (the view may leave them
+    out)."""
     return AuditRecord(
         audit_id=audit_id,
         task_id=view["task_id"],
@@ -33,5 +66,59 @@ def disclosure_record(
         legal_basis=facts.get("legal_basis") or view["legal_basis"],
         policy_version=facts.get("policy_version") or view.get("policy_version") or "unknown",
         rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
-        fields=disclosed_fields(RecipientTaskView.model_validate(view)),
+        fields=fields
+        if fields is not None
+        else disclosed_fields(RecipientTaskView.model_validate(view)),
+        receiver=receiver[:2000],
+        attempt=attempt,
+        outcome=outcome,
     )
+
+
+def view_digest(view: dict[str, Any]) -> str:
+    """What a view says, as a digest: a re-read after a change is a new disclosure."""
+    return hashlib.sha256(json.dumps(view, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One task shown to a caller: its stored view (for the audit facts), what was shown of
+    it, and the names of the fields shown."""
+
+    view: dict[str, Any]
+    content: dict[str, Any]
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass
+class Disclosures:
+    """The audit of what the gateway shows over HTTP: each task shown to a principal for the
+    first time in its present state becomes an audit record, sent (as a gateway event, for the
+    worker to write to `gvi.audit`) before the answer leaves."""
+
+    read_model: Callable[[], "ReadModel"]
+    send: Send
+    topic: str
+
+    async def shown(self, who: Caller, channel: DisclosureChannel, items: list[Shown]) -> None:
+        model = self.read_model()
+        pairs = [(item.view["task_id"], view_digest(item.content)) for item in items]
+        new = set(await model.undisclosed(pairs, who.token_id))
+        if not new:
+            return
+        now = datetime.now(UTC)
+        for item, (task_id, digest) in zip(items, pairs, strict=True):
+            if task_id not in new:
+                continue
+            record = disclosure_record(
+                item.view,
+                await model.audit_facts(task_id) or {},
+                channel,
+                uuid.uuid5(AUDIT_NAMESPACE, f"{channel}:{task_id}:{who.token_id}:{digest}"),
+                now,
+                receiver=who.principal,
+                fields=item.fields,
+            )
+            reported = GatewayEvent(kind="disclosure", audit=record)
+            await self.send(self.topic, task_id, encode(reported))
+        await model.mark_disclosed([pair for pair in pairs if pair[0] in new], who.token_id)

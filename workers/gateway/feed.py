@@ -1,7 +1,6 @@
 """Reads the output topics into the read model, from the positions it was read up to."""
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +8,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.connection import KafkaConnection
+from workers.gateway.metrics import GatewayMetrics
+from workers.gateway.output_records import BadRecord, checked, skipped
 from workers.gateway.read_model import ReadModel, Record
 
 log = structlog.get_logger("gvi.gateway.feed")
@@ -18,9 +19,16 @@ class Feed:
     """One consumer, no consumer group: every replica reads every partition of the output
     topics itself and keeps its own positions (in the read model)."""
 
-    def __init__(self, kafka: KafkaConnection, partitions: int, model: ReadModel) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        partitions: int,
+        model: ReadModel,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
         self.kafka = kafka
         self.partitions = partitions
+        self.metrics = metrics or GatewayMetrics()
         self.model = model
         self.caught_up = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
@@ -69,7 +77,7 @@ class Feed:
                 log.info("read model caught up with the topics")
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
             records = [
-                Record(message.topic, message.partition, message.offset, _value(message.value))
+                Record(message.topic, message.partition, message.offset, self._value(message))
                 for messages in batches.values()
                 for message in messages
             ]
@@ -90,22 +98,20 @@ class Feed:
                 behind[(partition.topic, partition.partition)] = max(end - position, 0)
         return behind
 
+    def _value(self, message: Any) -> dict[str, Any] | None:
+        """The record's value when it holds to its topic's contract; a bad one counts as a
+        tombstone (skipped, its position still moves on) and is logged without its content."""
+        topic = message.topic
+        try:
+            return checked(self.model.topics.role_of(topic), topic, message.value)
+        except BadRecord as problem:
+            skipped(topic, message.partition, message.offset, problem)
+            self.metrics.bad_records.labels(topic).inc()
+            return None
+
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
         for partition, end in targets.items():
             if await consumer.position(partition) < end:
                 return False
         return True
-
-
-def _value(raw: bytes | None) -> dict[str, Any] | None:
-    """A record's JSON object; None for a tombstone or a value that is not one (the topics are
-    the worker's own output, so that is not expected; it is skipped, not fatal)."""
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        log.error("a record on an output topic is not JSON; skipped")
-        return None
-    return value if isinstance(value, dict) else None

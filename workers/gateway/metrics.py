@@ -2,6 +2,7 @@
 by recipient, and how far its read model is behind the topics."""
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -11,6 +12,12 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+
+Outcome = Literal["delivered", "refused", "unanswered"]
+"""What a webhook's receiver made of one attempt."""
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Any other method is counted as `other`: a caller cannot make new series by inventing
+methods."""
 
 
 class GatewayMetrics:
@@ -36,6 +43,12 @@ class GatewayMetrics:
             ["recipient"],
             registry=registry,
         )
+        self.bad_records = Counter(
+            "gvi_gateway_bad_records",
+            "Records on an output topic that do not hold to their contract (skipped)",
+            ["topic"],
+            registry=registry,
+        )
         self.read_model_lag = Gauge(
             "gvi_gateway_read_model_lag",
             "Messages on an output topic partition not yet in the read model",
@@ -43,7 +56,9 @@ class GatewayMetrics:
             registry=registry,
         )
 
-    def attempted(self, recipient: str, status: int | None) -> None:
+    def attempted(self, recipient: str, status: int | None) -> "Outcome":
+        """Count a webhook attempt; returns its outcome."""
+        outcome: Outcome
         if status is None:
             outcome = "unanswered"
         elif 200 <= status < 300:
@@ -51,6 +66,7 @@ class GatewayMetrics:
         else:
             outcome = "refused"
         self.webhook_attempts.labels(recipient, outcome).inc()
+        return outcome
 
     def expose(
         self, api: FastAPI, lag: Callable[[], Awaitable[Mapping[tuple[str, int], int]]]
@@ -63,7 +79,8 @@ class GatewayMetrics:
         ) -> Response:
             response = await call_next(request)
             route = getattr(request.scope.get("route"), "path", "unmatched")
-            self.requests.labels(route, request.method, str(response.status_code)).inc()
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            self.requests.labels(route, method, str(response.status_code)).inc()
             return response
 
         @api.get("/metrics", tags=["operations"], include_in_schema=False)

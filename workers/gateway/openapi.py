@@ -41,7 +41,8 @@ def body_schemas() -> dict[str, Any]:
 
 
 def document_of(api: FastAPI) -> dict[str, Any]:
-    """The document of `api`, with the body schemas and the bearer scheme (built once)."""
+    """The document of `api`, with the body schemas and the bearer scheme that its operations
+    name (built once); `/healthz` and `/readyz` need no token."""
     if api.openapi_schema is None:
         document = get_openapi(
             title=api.title, version=api.version, description=api.description, routes=api.routes
@@ -49,7 +50,7 @@ def document_of(api: FastAPI) -> dict[str, Any]:
         components = document.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in body_schemas().items():
             components.setdefault(name, schema)
-        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
+        schemes = document["components"].setdefault("securitySchemes", {})
+        schemes.setdefault("bearer", {"type": "http", "scheme": "bearer"})
         api.openapi_schema = document
     return api.openapi_schema

@@ -5,9 +5,10 @@ they were read up to (in the same transaction, so a restart resumes exactly)."""
 import asyncio
 import base64
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,12 @@ CREATE TABLE IF NOT EXISTS disclosures (
     token_id TEXT NOT NULL,
     PRIMARY KEY (task_id, token_id)
 );
+CREATE TABLE IF NOT EXISTS disclosed_views (
+    task_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (task_id, token_id, digest)
+);
 CREATE TABLE IF NOT EXISTS positions (
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
@@ -72,6 +79,18 @@ class Page:
     has_more: bool
 
 
+def owner_only_folder(folder: Path) -> None:
+    """Create `folder` readable by its owner only, or make it so."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+
+
+def instant(moment: datetime) -> str:
+    """A moment as the read model stores it: UTC, always with microseconds, so that text order
+    is time order whatever offset a caller wrote (`+01:00` or `Z`)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
 
@@ -83,9 +102,12 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
     except ValueError:
         text = ""
-    if not text.startswith("s") or not text[1:].isdigit():
+    if not text.startswith("s") or not text[1:].isdigit() or len(text) > 20:
         raise ValueError("not a cursor of this API")
-    return int(text[1:])
+    position = int(text[1:])
+    if position >= 2**62:  # SQLite's integers end at 2**63 - 1
+        raise ValueError("not a cursor of this API")
+    return position
 
 
 class ReadModel:
@@ -100,9 +122,14 @@ class ReadModel:
 
     @classmethod
     async def open(cls, path: Path, topics: "TopicRoles") -> "ReadModel":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the file: owner-only, in an owner-only folder (SQLite gives its WAL
+        and shared-memory files the database file's mode); deleted rows are overwritten."""
+        owner_only_folder(path.parent)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         connection = await aiosqlite.connect(path)
         connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA secure_delete=ON")
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.executescript(SCHEMA)
         model = cls(connection, topics)
@@ -115,6 +142,36 @@ class ReadModel:
 
     async def close(self) -> None:
         await self.connection.close()
+
+    async def forget_closed(self, before: datetime) -> int:
+        """Delete what the model holds of every incident that closed (done or cancelled)
+        before `before`: its snapshot, its tasks' views, audit facts, disclosures and
+        escalations. Returns how many incidents were forgotten."""
+        async with self.connection.execute(
+            "SELECT incident_id FROM incidents WHERE json_extract(snapshot, '$.progress') "
+            "IN ('done', 'cancelled', 'no_action') "
+            "AND julianday(json_extract(snapshot, '$.updated_at')) < julianday(?)",
+            (instant(before),),
+        ) as cursor:
+            closed = [row[0] async for row in cursor]
+        for incident_id in closed:
+            tasks = "SELECT task_id FROM tasks WHERE json_extract(view, '$.incident_id') = ?"
+            for table in ("audit_facts", "disclosures", "disclosed_views"):
+                await self.connection.execute(
+                    f"DELETE FROM {table} WHERE task_id IN ({tasks})", (incident_id,)
+                )
+            await self.connection.execute(
+                "DELETE FROM escalations WHERE json_extract(escalation, '$.incident_id') = ?",
+                (incident_id,),
+            )
+            await self.connection.execute(
+                "DELETE FROM tasks WHERE json_extract(view, '$.incident_id') = ?", (incident_id,)
+            )
+            await self.connection.execute(
+                "DELETE FROM incidents WHERE incident_id = ?", (incident_id,)
+            )
+        await self.connection.commit()
+        return len(closed)
 
     async def positions(self) -> dict[tuple[str, int], int]:
         async with self.connection.execute(
@@ -189,7 +246,7 @@ class ReadModel:
                     value["recipient"],
                     value["status"],
                     self.seq,
-                    received_at.isoformat(),
+                    instant(received_at),
                     json.dumps(value),
                 ),
             )
@@ -234,7 +291,7 @@ class ReadModel:
             changed = json.loads(view) | {"status": lines[task_id]}
             await self.connection.execute(
                 "UPDATE tasks SET status = ?, seq = ?, changed_at = ?, view = ? WHERE task_id = ?",
-                (lines[task_id], self.seq, received_at.isoformat(), json.dumps(changed), task_id),
+                (lines[task_id], self.seq, instant(received_at), json.dumps(changed), task_id),
             )
 
     async def task(self, task_id: str) -> dict[str, Any] | None:
@@ -260,7 +317,7 @@ class ReadModel:
             parameters.append(status)
         if since is not None:
             conditions.append("changed_at >= ?")
-            parameters.append(since.isoformat())
+            parameters.append(instant(since))
         query = f"SELECT seq, view FROM tasks WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
         async with self.connection.execute(query, (*parameters, limit + 1)) as cursor:
             rows = [(row[0], json.loads(row[1])) async for row in cursor]
@@ -288,22 +345,24 @@ class ReadModel:
             row = await cursor.fetchone()
         return json.loads(row[0]) if row is not None else None
 
-    async def undisclosed(self, task_ids: list[str], token_id: str) -> list[str]:
-        """The tasks of `task_ids` not yet shown to the caller with this token."""
-        if not task_ids:
+    async def undisclosed(self, shown: list[tuple[str, str]], token_id: str) -> list[str]:
+        """Of (task id, view digest) pairs, the task ids whose view in that state was not
+        yet shown to the caller with this token (a view that changed is shown anew)."""
+        if not shown:
             return []
-        marks = ",".join("?" * len(task_ids))
+        marks = ",".join("?" * len(shown))
         async with self.connection.execute(
-            f"SELECT task_id FROM disclosures WHERE token_id = ? AND task_id IN ({marks})",
-            (token_id, *task_ids),
+            f"SELECT task_id, digest FROM disclosed_views WHERE token_id = ? "
+            f"AND task_id IN ({marks})",
+            (token_id, *(task_id for task_id, _ in shown)),
         ) as cursor:
-            shown = {row[0] async for row in cursor}
-        return [task_id for task_id in task_ids if task_id not in shown]
+            known = {(row[0], row[1]) async for row in cursor}
+        return [task_id for task_id, digest in shown if (task_id, digest) not in known]
 
-    async def mark_disclosed(self, task_ids: list[str], token_id: str) -> None:
+    async def mark_disclosed(self, shown: list[tuple[str, str]], token_id: str) -> None:
         await self.connection.executemany(
-            "INSERT OR IGNORE INTO disclosures (task_id, token_id) VALUES (?, ?)",
-            [(task_id, token_id) for task_id in task_ids],
+            "INSERT OR IGNORE INTO disclosed_views (task_id, token_id, digest) VALUES (?, ?, ?)",
+            [(task_id, token_id, digest) for task_id, digest in shown],
         )
         await self.connection.commit()
 

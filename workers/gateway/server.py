@@ -7,21 +7,24 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from events.admin import TopicsUnusable, await_topics
+from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
-from events.connection import check_access
+from events.connection import KafkaAccessRefused, check_access
 from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
-from workers.gateway.credentials import Credentials, CredentialsInvalid
+from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
 from workers.gateway.dashboard import add_dashboard
+from workers.gateway.disclosure import Disclosures
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel, TopicRoles
@@ -66,7 +69,7 @@ def build_app(settings: Settings) -> FastAPI:
     webhooks. Raises CredentialsInvalid or WebhooksInvalid for files it cannot use."""
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
-    credentials = Credentials.load(settings.credentials_file)
+    credentials = CredentialsFile.open(settings.credentials_file)
     targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
     signing_secrets: dict[str, str] = {}
     for recipient, target in targets.webhooks.items():
@@ -103,6 +106,7 @@ def build_app(settings: Settings) -> FastAPI:
         state["broker_checked"] = (now, answered)
         return answered
 
+    disclosures = Disclosures(lambda: gateway.model, send, catalogue.gateway_events.name)
     gateway = Gateway(
         catalogue=catalogue,
         model=None,  # type: ignore[arg-type]  # set in the lifespan, before the first request
@@ -110,6 +114,7 @@ def build_app(settings: Settings) -> FastAPI:
         send=send,
         ready=lambda: bool(feeds) and feeds[0].caught_up.is_set(),
         max_body_bytes=settings.max_body_bytes,
+        disclosures=disclosures,
         broker_reachable=broker_reachable,
     )
     api = create_api(gateway)
@@ -119,22 +124,22 @@ def build_app(settings: Settings) -> FastAPI:
         return await feeds[0].lag() if feeds else {}
 
     metrics.expose(api, read_model_lag)
-    add_dashboard(api, credentials, lambda: gateway.model)
+    add_dashboard(api, credentials, lambda: gateway.model, disclosures)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await await_topics(settings.kafka, gateway_topics(catalogue))
-        model = await ReadModel.open(store_path(settings), topic_roles(catalogue))
-        gateway.model = model
-        producer = AIOKafkaProducer(
-            **settings.kafka.aiokafka(), acks="all", request_timeout_ms=15000
-        )
-        await producer.start()
-        state["producer"] = producer
-        feed = Feed(settings.kafka, settings.partitions, model)
+    running: list[asyncio.Task[None]] = []
+
+    async def streams(model: ReadModel, client: httpx.AsyncClient) -> None:
+        """Wait, not ready, until the worker has made the topics (a gateway may start first);
+        then read the output topics into the model and push each recipient's webhooks."""
+        while True:
+            try:
+                await await_topics(settings.kafka, gateway_topics(catalogue), within=30)
+                break
+            except TopicsMissing as missing:
+                log.warning("waiting for the worker to create the topics", problem=str(missing))
+        feed = Feed(settings.kafka, settings.partitions, model, metrics)
         feeds.append(feed)
-        running = [asyncio.create_task(feed.run(), name="gateway-feed")]
-        client = shared_client()
+        started = [asyncio.create_task(feed.run(), name="gateway-feed")]
         for recipient, target in targets.webhooks.items():
             pusher = RecipientWebhook(
                 recipient,
@@ -148,14 +153,40 @@ def build_app(settings: Settings) -> FastAPI:
             )
             topic = catalogue.tasks[recipient].name
             group_id = f"{settings.app_id}-webhook-{recipient}"
-            running.append(
+            started.append(
                 asyncio.create_task(
-                    pusher.run(settings.kafka, topic, group_id),
-                    name=f"webhook-{recipient}",
+                    pusher.run(settings.kafka, topic, group_id), name=f"webhook-{recipient}"
                 )
             )
-        for task in running:
+        for task in started:
             task.add_done_callback(_stop_on_failure)
+        running.extend(started)
+        log.info("gateway reads its topics", webhooks=sorted(targets.webhooks))
+
+    async def forget_closed_incidents(model: ReadModel) -> None:
+        """Retention: what the model holds of an incident closed longer ago than the setting
+        allows is deleted, at start and every hour."""
+        keep = timedelta(days=settings.gateway_retention_days)
+        while True:
+            forgotten = await model.forget_closed(datetime.now(UTC) - keep)
+            if forgotten:
+                log.info("closed incidents forgotten (retention)", incidents=forgotten)
+            await asyncio.sleep(3600)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        model = await ReadModel.open(store_path(settings), topic_roles(catalogue))
+        gateway.model = model
+        producer = AIOKafkaProducer(
+            **settings.kafka.aiokafka(), acks="all", request_timeout_ms=15000
+        )
+        await producer.start()
+        state["producer"] = producer
+        client = shared_client()
+        for work in (streams(model, client), forget_closed_incidents(model)):
+            task = asyncio.create_task(work)
+            task.add_done_callback(_stop_on_failure)
+            running.append(task)
         log.info(
             "gateway started",
             store=str(store_path(settings)),
@@ -183,14 +214,18 @@ def _stop_on_failure(task: "asyncio.Task[None]") -> None:
     and both resume from their positions)."""
     if task.cancelled() or task.exception() is None:
         return
-    log.error(
-        "a gateway task failed; the gateway stops",
-        task=task.get_name(),
-        error=str(task.exception()),
-    )
+    error = task.exception()
+    log.error("a gateway task failed; the gateway stops", task=task.get_name(), error=str(error))
+    code = 1
+    if isinstance(error, KafkaAccessRefused):
+        print(f"gvi-sanctions gateway: {error}", file=sys.stderr)
+        code = error.exit_code
+    elif isinstance(error, TopicsUnusable):
+        print(f"gvi-sanctions gateway: {error}", file=sys.stderr)
+        code = EXIT_CONFIG
     sys.stderr.flush()
-    # uvicorn's supervisor (or the operator's) restarts the process; the model resumes
-    raise SystemExit(1)
+    # the operator's supervisor restarts the process; the model resumes from its positions
+    raise SystemExit(code)
 
 
 def run_gateway(settings: Settings) -> int:

@@ -26,7 +26,8 @@ from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
 from workers.gateway.disclosure import Send, disclosure_record
-from workers.gateway.metrics import GatewayMetrics
+from workers.gateway.metrics import GatewayMetrics, Outcome
+from workers.gateway.output_records import BadRecord, checked, skipped
 from workers.gateway.read_model import ReadModel
 from workers.gateway.webhook_policy import (
     Breaker,
@@ -117,23 +118,34 @@ class RecipientWebhook:
         step = self.target.concurrency
         for start in range(0, len(messages), step):
             window = messages[start : start + step]
-            await asyncio.gather(*(self.deliver(message.value) for message in window))
+            await asyncio.gather(*(self.deliver(self._view(message)) for message in window))
             await consumer.commit({partition: window[-1].offset + 1})
 
-    async def deliver(self, raw: bytes | None) -> None:
+    def _view(self, message: ConsumerRecord) -> dict[str, Any] | None:
+        """The task view a record holds; None for a tombstone or a bad record (skipped,
+        logged without its content, counted; its offset is committed with the rest)."""
+        try:
+            return checked("tasks", message.topic, message.value)
+        except BadRecord as problem:
+            skipped(message.topic, message.partition, message.offset, problem)
+            self.metrics.bad_records.labels(message.topic).inc()
+            return None
+
+    async def deliver(self, view: dict[str, Any] | None) -> None:
         """Push one task until a 2xx, or until the attempts are spent (then escalate)."""
-        if raw is None:
+        if view is None:
             return
-        view = json.loads(raw)
         last_error = ""
         for attempt in range(1, self.target.max_attempts + 1):
             await self._circuit_closed()
             status, asked_wait, last_error = await self._attempt(view)
-            self.metrics.attempted(self.recipient, status)
-            succeeded = status is not None and 200 <= status < 300
+            outcome = self.metrics.attempted(self.recipient, status)
+            # Every attempt carried the task: a receiver that answered late (or not at all)
+            # may still hold it, so each one is audited, with its number and outcome.
+            await self._audit(view, attempt, outcome)
+            succeeded = outcome == "delivered"
             self.breaker.record(succeeded, time.monotonic())
             if succeeded:
-                await self._audit(view)
                 log.info("task pushed by webhook", recipient=self.recipient, attempt=attempt)
                 return
             if not retried(status) or attempt == self.target.max_attempts:
@@ -191,13 +203,16 @@ class RecipientWebhook:
             await asyncio.sleep(0.1)
         return {}
 
-    async def _audit(self, view: dict[str, Any]) -> None:
+    async def _audit(self, view: dict[str, Any], attempt: int, outcome: Outcome) -> None:
         record = disclosure_record(
             view,
             await self._facts(view),
             DisclosureChannel.WEBHOOK,
-            uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, webhook_id(view)),
+            uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, f"{webhook_id(view)}:{attempt}"),
             datetime.now(UTC),
+            receiver=f"webhook:{self.target.url}",
+            attempt=attempt,
+            outcome=outcome,
         )
         reported = GatewayEvent(kind="disclosure", audit=record)
         await self.send(self.events_topic, view["task_id"], encode(reported))
