@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: browser install lint test test-unit test-integration test-kafka test-secure-kafka test-e2e test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
+.PHONY: browser install lint test test-unit test-integration test-kafka test-secure-kafka test-e2e test-e2e-kafka test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ browser:
 # the dashboard in headless Chromium; screenshots in test-artifacts/).
 test-e2e: $(STAMP) browser
 	$(PYTEST) tests/e2e
+
+# The same end-to-end tier on Apache Kafka: the gateway, the dashboard and the CLI as users run
+# them on the real thing (Tansu answers some requests differently).
+test-e2e-kafka: $(STAMP) browser
+	GVI_TEST_BROKER=kafka $(PYTEST) tests/e2e
 
 # Crashes: two workers, one SIGKILLed mid-stream (and started again); nothing may be lost.
 # `make test` runs them on Tansu; .ci/run also on Kafka.

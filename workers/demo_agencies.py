@@ -46,6 +46,7 @@ def set_up(data_dir: Path, webhook_url: str) -> HttpAgencies:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     webhooks = data_dir / "webhooks.yaml"
     document = {
+        "allow_networks": ["127.0.0.0/8"],  # the demo's agency listens on loopback, without TLS
         "webhooks": {
             WEBHOOK_AGENCY: {
                 "url": webhook_url,
@@ -53,7 +54,7 @@ def set_up(data_dir: Path, webhook_url: str) -> HttpAgencies:
                 "timeout_seconds": 5,
                 "concurrency": 4,
             }
-        }
+        },
     }
     webhooks.write_text(yaml.safe_dump(document), "utf-8")
     return HttpAgencies(tokens, secret, credentials, webhooks)

@@ -119,6 +119,21 @@ class Settings(BaseSettings):
     gateway_store: Path | None = Field(
         default=None, description="the gateway's SQLite read model; unset: under data_dir"
     )
+    gateway_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="a request's line and headers must arrive whole within this time",
+    )
+    gateway_keepalive_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="an idle connection between requests is closed"
+    )
+    gateway_max_connections: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="connections and requests served at once; more are answered 503",
+    )
     gateway_retention_days: float = Field(
         default=180,
         gt=0,

@@ -28,6 +28,7 @@ def _environment() -> dict[str, str]:
 
 def _webhooks_file(path: Path, urls: dict[str, str], **overrides: float) -> Path:
     document = {
+        "allow_networks": ["127.0.0.0/8"],
         "webhooks": {
             recipient: {
                 "url": url,
@@ -42,7 +43,7 @@ def _webhooks_file(path: Path, urls: dict[str, str], **overrides: float) -> Path
                 **overrides,
             }
             for recipient, url in urls.items()
-        }
+        },
     }
     path.write_text(yaml.safe_dump(document), "utf-8")
     return path
@@ -156,8 +157,33 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
         "the healthy agency had all its tasks while the dead one was still being tried"
     )
     assert _ids(late, "/forsakringskassan") == by_recipient["forsakringskassan"]
-    webhook_audit = [a for a in audit if a["channel"] == "webhook"]
-    assert len({a["audit_id"] for a in webhook_audit}) == len({a["task_id"] for a in webhook_audit})
+    # Every attempt that carried a task is on gvi.audit, with its number, its outcome and the
+    # receiving endpoint, the late answer (which the gateway never saw) among them.
+    carried = len(agency.to("/skatteverket"))
+    audit = deployment.wait_for(
+        "audit",
+        lambda values: (
+            sum(
+                a["channel"] == "webhook" and a["task_id"] in by_recipient["skatteverket"]
+                for a in values
+            )
+            >= carried
+        ),
+    )
+    attempts_audited = [
+        a
+        for a in audit
+        if a["channel"] == "webhook" and a["task_id"] in by_recipient["skatteverket"]
+    ]
+    assert len(attempts_audited) == carried
+    assert len({a["audit_id"] for a in attempts_audited}) == carried
+    assert {a["receiver"] for a in attempts_audited} == {f"webhook:{url}/skatteverket"}
+    outcomes = [a["outcome"] for a in attempts_audited]
+    assert outcomes.count("delivered") == len(by_recipient["skatteverket"])
+    assert outcomes.count("unanswered") >= 1, "the late answer is audited as unanswered"
+    for task_id in by_recipient["skatteverket"]:
+        numbers = sorted(a["attempt"] for a in attempts_audited if a["task_id"] == task_id)
+        assert numbers == list(range(1, len(numbers) + 1))
 
 
 def _ids(agency: Agency, path: str) -> set[str]:

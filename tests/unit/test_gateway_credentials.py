@@ -1,13 +1,21 @@
 """The gateway's callers: tokens stored only as hashes, roles checked, cursors and statuses."""
 
 import json
+import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from schemas import TaskStatus
 from workers.cli import main
-from workers.gateway.credentials import Credentials, CredentialsInvalid, add_token
+from workers.gateway.credentials import (
+    Credentials,
+    CredentialsFile,
+    CredentialsInvalid,
+    add_token,
+    revoke_token,
+)
 from workers.gateway.read_model import decode_cursor, encode_cursor, moves_on
 
 
@@ -76,3 +84,23 @@ def test_the_credentials_command_prints_a_token_once_that_the_file_accepts(
     caller = Credentials.load(path).caller(token)
     assert caller is not None and caller.role == "supervisor"
     assert main(["credentials", "add", "janitor"]) == 2
+
+
+def test_an_expired_token_is_refused_and_a_revoked_one_is_gone_from_the_running_view(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway" / "credentials.json"
+    lasting = add_token(path, "agency:skatteverket")
+    expired = add_token(path, "police", timedelta(seconds=-1))
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    running = CredentialsFile.open(path, recheck_seconds=0)
+    assert running.caller(expired) is None, "past its expiry"
+    caller = running.caller(lasting)
+    assert caller is not None and running.still_valid(caller)
+    assert caller.principal == f"token:{caller.token_id} (agency:skatteverket)"
+    assert revoke_token(path, caller.token_id)
+    assert not revoke_token(path, caller.token_id), "already gone"
+    assert running.caller(lasting) is None and not running.still_valid(caller)
+    path.write_text("{not json", "utf-8")
+    assert running.caller(add_token.__name__) is None
+    assert running.entries == {}, "an unreadable file refuses every token"

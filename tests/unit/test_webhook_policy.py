@@ -97,3 +97,30 @@ def test_a_webhooks_file_naming_an_unknown_recipient_or_field_is_refused(tmp_pat
     path.write_text("webhooks:\n  skatteverket:\n    url: https://x.example\n    secret: plain\n")
     with pytest.raises(WebhooksInvalid, match="secret"):
         load_targets(path, frozenset({"skatteverket"}))
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "problem"),
+    [
+        ("http://agency.example.org/hook", "", "https://"),
+        ("https://127.0.0.1/hook", "", "loopback"),
+        ("https://10.1.2.3/hook", "", "private"),
+        ("https://[::1]/hook", "", "loopback"),
+        ("https://169.254.169.254/latest", "", "private"),
+        ("http://127.0.0.1:8080/hook", "127.0.0.0/8", None),
+        ("https://10.1.2.3/hook", "10.0.0.0/8", None),
+        ("https://192.0.2.10/hook", "", "private"),
+    ],
+)
+def test_webhooks_leave_only_over_tls_and_never_to_an_internal_address_unless_allowlisted(
+    tmp_path: Path, url: str, allowed: str, problem: str | None
+) -> None:
+    path = tmp_path / "webhooks.yaml"
+    networks = f"allow_networks: [{allowed}]\n" if allowed else ""
+    path.write_text(f"{networks}webhooks:\n  skatteverket:\n    url: {url}\n    secret_env: S\n")
+    if problem is None:
+        assert load_targets(path, frozenset({"skatteverket"})).webhooks["skatteverket"]
+        return
+    with pytest.raises(WebhooksInvalid) as refused:
+        load_targets(path, frozenset({"skatteverket"}))
+    assert problem in str(refused.value) and "webhooks.skatteverket.url" in str(refused.value)

@@ -62,6 +62,9 @@ def test_every_setting_survives_the_trip_through_the_environment(
         acl_supervisor_principal="User:s",
         acl_evaluator_principal="User:e",
         gateway_retention_days=30,
+        gateway_header_timeout_seconds=3,
+        gateway_keepalive_seconds=2,
+        gateway_max_connections=50,
     )
     unchanged = [
         name

@@ -1,4 +1,5 @@
-"""Corrections to faust-streaming, mode and aiokafka internals, pinned to the versions they fix.
+"""Corrections to faust-streaming, mode, aiokafka and uvicorn internals, pinned to the versions
+they fix.
 
 Every override of a library's private code lives in this package, and only here. Each module
 names the defect it corrects (docs/streams.md has the evidence). `REPLACED` lists each upstream
@@ -14,7 +15,12 @@ from importlib import metadata
 from types import ModuleType
 from typing import Any
 
-PINNED = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
+PINNED = {
+    "faust-streaming": "0.15.3",
+    "mode-streaming": "0.7.1",
+    "aiokafka": "0.14.0",
+    "uvicorn": "0.54.0",
+}
 """The exact versions the corrections were written for (also pinned in pyproject.toml)."""
 
 REPLACED = {
@@ -46,11 +52,16 @@ REPLACED = {
     "faust.transport.drivers.aiokafka:Consumer._commit": "a20eec84e4b2ed50",
     "faust.transport.consumer:Consumer._commit_offsets": "1a69799041188441",
     "faust.transport.producer:ProducerBuffer.flush_atmost": "4966e8c5f9b42eb9",
+    "uvicorn.protocols.http.h11_impl:H11Protocol.connection_made": "6efb565ff3d36b91",
+    "uvicorn.protocols.http.h11_impl:H11Protocol.data_received": "e03b145518ca44aa",
+    "uvicorn.protocols.http.h11_impl:H11Protocol.on_response_complete": "1fbb8f48c6a1afc4",
+    "uvicorn.protocols.http.h11_impl:H11Protocol.connection_lost": "dbb688fa2b386000",
 }
 
 
 class UnpinnedLibraries(RuntimeError):
-    """An installed faust-streaming, mode or aiokafka is not the version corrected here."""
+    """An installed faust-streaming, mode, aiokafka or uvicorn is not the version corrected
+    here."""
 
 
 def installed_versions() -> dict[str, str | None]:

@@ -21,6 +21,7 @@ from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
 from events.connection import KafkaAccessRefused, check_access
 from workers.core.policy import load_policy
+from workers.faust_fixes.header_deadline import with_header_deadline
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
 from workers.gateway.dashboard import add_dashboard
@@ -30,7 +31,7 @@ from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel, TopicRoles
 from workers.gateway.webhook_policy import WebhooksInvalid, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
-from workers.logs import configure_logging
+from workers.logs import configure_logging, route_standard_library_logs
 from workers.settings import Settings
 
 log = structlog.get_logger("gvi.gateway")
@@ -133,7 +134,7 @@ def build_app(settings: Settings) -> FastAPI:
         then read the output topics into the model and push each recipient's webhooks."""
         while True:
             try:
-                await await_topics(settings.kafka, gateway_topics(catalogue), within=30)
+                await await_topics(settings.kafka, gateway_topics(catalogue), within=5)
                 break
             except TopicsMissing as missing:
                 log.warning("waiting for the worker to create the topics", problem=str(missing))
@@ -231,6 +232,7 @@ def _stop_on_failure(task: "asyncio.Task[None]") -> None:
 def run_gateway(settings: Settings) -> int:
     """Serve the gateway until SIGINT or SIGTERM; returns the exit code."""
     configure_logging(settings.log_level, settings.log_format)
+    route_standard_library_logs(settings.log_level)
     if settings.broker_url is None:
         print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
         return 2
@@ -248,6 +250,13 @@ def run_gateway(settings: Settings) -> int:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            http=with_header_deadline(settings.gateway_header_timeout_seconds),
+            timeout_keep_alive=int(max(settings.gateway_keepalive_seconds, 1)),
+            limit_concurrency=settings.gateway_max_connections,
+            h11_max_incomplete_event_size=16_384,
+            # forwarded headers (scheme for HSTS and Secure cookies) only from the local proxy
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
         )
     except TopicsUnusable as unusable:
         print(f"gvi-sanctions gateway: {unusable}", file=sys.stderr)

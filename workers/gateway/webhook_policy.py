@@ -2,13 +2,15 @@
 how long to wait, and when the circuit opens."""
 
 import random
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, IPvAnyNetwork, ValidationError
 
 from schemas.common import describe_validation_error
 
@@ -38,6 +40,11 @@ class WebhookTargets(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
+    allow_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(),
+        description="networks a target may be in although they are private or loopback; "
+        "a target there may also use http:// (a test, or an agency's own network)",
+    )
 
 
 class WebhooksInvalid(ValueError):
@@ -57,7 +64,43 @@ def load_targets(path: Path | None, recipients: frozenset[str]) -> WebhookTarget
     unknown = sorted(set(targets.webhooks) - recipients)
     if unknown:
         raise WebhooksInvalid(f"{path}: no recipient named {', '.join(unknown)} in the policy")
+    for recipient, target in targets.webhooks.items():
+        problem = unsafe_target(target, targets.allow_networks)
+        if problem is not None:
+            raise WebhooksInvalid(f"{path}: webhooks.{recipient}.url: {problem}")
     return targets
+
+
+def unsafe_target(
+    target: WebhookTarget, allowed: tuple[IPv4Network | IPv6Network, ...]
+) -> str | None:
+    """Why a target may not be pushed to, or None: a task leaves only over TLS, and never to a
+    private, loopback, link-local or reserved address (the gateway's own network) unless that
+    network is allowlisted. A host name is resolved once, at start (a name that later resolves
+    elsewhere is not caught; the deployment's egress rules are the second line)."""
+    host = target.url.host or ""
+    if target.url.scheme != "https" and not allowed:
+        return "a webhook must use https:// (tasks carry personal data)"
+    try:
+        addresses = {ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(host, target.url.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as error:
+            return f"{host} cannot be resolved ({error})"
+        addresses = {ip_address(str(entry[4][0]).split("%")[0]) for entry in found}
+    inside = all(any(address in network for network in allowed) for address in addresses)
+    if inside:
+        return None
+    if target.url.scheme != "https":
+        return "a webhook must use https:// (tasks carry personal data)"
+    internal = [str(a) for a in addresses if not a.is_global]
+    if internal:
+        return (
+            f"{host} is a private or loopback address ({', '.join(sorted(internal))}); "
+            "list its network under allow_networks if it is meant"
+        )
+    return None
 
 
 RETRIED_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
