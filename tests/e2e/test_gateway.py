@@ -108,7 +108,14 @@ def test_police_post_agencies_pull_and_report_supervisors_read(stack: Stack) -> 
         lambda values: {a["task_id"] for a in values if a["channel"] == "pull"} == mine,
     )
     pulled = [a for a in audit if a["channel"] == "pull"]
-    assert len(pulled) == len(mine), "each task is audited once for the caller who pulled it"
+    per_task = {t: sum(a["task_id"] == t for a in pulled) for t in mine}
+    assert per_task == {t: 2 if t == task_id else 1 for t in mine}, (
+        "each task is audited once per state shown to the caller: the acknowledged task, read "
+        "again after its change, twice"
+    )
+    assert len({a["audit_id"] for a in pulled}) == len(pulled)
+    token_id = stack.tokens["agency:skatteverket"].split("_")[1]
+    assert {a["receiver"] for a in pulled} == {f"token:{token_id} (agency:skatteverket)"}
 
 
 def test_callers_without_the_right_token_or_body_are_refused_and_nothing_is_sent(

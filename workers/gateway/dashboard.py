@@ -215,6 +215,8 @@ PAGE_HEADERS = {
         "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the
+    # login form's POST, which the origin check must refuse
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
