@@ -101,6 +101,27 @@ def test_the_dashboard_discloses_only_what_it_shows_and_each_read_is_audited(
     kafka = [a for a in audit if a["channel"] == "kafka"]
     assert kafka and all(a["receiver"] == f"User:{a['recipient']}" for a in kafka)
 
+    # Another supervisor only looks at the overview: each task line it shows is audited too.
+    other = add_token(stack.settings.credentials_file, "supervisor")
+    other_id = other.split("_")[1]
+    with httpx.Client(base_url=stack.base_url, timeout=10) as browser:
+        deadline = time.monotonic() + 10
+        while browser.post("/login", data={"token": other}).status_code != 303:
+            assert time.monotonic() < deadline, "the new token was never taken up"
+            time.sleep(0.2)
+        overview = browser.get("/dashboard/overview")
+        assert overview.status_code == 200
+        assert NARRATIVE not in overview.text and PERSON not in overview.text
+    audit = stack.deployment.wait_for(
+        "audit",
+        lambda v: (
+            {a["task_id"] for a in v if a.get("receiver", "").startswith(f"token:{other_id}")}
+            >= {str(t.task_id) for t in expected}
+        ),
+    )
+    seen = [a for a in audit if a.get("receiver", "").startswith(f"token:{other_id}")]
+    assert all(a["channel"] == "dashboard" and "status" in a["fields"] for a in seen)
+
 
 def test_a_bad_record_on_an_output_topic_stops_no_gateway_and_no_page(stack: Stack) -> None:
     _publish(stack, "INC-HARD-2", "GRP-HARD-2")

@@ -43,6 +43,7 @@ from workers.gateway.disclosure import (
     Disclosures,
     Send,
     Shown,
+    supervisor_read,
 )
 from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
 from workers.gateway.read_model import ReadModel, decode_cursor
@@ -386,6 +387,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         except ValueError:
             raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
         page = await gateway.model.escalations(after, limit)
+        await supervisor_read(gateway.disclosures, who, page.items)
         return EscalationPage(
             escalations=valid(Escalation, page.items),
             next_cursor=page.next_cursor,

@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from schemas.audit import DisclosureChannel
 from workers.gateway.credentials import Caller, CredentialsFile
 from workers.gateway.disclosure import SUPERVISOR_DETAIL_FIELDS as DETAIL_FIELDS
-from workers.gateway.disclosure import Disclosures, Shown
+from workers.gateway.disclosure import Disclosures, Shown, lines_of, supervisor_read
 from workers.gateway.read_model import ReadModel
 
 STATIC = Path(__file__).parent / "static"
@@ -125,14 +125,15 @@ def add_dashboard(
 
     @api.get("/dashboard/overview", include_in_schema=False)
     async def overview(request: Request) -> Response:
-        if supervisor(request) is None:
+        """Every incident's snapshot and the latest escalations; each task shown (a snapshot
+        line, an escalation) is audited for this supervisor."""
+        who = supervisor(request)
+        if who is None:
             return refused()
-        return JSONResponse(
-            {
-                "incidents": await model().overview(),
-                "escalations": await model().all_escalations(),
-            }
-        )
+        incidents = await model().overview()
+        escalations = await model().all_escalations()
+        await supervisor_read(disclosures, who, [*lines_of(incidents), *escalations])
+        return JSONResponse({"incidents": incidents, "escalations": escalations})
 
     @api.get("/dashboard/incidents/{incident_id}", include_in_schema=False)
     async def incident_detail(request: Request, incident_id: str) -> Response:
@@ -164,8 +165,15 @@ def add_dashboard(
     async def events(request: Request) -> Response:
         if supervisor(request) is None:
             return refused()
+
+        async def audited(kind: str, value: dict[str, Any]) -> None:
+            who = supervisor(request)
+            if who is not None:
+                items = lines_of([value]) if kind == "incident" else [value]
+                await supervisor_read(disclosures, who, items)
+
         return EventSourceResponse(
-            live_updates(model(), lambda: supervisor(request) is not None),
+            live_updates(model(), lambda: supervisor(request) is not None, audited),
             ping=15,
             send_timeout=30,
         )
@@ -188,10 +196,14 @@ def same_origin(request: Request) -> bool:
 
 
 async def live_updates(
-    model: ReadModel, allowed: Callable[[], bool], recheck_seconds: float = 1.0
+    model: ReadModel,
+    allowed: Callable[[], bool],
+    audited: Callable[[str, dict[str, Any]], Awaitable[None]],
+    recheck_seconds: float = 1.0,
 ) -> AsyncIterator[ServerSentEvent]:
     """Each completion snapshot and escalation the read model folds in, as it does, while
-    `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`."""
+    `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`.
+    What each event shows of its tasks is audited before it is sent."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     model.listeners.add(queue)
     try:
@@ -204,6 +216,7 @@ async def live_updates(
                 continue
             if not allowed():
                 break
+            await audited(kind, value)
             yield ServerSentEvent(event=kind, data=json.dumps(value))
     finally:
         model.listeners.discard(queue)

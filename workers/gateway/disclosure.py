@@ -122,3 +122,28 @@ class Disclosures:
             reported = GatewayEvent(kind="disclosure", audit=record)
             await self.send(self.topic, task_id, encode(reported))
         await model.mark_disclosed([pair for pair in pairs if pair[0] in new], who.token_id)
+
+
+async def supervisor_read(
+    disclosures: Disclosures, who: Caller, items: list[dict[str, Any]]
+) -> None:
+    """Audit what a supervisor is shown of tasks: snapshot lines and escalations (each item
+    names its task), as channel `dashboard`, with the fields shown. A task whose view the
+    model does not hold (its topic not read yet) cannot be described and is left out."""
+    model = disclosures.read_model()
+    views = await model.views(str(item["task_id"]) for item in items if "task_id" in item)
+    shown = [
+        Shown(views[str(item["task_id"])], item, shown_fields(item))
+        for item in items
+        if str(item.get("task_id")) in views
+    ]
+    await disclosures.shown(who, DisclosureChannel.DASHBOARD, shown)
+
+
+def shown_fields(item: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(name for name in item if name != "schema_version"))
+
+
+def lines_of(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every task line of these completion snapshots."""
+    return [line for snapshot in snapshots for line in snapshot.get("tasks", ())]

@@ -222,6 +222,19 @@ class ReadModel:
         ) as cursor:
             return {row[0]: json.loads(row[1]) async for row in cursor}
 
+    async def views(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored views of these tasks, by task id (those the model holds)."""
+        wanted = sorted(set(task_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with self.connection.execute(
+                f"SELECT task_id, view FROM tasks WHERE task_id IN ({marks})", chunk
+            ) as cursor:
+                found.update({row[0]: json.loads(row[1]) async for row in cursor})
+        return found
+
     async def all_escalations(self, limit: int = 500) -> list[dict[str, Any]]:
         """The latest escalations and reminders, oldest first."""
         async with self.connection.execute(
@@ -348,15 +361,17 @@ class ReadModel:
     async def undisclosed(self, shown: list[tuple[str, str]], token_id: str) -> list[str]:
         """Of (task id, view digest) pairs, the task ids whose view in that state was not
         yet shown to the caller with this token (a view that changed is shown anew)."""
-        if not shown:
-            return []
-        marks = ",".join("?" * len(shown))
-        async with self.connection.execute(
-            f"SELECT task_id, digest FROM disclosed_views WHERE token_id = ? "
-            f"AND task_id IN ({marks})",
-            (token_id, *(task_id for task_id, _ in shown)),
-        ) as cursor:
-            known = {(row[0], row[1]) async for row in cursor}
+        known: set[tuple[str, str]] = set()
+        ids = sorted({task_id for task_id, _ in shown})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with self.connection.execute(
+                f"SELECT task_id, digest FROM disclosed_views WHERE token_id = ? "
+                f"AND task_id IN ({marks})",
+                (token_id, *chunk),
+            ) as cursor:
+                known.update({(row[0], row[1]) async for row in cursor})
         return [task_id for task_id, digest in shown if (task_id, digest) not in known]
 
     async def mark_disclosed(self, shown: list[tuple[str, str]], token_id: str) -> None:
