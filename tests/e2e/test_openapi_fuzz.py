@@ -9,6 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -58,5 +59,16 @@ def test_every_operation_answers_as_documented_and_never_with_a_5xx(
             status_code_conformance,
             content_type_conformance,
             response_schema_conformance,
+            ignored_auth,  # the same call without the bearer token must be refused
         ],
     )
+
+
+def test_schemathesis_finds_the_security_scheme_of_every_operation_but_health() -> None:
+    for path, methods in schema.raw_schema["paths"].items():
+        for method in methods:
+            security = list(schema[path][method.upper()].security.iter_parameters())
+            if path in ("/healthz", "/readyz"):
+                assert security == [], path
+            else:
+                assert [p.name for p in security] == ["Authorization"], (path, method)
