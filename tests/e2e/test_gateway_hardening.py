@@ -19,7 +19,7 @@ import pytest
 
 from events.codec import encode
 from tests.e2e.gateway_stack import Stack, metric_samples, started_stack
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, new_deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.outside_clients import librdkafka_publish
 from workers.gateway.credentials import add_token
@@ -30,10 +30,17 @@ NARRATIVE = "NARRATIVE-MARKER-7f3a invented"
 PERSON = "P-MARKER-7F3A"
 
 
-@pytest.fixture
-def stack(deployment: Deployment) -> Iterator[Stack]:
-    with started_stack(deployment, gateway_header_timeout_seconds=2.0) as built:
-        yield built
+@pytest.fixture(scope="module")
+def stack(broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One worker and gateway for the tests that share them (each uses its own incident and
+    group; the revocation test touches only its own tokens and the kronofogden one)."""
+    deployment = new_deployment(broker_url, tmp_path_factory.mktemp("hardening"))
+    try:
+        with started_stack(deployment, gateway_header_timeout_seconds=2.0) as built:
+            yield built
+    finally:
+        for worker in deployment.workers:
+            worker.stop()
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -48,8 +55,9 @@ def _publish(stack: Stack, incident_id: str, group_id: str) -> tuple[Any, Any]:
     group = notified_group(group_id)
     reported = _marked_incident(incident_id, group_id)
     with stack.client("police") as police:
+        registered = sum(w.log().count('"group registered"') for w in stack.deployment.workers)
         assert police.post("/api/v1/groups", **_json(group)).status_code == 202
-        stack.deployment.wait_for_log('"group registered"')
+        stack.deployment.wait_for_log('"group registered"', count=registered + 1)
         assert police.post("/api/v1/incidents", **_json(reported)).status_code == 202
     return group, reported
 
