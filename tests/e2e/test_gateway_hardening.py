@@ -114,9 +114,11 @@ def test_the_dashboard_discloses_only_what_it_shows_and_each_read_is_audited(
     other_id = other.split("_")[1]
     with httpx.Client(base_url=stack.base_url, timeout=10) as browser:
         deadline = time.monotonic() + 10
-        while browser.post("/login", data={"token": other}).status_code != 303:
+        # A refused login is a 303 too (to /login?failed=1): wait for the session cookie.
+        while browser.post("/login", data={"token": other}).headers.get("location") != "/":
             assert time.monotonic() < deadline, "the new token was never taken up"
             time.sleep(0.2)
+        assert browser.cookies.get("gvi_session")
         overview = browser.get("/dashboard/overview")
         assert overview.status_code == 200
         assert NARRATIVE not in overview.text and PERSON not in overview.text
