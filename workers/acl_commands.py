@@ -1,6 +1,7 @@
 """`gvi-sanctions acls`: print each principal's least-privilege ACLs, and apply them."""
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -8,7 +9,7 @@ from typing import Any
 
 from events.acls import Acl, Pattern, Principals, Resource, derive_acls, render
 from events.catalogue import build_catalogue
-from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused
+from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused, check_access
 from workers.core.policy import load_policy
 from workers.settings import Settings
 
@@ -88,6 +89,8 @@ def run_acls_command(arguments: argparse.Namespace) -> int:
     if settings.broker_url is None:
         print("set GVI_BROKER_URL to apply the ACLs", file=sys.stderr)
         return 2
+    # A broker that is not there or refuses the login is told apart from a refused ACL.
+    asyncio.run(check_access(settings.kafka))
     started = time.monotonic()
     created = apply_acls(settings, acls)
     print(
