@@ -135,6 +135,7 @@ def test_the_dashboard_discloses_only_what_it_shows_and_each_read_is_audited(
 
 def test_a_bad_record_on_an_output_topic_stops_no_gateway_and_no_page(stack: Stack) -> None:
     _publish(stack, "INC-HARD-2", "GRP-HARD-2")
+    stack.until("supervisor", "/api/v1/incidents/INC-HARD-2", lambda s: s["tasks_total"] > 0)
     deployment = stack.deployment
     librdkafka_publish(
         deployment.bootstrap,
