@@ -26,6 +26,8 @@ class ExpectedTopic:
     name: str
     partitions: int
     cleanup: CleanupPolicy
+    kept_for_ever: bool = False
+    """The audit stream: no time limit (retention.ms=-1); docs/operations.md on its backup."""
 
 
 class TopicsUnusable(RuntimeError):
@@ -46,13 +48,29 @@ class TopicsMissing(TopicsUnusable):
 def expected_topics(catalogue: Catalogue, changelogs: Sequence[str]) -> list[ExpectedTopic]:
     """Every topic of the catalogue, plus faust's table changelogs (compacted, co-partitioned)."""
     count = catalogue.incidents.partitions  # the catalogue gives every topic the same count
-    return [ExpectedTopic(spec.name, spec.partitions, spec.cleanup) for spec in catalogue.all()] + [
-        ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs
-    ]
+    return [
+        ExpectedTopic(spec.name, spec.partitions, spec.cleanup, spec is catalogue.audit)
+        for spec in catalogue.all()
+    ] + [ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs]
+
+
+def topic_configs(topic: ExpectedTopic, min_insync_replicas: int) -> dict[str, str]:
+    """The configs a topic is created with: its cleanup policy and how many replicas must hold
+    a write before it is acknowledged (the project produces with acks=all)."""
+    configs = {
+        "cleanup.policy": topic.cleanup.value,
+        "min.insync.replicas": str(min_insync_replicas),
+    }
+    if topic.kept_for_ever:
+        configs["retention.ms"] = "-1"
+    return configs
 
 
 async def _create(
-    admin: AIOKafkaAdminClient, topics: Sequence[ExpectedTopic], replication: int
+    admin: AIOKafkaAdminClient,
+    topics: Sequence[ExpectedTopic],
+    replication: int,
+    min_insync_replicas: int = 1,
 ) -> None:
     if not topics:
         return
@@ -63,7 +81,7 @@ async def _create(
                     name=topic.name,
                     num_partitions=topic.partitions,
                     replication_factor=replication,
-                    topic_configs={"cleanup.policy": topic.cleanup.value},
+                    topic_configs=topic_configs(topic, min_insync_replicas),
                 )
                 for topic in topics
             ]
@@ -127,6 +145,7 @@ async def ensure_topics(
     replication: int,
     changelogs: Sequence[str] = (),
     ready_within: float = 60.0,
+    min_insync_replicas: int = 1,
 ) -> list[str]:
     """Check the existing topics (raises TopicsUnusable), create the missing ones, faust's table
     changelogs among them, and wait until every one shows all its partitions with a leader, so
@@ -145,7 +164,7 @@ async def ensure_topics(
         if problems:
             raise TopicsUnusable(problems)
         wanted = [topic for topic in expected if topic.name not in existing]
-        await _create(admin, wanted, replication)
+        await _create(admin, wanted, replication, min_insync_replicas)
         await _await_leaders(
             admin, {topic.name: topic.partitions for topic in expected}, ready_within
         )

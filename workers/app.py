@@ -1,5 +1,6 @@
 """The faust-streaming app factory: catalogue topics, tables, explicit agent registration."""
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from faust import SASLCredentials, SSLCredentials
@@ -20,6 +21,7 @@ from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.faust_fixes.settled_changelog import SettledTable
+from workers.metrics import WorkerMetrics
 from workers.runtime import Runtime
 from workers.settings import Settings
 from workers.watchdogs import partitions as partition_watchdog
@@ -52,6 +54,36 @@ def faust_credentials(kafka: KafkaConnection) -> Any:
     if context is not None:
         return SSLCredentials(context)
     return None
+
+
+class CountedTable(SettledTable):
+    """A table that counts the changelog records it applies: on recovery, and as a standby.
+    With RocksDB a restarted worker applies only what its files do not hold yet."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.count_applied: Callable[[float], None] = lambda count: None
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        self.count_applied(len(events))
+
+
+def rocksdb_options(settings: Settings) -> dict[str, Any]:
+    """Bounded RocksDB options for one table partition (faust opens one database per table
+    and partition, and its defaults take a 2 GiB block cache and 3 x 64 MiB memtables each);
+    docs/operations.md gives the memory they imply. A new dict each call: faust's store pops
+    keys from the one it is given."""
+    mib = 1024 * 1024
+    return {
+        "driver": "rocksdict",
+        "block_cache_size": settings.rocksdb_block_cache_mib * mib,
+        "write_buffer_size": settings.rocksdb_write_buffer_mib * mib,
+        "max_write_buffer_number": settings.rocksdb_write_buffers,
+        "target_file_size_base": settings.rocksdb_write_buffer_mib * mib,
+        "max_open_files": settings.rocksdb_max_open_files,
+    }
 
 
 def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, Runtime]:
@@ -98,7 +130,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         # read a moment later (195 > 194, Tansu, kill loop in CI), and both survivors crashed
         # in recovery; the memory store has no file to protect.
         recovery_consistency_check=settings.table_store.startswith("rocksdb"),
-        Table=SettledTable,
+        Table=CountedTable,
     )
     topics = {
         spec.name: app.topic(
@@ -111,16 +143,23 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         )
         for spec in catalogue.all()
     }
+    rocksdb = settings.table_store.startswith("rocksdb")
+    runtime_metrics = WorkerMetrics()
     tables = {
         name: app.Table(
             name,
             default=None,
             partitions=settings.partitions,
             value_type=bytes,  # the JSON bytes of a record, also when recovered (workers/stores.py)
+            options=rocksdb_options(settings) if rocksdb else None,
         )
         for name in TABLES
     }
+    for name, table in tables.items():
+        assert isinstance(table, CountedTable)
+        table.count_applied = runtime_metrics.changelog_applied.labels(name).inc
     runtime = Runtime(
+        metrics=runtime_metrics,
         settings=settings,
         policy=policy,
         catalogue=catalogue,

@@ -20,8 +20,10 @@ from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.evaluation_commands import add_evaluation_commands
 from workers.explain import render_decision
+from workers.operations_commands import add_operations_commands
 from workers.settings import Settings
 from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
+from workers.strimzi_commands import add_strimzi_command
 
 Command = Callable[[argparse.Namespace], int]
 EXIT_SETTINGS = 78
@@ -139,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluation_commands(commands, policy_commands)
     add_acl_command(commands)
+    add_operations_commands(commands)
+    add_strimzi_command(commands)
     add_stream_commands(commands)
     add_gateway_commands(commands)
     add_demo_command(commands)

@@ -67,6 +67,12 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.changelog_applied = Counter(
+            "gvi_table_changelog_records_applied",
+            "Changelog records applied to a table: at recovery, and as a standby replica",
+            ["table"],
+            registry=registry,
+        )
         self.ready = Gauge(
             "gvi_ready", "1 when the worker answers (no recovery, no rebalance)", registry=registry
         )

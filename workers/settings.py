@@ -56,8 +56,47 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="gvi.", pattern=r"^[A-Za-z0-9._\-]*$", max_length=100)
     app_id: str = Field(default="gvi-sanctions", pattern=r"^[A-Za-z0-9._\-]+$", max_length=100)
     partitions: int = Field(default=4, ge=1, le=1000)
-    replication_factor: int = Field(default=1, ge=1, le=10)
-    table_store: str = Field(default="memory://", description="memory:// or rocksdb://")
+    replication_factor: int = Field(
+        default=1, ge=1, le=10, description="copies of each topic the worker or `topics` creates"
+    )
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="min.insync.replicas of the topics `topics` creates; production: 2 with "
+        "replication 3",
+    )
+    table_store: str = Field(
+        default="memory://",
+        pattern=r"^(memory|rocksdb)://",
+        description="memory:// (state rebuilt from the changelogs at every start) or rocksdb:// "
+        "(state kept on disk under data_dir)",
+    )
+    rocksdb_block_cache_mib: int = Field(
+        default=4,
+        ge=1,
+        le=4096,
+        description="RocksDB block cache per table partition, MiB (faust's default: 2048)",
+    )
+    rocksdb_write_buffer_mib: int = Field(
+        default=2,
+        ge=1,
+        le=512,
+        description="RocksDB memtable size per table partition, MiB (faust's default: 64)",
+    )
+    rocksdb_write_buffers: int = Field(
+        default=2,
+        ge=2,
+        le=8,
+        description="RocksDB memtables per table partition (faust's default: 3)",
+    )
+    rocksdb_max_open_files: int = Field(
+        default=64,
+        ge=16,
+        le=100_000,
+        description="open SST files per table partition (faust's default: 90% of the "
+        "process's limit)",
+    )
     standby_replicas: int = Field(default=1, ge=0, le=5, description="standby copies of tables")
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
@@ -141,6 +180,24 @@ class Settings(BaseSettings):
         description="the gateway forgets an incident's tasks, snapshot and escalations this "
         "many days after the incident closed (done or cancelled)",
     )
+    gateway_session_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="signs the dashboard's session cookies; the same on every replica, so a "
+        "login works on each and survives restarts; unset: a key kept beside the read model",
+    )
+    gateway_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve the gateway's /metrics on this port (same host) instead of the API's",
+    )
+    gateway_metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="a bearer token /metrics asks for (Prometheus: authorization credentials); "
+        "unset: /metrics answers anyone who reaches its port",
+    )
     webhooks_file: Path | None = Field(
         default=None, description="YAML: per recipient, the webhook the gateway pushes tasks to"
     )
@@ -157,6 +214,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"GVI_KAFKA_SECURITY_PROTOCOL={protocol.value} needs GVI_KAFKA_SASL_USERNAME "
                 "and GVI_KAFKA_SASL_PASSWORD"
+            )
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"GVI_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"GVI_REPLICATION_FACTOR={self.replication_factor}: no write could be acknowledged"
             )
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("GVI_KAFKA_SSL_CERTFILE and GVI_KAFKA_SSL_KEYFILE go together")

@@ -76,6 +76,7 @@ def run_worker(settings: Settings) -> int:
                     runtime.catalogue,
                     settings.replication_factor,
                     changelogs,
+                    min_insync_replicas=settings.min_insync_replicas,
                 )
             )
         except TopicsUnusable as unusable:

@@ -65,6 +65,14 @@ def test_every_setting_survives_the_trip_through_the_environment(
         gateway_header_timeout_seconds=3,
         gateway_keepalive_seconds=2,
         gateway_max_connections=50,
+        min_insync_replicas=2,
+        rocksdb_block_cache_mib=16,
+        rocksdb_write_buffer_mib=8,
+        rocksdb_write_buffers=3,
+        rocksdb_max_open_files=128,
+        gateway_session_secret=SecretStr("invented-session-key-" + "s" * 20),
+        gateway_metrics_port=19464,
+        gateway_metrics_token=SecretStr("invented-metrics-token"),
     )
     unchanged = [
         name
