@@ -16,7 +16,7 @@ from workers.gateway.credentials import (
     add_token,
     revoke_token,
 )
-from workers.gateway.read_model import decode_cursor, encode_cursor, moves_on
+from workers.gateway.read_model import BadCursor, Cursor, moves_on
 
 
 def test_a_token_is_shown_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:
@@ -58,10 +58,20 @@ def test_a_credentials_file_that_cannot_be_read_is_refused_not_overwritten(tmp_p
 
 
 def test_cursors_round_trip_and_foreign_ones_are_refused() -> None:
-    assert decode_cursor(encode_cursor(41)) == 41
-    for foreign in ("", "abc", encode_cursor(3)[:-1] + "!"):
-        with pytest.raises(ValueError, match="not a cursor of this API"):
-            decode_cursor(foreign)
+    plain = Cursor((3, 0, 41, 7))
+    assert Cursor.decode(plain.encode(), 4) == plain
+    paging = Cursor((3, 0, 41, 7), (5, 2, 41, 9), "7b0c2e2a-0000-5000-8000-000000000001")
+    assert Cursor.decode(paging.encode(), 4) == paging
+    foreign = (
+        "",
+        "abc",
+        plain.encode()[:-2] + "!!",
+        Cursor((1, 2)).encode(),
+        Cursor((-1,) * 4).encode(),
+    )
+    for text in foreign:
+        with pytest.raises(BadCursor, match="not a cursor of this API"):
+            Cursor.decode(text, 4)
 
 
 def test_a_status_from_a_snapshot_only_moves_a_task_on() -> None:

@@ -92,7 +92,7 @@ def _edge(tmp_path: Path, model: ReadModel) -> tuple[httpx.ASGITransport, str]:
         disclosures=Disclosures(lambda: model, send, CATALOGUE.gateway_events.name),
     )
     api = create_api(gateway)
-    add_dashboard(api, gateway.credentials, lambda: model, gateway.disclosures)
+    add_dashboard(api, gateway.credentials, lambda: model, gateway.disclosures, lambda: "k" * 64)
     return httpx.ASGITransport(app=api), token
 
 

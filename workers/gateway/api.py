@@ -46,7 +46,7 @@ from workers.gateway.disclosure import (
     supervisor_read,
 )
 from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
-from workers.gateway.read_model import ReadModel, decode_cursor
+from workers.gateway.read_model import BadCursor, Cursor, ReadModel
 
 log = structlog.get_logger("gvi.gateway")
 
@@ -246,11 +246,12 @@ def create_api(gateway: Gateway) -> FastAPI:
         since: Annotated[
             datetime | None, Query(description="only tasks created or changed since then")
         ] = None,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=4096)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> TaskPage:
-        """Your tasks, oldest change first. Poll with `next_cursor` to get only what was
-        created or changed since (a status you reported shows once the worker applied it)."""
+        """Your tasks, by task id. Poll with `next_cursor` to get only what was created or
+        changed since (a status you reported shows once the worker applied it); the cursor is
+        made of topic positions, so it works on every replica of the gateway."""
         assert who.recipient is not None
         if since is not None and since.utcoffset() is None:
             raise ProblemAnswer(
@@ -260,12 +261,13 @@ def create_api(gateway: Gateway) -> FastAPI:
                 "schema_violation",
                 ("since",),
             )
+        partitions = gateway.catalogue.incidents.partitions
         try:
-            after = decode_cursor(cursor) if cursor else 0
-        except ValueError:
+            position = Cursor.decode(cursor, 2 * partitions) if cursor else None
+        except BadCursor:
             raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
         page = await gateway.model.tasks_of(
-            who.recipient, status.value if status else None, since, after, limit
+            who.recipient, status.value if status else None, since, position, limit
         )
         await disclosed(who, page.items)
         return TaskPage(
@@ -378,15 +380,17 @@ def create_api(gateway: Gateway) -> FastAPI:
     )
     async def list_escalations(
         who: Supervisor,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=4096)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> EscalationPage:
-        """Escalations (overdue, declined, failed, delivery failed), oldest first."""
+        """Escalations (overdue, declined, failed, delivery failed), per partition in the
+        order they were written; `next_cursor` works on every replica."""
+        partitions = gateway.catalogue.incidents.partitions
         try:
-            after = decode_cursor(cursor) if cursor else 0
-        except ValueError:
+            position = Cursor.decode(cursor, partitions) if cursor else None
+        except BadCursor:
             raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
-        page = await gateway.model.escalations(after, limit)
+        page = await gateway.model.escalations(position, limit)
         await supervisor_read(gateway.disclosures, who, page.items)
         return EscalationPage(
             escalations=valid(Escalation, page.items),

@@ -3,11 +3,12 @@ and detail pages (HTML, CSS and JavaScript shipped in the package, nothing fetch
 network), their JSON, and live updates from the read model by Server-Sent Events."""
 
 import asyncio
+import functools
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from schemas.audit import DisclosureChannel
@@ -29,25 +31,60 @@ SESSION_SECONDS = 8 * 3600
 MAX_LOGIN_BYTES = 4096
 
 
-@dataclass
 class Sessions:
-    """Open dashboard sessions of this replica: cookie value → (caller, expiry)."""
+    """Dashboard sessions as signed, expiring cookies (itsdangerous): the cookie names the
+    caller's token id and role, never the token, and is valid on every replica that holds the
+    same key, across restarts. A logout ends the session on the replica that took it at once
+    and, by removing the cookie, in the browser; revoking the token ends it everywhere."""
 
-    open_sessions: dict[str, tuple[Caller, float]] = field(default_factory=dict)
+    def __init__(self, key: Callable[[], str]) -> None:
+        self.key = key
+        self.closed: dict[str, float] = {}
+
+    @functools.cached_property
+    def signer(self) -> URLSafeTimedSerializer:
+        """Made at the first login or session check (the key may be a file made then)."""
+        return URLSafeTimedSerializer(self.key(), salt="gvi-dashboard-session")
 
     def open(self, caller: Caller) -> str:
-        now = time.monotonic()
-        self.open_sessions = {k: v for k, v in self.open_sessions.items() if v[1] > now}
-        session = secrets.token_urlsafe(32)
-        self.open_sessions[session] = (caller, now + SESSION_SECONDS)
-        return session
+        nonce = secrets.token_urlsafe(12)
+        return self.signer.dumps({"t": caller.token_id, "r": caller.role, "n": nonce})
 
     def caller(self, session: str | None) -> Caller | None:
-        found = self.open_sessions.get(session or "")
-        return found[0] if found is not None and found[1] > time.monotonic() else None
+        if not session or session in self.closed:
+            return None
+        try:
+            fields = self.signer.loads(session, max_age=SESSION_SECONDS)
+        except BadSignature:
+            return None
+        if not isinstance(fields, dict):
+            return None
+        token_id, role = fields.get("t"), fields.get("r")
+        if not isinstance(token_id, str) or not isinstance(role, str):
+            return None
+        return Caller(token_id, role)
 
     def close(self, session: str | None) -> None:
-        self.open_sessions.pop(session or "", None)
+        now = time.monotonic()
+        self.closed = {k: until for k, until in self.closed.items() if until > now}
+        if session:
+            self.closed[session] = now + SESSION_SECONDS
+
+
+def session_key(configured: str | None, beside: Path) -> str:
+    """The key that signs sessions: the configured one, else one kept in a file of its own
+    (owner-only) beside the read model, made on first use, so a restart keeps logins."""
+    if configured:
+        return configured
+    path = beside / "dashboard-session.key"
+    try:
+        return path.read_text("ascii").strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(key)
+        return key
 
 
 def add_dashboard(
@@ -55,10 +92,11 @@ def add_dashboard(
     credentials: CredentialsFile,
     model: Callable[[], ReadModel],
     disclosures: Disclosures,
+    session_key: Callable[[], str],
 ) -> None:
     """Serve the dashboard at `/` for callers with the supervisor role (`model` gives the read
-    model, which the gateway opens in its lifespan)."""
-    sessions = Sessions()
+    model, which the gateway opens in its lifespan; `session_key` signs its sessions)."""
+    sessions = Sessions(session_key)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def supervisor(request: Request) -> Caller | None:

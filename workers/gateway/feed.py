@@ -77,7 +77,13 @@ class Feed:
                 log.info("read model caught up with the topics")
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
             records = [
-                Record(message.topic, message.partition, message.offset, self._value(message))
+                Record(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    self._value(message),
+                    message.timestamp,
+                )
                 for messages in batches.values()
                 for message in messages
             ]

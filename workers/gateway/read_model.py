@@ -4,8 +4,11 @@ they were read up to (in the same transaction, so a restart resumes exactly)."""
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
+import sqlite3
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,16 +20,30 @@ import aiosqlite
 from schemas.task import TaskStatus
 from workers.core.lifecycle import moves_on
 
+SCHEMA_VERSION = 2
+"""PRAGMA user_version of the file; a file of another version is rebuilt from the topics."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY,
     recipient TEXT NOT NULL,
     status TEXT NOT NULL,
-    seq INTEGER NOT NULL,
     changed_at TEXT NOT NULL,
-    view TEXT NOT NULL
+    view TEXT NOT NULL,
+    sent_status TEXT NOT NULL,
+    sent_partition INTEGER NOT NULL,
+    sent_offset INTEGER NOT NULL,
+    reported_partition INTEGER,
+    reported_offset INTEGER
 );
-CREATE INDEX IF NOT EXISTS tasks_by_recipient ON tasks (recipient, seq);
+CREATE INDEX IF NOT EXISTS tasks_by_recipient ON tasks (recipient, task_id);
+CREATE TABLE IF NOT EXISTS reported (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_facts (
     task_id TEXT PRIMARY KEY,
     facts TEXT NOT NULL
@@ -36,8 +53,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     snapshot TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS escalations (
-    seq INTEGER PRIMARY KEY,
-    escalation TEXT NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    escalation TEXT NOT NULL,
+    UNIQUE (partition, offset)
 );
 CREATE TABLE IF NOT EXISTS disclosures (
     task_id TEXT NOT NULL,
@@ -67,12 +87,19 @@ class Record:
     partition: int
     offset: int
     value: dict[str, Any] | None
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp: when a change happened, the same on every replica."""
+
+    def moment(self, received_at: datetime) -> datetime:
+        if self.timestamp_ms is None:
+            return received_at
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
 
 @dataclass(frozen=True)
 class Page:
-    """Some rows of a list in change order; the cursor after the last of them (to ask for
-    what follows, now or later); whether more follow already."""
+    """Some rows of a list; the cursor after them (to ask for what follows, now or later, of
+    any replica); whether more follow already."""
 
     items: list[dict[str, Any]]
     next_cursor: str | None
@@ -91,23 +118,57 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+class BadCursor(ValueError):
+    """A cursor this API did not give."""
 
 
-def decode_cursor(cursor: str) -> int:
-    """The position a cursor names; raises ValueError for one this gateway did not make."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-    except ValueError:
-        text = ""
-    if not text.startswith("s") or not text[1:].isdigit() or len(text) > 20:
-        raise ValueError("not a cursor of this API")
-    position = int(text[1:])
-    if position >= 2**62:  # SQLite's integers end at 2**63 - 1
-        raise ValueError("not a cursor of this API")
-    return position
+@dataclass(frozen=True)
+class Cursor:
+    """Where a reader of a list stands, in terms every replica shares: per partition of the
+    topics the list is made of, the offset up to which it has seen every change (`since`);
+    while it pages through one round, also the positions that round ends at (`until`) and
+    the last key it was given (`after`). A replica that has read less answers less, never
+    skips: a row is listed when a record that made its current state lies at or past `since`.
+    """
+
+    since: tuple[int, ...]
+    until: tuple[int, ...] | None = None
+    after: str | None = None
+
+    def encode(self) -> str:
+        document: dict[str, Any] = {"s": list(self.since)}
+        if self.until is not None:
+            document |= {"u": list(self.until), "a": self.after}
+        packed = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 9)
+        return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, width: int) -> "Cursor":
+        """The cursor `text` names, for lists over `width` partitions; raises BadCursor."""
+        try:
+            packed = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+            document = json.loads(zlib.decompress(packed, bufsize=65536))
+        except (ValueError, zlib.error):
+            raise BadCursor("not a cursor of this API") from None
+        if not isinstance(document, dict):
+            raise BadCursor("not a cursor of this API")
+        since = _offsets(document.get("s"), width)
+        if "u" not in document:
+            return cls(since)
+        after = document.get("a")
+        if after is not None and (not isinstance(after, str) or len(after) > 64):
+            raise BadCursor("not a cursor of this API")
+        return cls(since, _offsets(document.get("u"), width), after)
+
+
+def _offsets(value: Any, width: int) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) != width
+        or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**62 for n in value)
+    ):
+        raise BadCursor("not a cursor of this API")
+    return tuple(value)
 
 
 class ReadModel:
@@ -116,7 +177,6 @@ class ReadModel:
     def __init__(self, connection: aiosqlite.Connection, topics: "TopicRoles") -> None:
         self.connection = connection
         self.topics = topics
-        self.seq = 0
         self.listeners: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         """Each live dashboard's queue: (`incident` | `escalation`, value) as they are folded."""
 
@@ -125,6 +185,7 @@ class ReadModel:
         """Open (or create) the file: owner-only, in an owner-only folder (SQLite gives its WAL
         and shared-memory files the database file's mode); deleted rows are overwritten."""
         owner_only_folder(path.parent)
+        await asyncio.to_thread(_drop_if_outdated, path)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(path, 0o600)
         connection = await aiosqlite.connect(path)
@@ -132,13 +193,9 @@ class ReadModel:
         await connection.execute("PRAGMA secure_delete=ON")
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.executescript(SCHEMA)
-        model = cls(connection, topics)
-        async with connection.execute(
-            "SELECT MAX(seq) FROM (SELECT seq FROM tasks UNION ALL SELECT seq FROM escalations)"
-        ) as cursor:
-            row = await cursor.fetchone()
-        model.seq = int(row[0] or 0) if row is not None else 0
-        return model
+        await connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        await connection.commit()
+        return cls(connection, topics)
 
     async def close(self) -> None:
         await self.connection.close()
@@ -156,7 +213,7 @@ class ReadModel:
             closed = [row[0] async for row in cursor]
         for incident_id in closed:
             tasks = "SELECT task_id FROM tasks WHERE json_extract(view, '$.incident_id') = ?"
-            for table in ("audit_facts", "disclosures", "disclosed_views"):
+            for table in ("audit_facts", "disclosures", "disclosed_views", "reported"):
                 await self.connection.execute(
                     f"DELETE FROM {table} WHERE task_id IN ({tasks})", (incident_id,)
                 )
@@ -247,22 +304,27 @@ class ReadModel:
         value = record.value
         assert value is not None
         role = self.topics.role_of(record.topic)
+        at = instant(record.moment(received_at))
         if role == "tasks":
-            self.seq += 1
             await self.connection.execute(
-                "INSERT INTO tasks (task_id, recipient, status, seq, changed_at, view) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
-                "status = excluded.status, seq = excluded.seq, "
-                "changed_at = excluded.changed_at, view = excluded.view",
+                "INSERT INTO tasks (task_id, recipient, status, changed_at, view, sent_status, "
+                "sent_partition, sent_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, "
+                "changed_at = excluded.changed_at, view = excluded.view, "
+                "sent_status = excluded.sent_status, sent_partition = excluded.sent_partition, "
+                "sent_offset = excluded.sent_offset",
                 (
                     value["task_id"],
                     value["recipient"],
                     value["status"],
-                    self.seq,
-                    instant(received_at),
+                    at,
                     json.dumps(value),
+                    value["status"],
+                    record.partition,
+                    record.offset,
                 ),
             )
+            await self._settle(value["task_id"])
         elif role == "audit":
             facts = {name: value.get(name) for name in AUDIT_FACTS}
             await self.connection.execute(
@@ -276,36 +338,71 @@ class ReadModel:
                 "ON CONFLICT (incident_id) DO UPDATE SET snapshot = excluded.snapshot",
                 (value["incident_id"], json.dumps(value)),
             )
-            await self._statuses_from(value, received_at)
+            await self._statuses_from(value, record, at)
         elif role == "escalations":
-            self.seq += 1
             await self.connection.execute(
-                "INSERT INTO escalations (seq, escalation) VALUES (?, ?)",
-                (self.seq, json.dumps(value)),
+                "INSERT INTO escalations (partition, offset, escalation) VALUES (?, ?, ?) "
+                "ON CONFLICT (partition, offset) DO NOTHING",
+                (record.partition, record.offset, json.dumps(value)),
             )
 
-    async def _statuses_from(self, snapshot: dict[str, Any], received_at: datetime) -> None:
+    async def _statuses_from(self, snapshot: dict[str, Any], record: Record, at: str) -> None:
         """A recipient's topic carries a task when it is sent and when it is cancelled; the
         statuses agencies report in between reach the model through the completion snapshots,
-        which list each task's status. A status only ever moves on (a snapshot read after a
-        newer view changes nothing)."""
-        lines = {line["task_id"]: line["status"] for line in snapshot.get("tasks", ())}
+        which list each task's status. They are kept per task whether or not its own record
+        was read yet (a rebuild can read a snapshot first), and the first snapshot of a status
+        that moves on is where the change happened: the same record on every replica."""
+        lines = {
+            line["task_id"]: line["status"]
+            for line in snapshot.get("tasks", ())
+            if line["status"] != TaskStatus.CREATED.value
+        }
         if not lines:
             return
         marks = ",".join("?" * len(lines))
         async with self.connection.execute(
-            f"SELECT task_id, status, view FROM tasks WHERE task_id IN ({marks})", tuple(lines)
+            f"SELECT task_id, status FROM reported WHERE task_id IN ({marks})", tuple(lines)
         ) as cursor:
-            known = [(row[0], row[1], row[2]) async for row in cursor]
-        for task_id, status, view in known:
-            if not moves_on(TaskStatus(status), TaskStatus(lines[task_id])):
+            known = {row[0]: row[1] async for row in cursor}
+        for task_id, status in lines.items():
+            before = known.get(task_id)
+            if before is not None and not moves_on(TaskStatus(before), TaskStatus(status)):
                 continue
-            self.seq += 1
-            changed = json.loads(view) | {"status": lines[task_id]}
             await self.connection.execute(
-                "UPDATE tasks SET status = ?, seq = ?, changed_at = ?, view = ? WHERE task_id = ?",
-                (lines[task_id], self.seq, instant(received_at), json.dumps(changed), task_id),
+                "INSERT INTO reported (task_id, status, partition, offset, at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                "status = excluded.status, partition = excluded.partition, "
+                "offset = excluded.offset, at = excluded.at",
+                (task_id, status, record.partition, record.offset, at),
             )
+            await self._settle(task_id)
+
+    async def _settle(self, task_id: str) -> None:
+        """A task's status and view from its last record and the statuses reported of it: the
+        reported one where it moves on from the record's, so that the order in which the two
+        topics were read changes nothing."""
+        async with self.connection.execute(
+            "SELECT t.sent_status, t.view, t.changed_at, r.status, r.partition, r.offset, r.at "
+            "FROM tasks t JOIN reported r ON r.task_id = t.task_id WHERE t.task_id = ?",
+            (task_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return
+        sent, view, changed_at, reported, partition, offset, at = tuple(row)
+        if not moves_on(TaskStatus(sent), TaskStatus(reported)):
+            await self.connection.execute(
+                "UPDATE tasks SET reported_partition = NULL, reported_offset = NULL "
+                "WHERE task_id = ?",
+                (task_id,),
+            )
+            return
+        settled = json.loads(view) | {"status": reported}
+        await self.connection.execute(
+            "UPDATE tasks SET status = ?, view = ?, changed_at = ?, reported_partition = ?, "
+            "reported_offset = ? WHERE task_id = ?",
+            (reported, json.dumps(settled), max(changed_at, at), partition, offset, task_id),
+        )
 
     async def task(self, task_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -314,27 +411,82 @@ class ReadModel:
             row = await cursor.fetchone()
         return json.loads(row[0]) if row is not None else None
 
+    async def read_up_to(self, topics: list[str], partitions: int) -> tuple[int, ...]:
+        """The next offset to read, per partition of each of `topics` in turn."""
+        positions = await self.positions()
+        return tuple(
+            positions.get((topic, partition), 0)
+            for topic in topics
+            for partition in range(partitions)
+        )
+
+    async def _listed_up_to(self, sources: list[str], partitions: int) -> tuple[int, ...]:
+        """How far a round of listing covers: the read positions, except that a snapshot's
+        status of a task whose own record was not read yet holds its completion partition
+        back (the task is listed, with that status, once it arrives)."""
+        read = list(await self.read_up_to(sources, partitions))
+        async with self.connection.execute(
+            "SELECT partition, MIN(offset) FROM reported r WHERE NOT EXISTS "
+            "(SELECT 1 FROM tasks t WHERE t.task_id = r.task_id) GROUP BY partition"
+        ) as rows:
+            async for partition, offset in rows:
+                if 0 <= partition < partitions:
+                    read[partitions + partition] = min(read[partitions + partition], offset)
+        return tuple(read)
+
     async def tasks_of(
         self,
         recipient: str,
         status: str | None,
         since: datetime | None,
-        after: int,
+        cursor: Cursor | None,
         limit: int,
     ) -> Page:
-        """A recipient's tasks in the order they were last created or changed (a cursor
-        resumes after the last one seen, so polling with it gives only what changed)."""
-        conditions, parameters = ["recipient = ?", "seq > ?"], [recipient, after]
+        """A recipient's tasks that were created or changed after the cursor (all, without
+        one), in task id order. The cursor is made of topic positions, so a reader may take it
+        from one replica to another (docs/gateway.md "Several replicas")."""
+        partitions = self.topics.partitions
+        sources = [self.topics.task_topic(recipient), self.topics.completion]
+        width = 2 * partitions
+        cursor = cursor or Cursor((0,) * width)
+        read = await self.read_up_to(sources, partitions)
+        if any(
+            here < there for here, there in zip(read, cursor.until or cursor.since, strict=True)
+        ):
+            # This replica has not read yet what the cursor's replica had: what it would list
+            # could be older than what the reader was shown. Nothing yet; ask again.
+            return Page([], cursor.encode(), False)
+        until = cursor.until or await self._listed_up_to(sources, partitions)
+        sent_since = json.dumps(cursor.since[:partitions])
+        reported_since = json.dumps(cursor.since[partitions:])
+        conditions = [
+            "recipient = ?",
+            "(sent_offset >= json_extract(?, '$[' || sent_partition || ']') OR "
+            "(reported_offset IS NOT NULL AND "
+            "reported_offset >= json_extract(?, '$[' || reported_partition || ']')))",
+        ]
+        parameters: list[Any] = [recipient, sent_since, reported_since]
+        if cursor.after is not None:
+            conditions.append("task_id > ?")
+            parameters.append(cursor.after)
         if status is not None:
             conditions.append("status = ?")
             parameters.append(status)
         if since is not None:
             conditions.append("changed_at >= ?")
             parameters.append(instant(since))
-        query = f"SELECT seq, view FROM tasks WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
-        async with self.connection.execute(query, (*parameters, limit + 1)) as cursor:
-            rows = [(row[0], json.loads(row[1])) async for row in cursor]
-        return _page(rows, after, limit)
+        query = (
+            f"SELECT task_id, view FROM tasks WHERE {' AND '.join(conditions)} "
+            "ORDER BY task_id LIMIT ?"
+        )
+        async with self.connection.execute(query, (*parameters, limit + 1)) as rows:
+            found = [(row[0], json.loads(row[1])) async for row in rows]
+        shown = found[:limit]
+        if len(found) > limit:
+            following = Cursor(cursor.since, until, shown[-1][0])
+        else:
+            following = Cursor(tuple(max(a, b) for a, b in zip(cursor.since, until, strict=True)))
+        return Page([view for _, view in shown], following.encode(), len(found) > limit)
 
     async def incident(self, incident_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -343,13 +495,28 @@ class ReadModel:
             row = await cursor.fetchone()
         return json.loads(row[0]) if row is not None else None
 
-    async def escalations(self, after: int, limit: int) -> Page:
+    async def escalations(self, cursor: Cursor | None, limit: int) -> Page:
+        """Escalations after the cursor, per partition of their topic in offset order (each
+        is one record: its place is the same on every replica)."""
+        partitions = self.topics.partitions
+        since = cursor.since if cursor else (0,) * partitions
         async with self.connection.execute(
-            "SELECT seq, escalation FROM escalations WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit + 1),
-        ) as cursor:
-            rows = [(row[0], json.loads(row[1])) async for row in cursor]
-        return _page(rows, after, limit)
+            "SELECT partition, offset, escalation FROM escalations "
+            "WHERE offset >= json_extract(?, '$[' || partition || ']') "
+            "ORDER BY partition, offset LIMIT ?",
+            (json.dumps(since), limit + 1),
+        ) as rows:
+            found = [(row[0], row[1], json.loads(row[2])) async for row in rows]
+        shown = found[:limit]
+        following = list(since)
+        for partition, offset, _ in shown:
+            following[partition] = max(following[partition], offset + 1)
+        if len(found) <= limit:
+            read = await self.read_up_to([self.topics.escalations], partitions)
+            following = [max(a, b) for a, b in zip(following, read, strict=True)]
+        return Page(
+            [item for _, _, item in shown], Cursor(tuple(following)).encode(), len(found) > limit
+        )
 
     async def audit_facts(self, task_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -382,13 +549,16 @@ class ReadModel:
         await self.connection.commit()
 
 
-def _page(rows: list[tuple[int, dict[str, Any]]], after: int, limit: int) -> Page:
-    """A page of at most `limit` of `rows` (fetched one more, to know whether more follow)."""
-    shown = rows[:limit]
-    last = shown[-1][0] if shown else after
-    return Page(
-        [item for _, item in shown], encode_cursor(last) if last else None, len(rows) > limit
-    )
+def _drop_if_outdated(path: Path) -> None:
+    """Delete a read model file of another schema version: it is rebuilt from the topics."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        row = connection.execute("PRAGMA user_version").fetchone()
+    if row is not None and row[0] == SCHEMA_VERSION:
+        return
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
 
 
 LISTENER_BACKLOG = 1000
@@ -407,6 +577,12 @@ class TopicRoles:
     audit: str
     completion: str
     escalations: str
+    partitions: int = 1
+    task_topics: tuple[tuple[str, str], ...] = ()
+    """(recipient, its task topic) pairs."""
+
+    def task_topic(self, recipient: str) -> str:
+        return dict(self.task_topics)[recipient]
 
     def role_of(self, topic: str) -> str:
         if topic in self.tasks:

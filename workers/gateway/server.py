@@ -6,9 +6,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import structlog
@@ -16,6 +17,7 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
@@ -24,11 +26,11 @@ from workers.core.policy import load_policy
 from workers.faust_fixes.header_deadline import with_header_deadline
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
-from workers.gateway.dashboard import add_dashboard
+from workers.gateway.dashboard import add_dashboard, session_key
 from workers.gateway.disclosure import Disclosures
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
-from workers.gateway.read_model import ReadModel, TopicRoles
+from workers.gateway.read_model import ReadModel, TopicRoles, owner_only_folder
 from workers.gateway.webhook_policy import WebhooksInvalid, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
@@ -44,6 +46,8 @@ def topic_roles(catalogue: Catalogue) -> TopicRoles:
         audit=catalogue.audit.name,
         completion=catalogue.completion.name,
         escalations=catalogue.escalations.name,
+        partitions=catalogue.incidents.partitions,
+        task_topics=tuple((recipient, spec.name) for recipient, spec in catalogue.tasks.items()),
     )
 
 
@@ -124,10 +128,33 @@ def build_app(settings: Settings) -> FastAPI:
     async def read_model_lag() -> dict[tuple[str, int], int]:
         return await feeds[0].lag() if feeds else {}
 
-    metrics.expose(api, read_model_lag)
-    add_dashboard(api, credentials, lambda: gateway.model, disclosures)
+    metrics_api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    metrics.expose(
+        api,
+        metrics_api if settings.gateway_metrics_port else api,
+        read_model_lag,
+        gateway.ready,
+        _revealed(settings.gateway_metrics_token),
+    )
+    api.state.metrics_api = metrics_api
+    configured_key = _revealed(settings.gateway_session_secret)
+
+    def dashboard_key() -> str:
+        owner_only_folder(store_path(settings).parent)
+        return session_key(configured_key, store_path(settings).parent)
+
+    add_dashboard(api, credentials, lambda: gateway.model, disclosures, dashboard_key)
 
     running: list[asyncio.Task[None]] = []
+    webhook_tasks: list[asyncio.Task[None]] = []
+
+    def leave_webhook_groups() -> None:
+        """On SIGTERM, before the open HTTP connections are drained: each webhook consumer
+        leaves its group at once, so another replica takes its partitions within seconds."""
+        for task in webhook_tasks:
+            task.cancel()
+
+    api.state.on_exit = leave_webhook_groups
 
     async def streams(model: ReadModel, client: httpx.AsyncClient) -> None:
         """Wait, not ready, until the worker has made the topics (a gateway may start first);
@@ -162,6 +189,7 @@ def build_app(settings: Settings) -> FastAPI:
         for task in started:
             task.add_done_callback(_stop_on_failure)
         running.extend(started)
+        webhook_tasks.extend(started[1:])
         log.info("gateway reads its topics", webhooks=sorted(targets.webhooks))
 
     async def forget_closed_incidents(model: ReadModel) -> None:
@@ -242,26 +270,77 @@ def run_gateway(settings: Settings) -> int:
     except (CredentialsInvalid, WebhooksInvalid) as error:
         print(f"gvi-sanctions gateway: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        uvicorn.run(
-            api,
+    config = uvicorn.Config(
+        api,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        http=with_header_deadline(settings.gateway_header_timeout_seconds),
+        timeout_keep_alive=int(max(settings.gateway_keepalive_seconds, 1)),
+        limit_concurrency=settings.gateway_max_connections,
+        h11_max_incomplete_event_size=16_384,
+        # forwarded headers (scheme for HSTS and Secure cookies) only from the local proxy
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+    metrics_config = None
+    if settings.gateway_metrics_port:
+        metrics_config = uvicorn.Config(
+            api.state.metrics_api,
             host=settings.gateway_host,
-            port=settings.gateway_port,
+            port=settings.gateway_metrics_port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=10,
-            http=with_header_deadline(settings.gateway_header_timeout_seconds),
-            timeout_keep_alive=int(max(settings.gateway_keepalive_seconds, 1)),
-            limit_concurrency=settings.gateway_max_connections,
-            h11_max_incomplete_event_size=16_384,
-            # forwarded headers (scheme for HSTS and Secure cookies) only from the local proxy
-            proxy_headers=True,
-            forwarded_allow_ips="127.0.0.1",
+            lifespan="off",
+            limit_concurrency=20,
         )
+    try:
+        asyncio.run(serve(GatewayServer(config, api.state.on_exit), metrics_config))
     except TopicsUnusable as unusable:
         print(f"gvi-sanctions gateway: {unusable}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, which also calls `on_exit` as soon as SIGTERM or SIGINT arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        with contextlib.suppress(RuntimeError):  # no loop: nothing runs yet
+            asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
+
+
+class SideServer(uvicorn.Server):
+    """A second server in the same process (the metrics port): the main one takes the
+    signals and stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(main: uvicorn.Server, side: uvicorn.Config | None) -> None:
+    if side is None:
+        await main.serve()
+        return
+    metrics_server = SideServer(side)
+    serving = asyncio.create_task(metrics_server.serve(), name="gateway-metrics")
+    try:
+        await main.serve()
+    finally:
+        metrics_server.should_exit = True
+        await serving
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
 
 
 def openapi_document(settings: Settings | None = None) -> str:

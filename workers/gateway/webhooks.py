@@ -98,6 +98,11 @@ class RecipientWebhook:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=3_600_000,  # a dead agency's retries may hold a window long
+            # A replica that died without leaving (SIGKILL) is noticed within 6 s (the
+            # brokers' smallest session), so another one takes its partitions soon after.
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=1_500,
+            rebalance_timeout_ms=10_000,
         )
         await consumer.start()
         try:
