@@ -33,8 +33,12 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: SaslMechanism = Field(
         default=SaslMechanism.SCRAM_SHA_512, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
     )
-    kafka_sasl_username: str | None = Field(default=None, max_length=256)
-    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_username: str | None = Field(
+        default=None, max_length=256, description="this process's SASL user (its Kafka principal)"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="its SASL password; never logged"
+    )
     kafka_ssl_cafile: Path | None = Field(
         default=None, description="the CA that signed the brokers' certificates; unset: system CAs"
     )
@@ -42,20 +46,54 @@ class Settings(BaseSettings):
         default=None, description="a client certificate (PEM), for mutual TLS"
     )
     kafka_ssl_keyfile: Path | None = Field(default=None, description="its private key (PEM)")
-    kafka_ssl_key_password: SecretStr | None = None
-    acl_worker_principal: str = Field(default="User:gvi-worker", pattern=r"^User:.+")
-    acl_gateway_principal: str = Field(default="User:gvi-gateway", pattern=r"^User:.+")
-    acl_police_principal: str = Field(default="User:police", pattern=r"^User:.+")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="the password of GVI_KAFKA_SSL_KEYFILE, when it has one"
+    )
+    acl_worker_principal: str = Field(
+        default="User:gvi-worker", pattern=r"^User:.+", description="the workers' Kafka principal"
+    )
+    acl_gateway_principal: str = Field(
+        default="User:gvi-gateway", pattern=r"^User:.+", description="the gateways' Kafka principal"
+    )
+    acl_police_principal: str = Field(
+        default="User:police",
+        pattern=r"^User:.+",
+        description="the police systems' principal (writes incidents and group profiles)",
+    )
     acl_agency_principal: str = Field(
         default="User:{recipient}",
         pattern=r"^User:.*\{recipient\}",
         description="each agency's principal; {recipient} is its recipient id",
     )
-    acl_supervisor_principal: str = Field(default="User:gvi-supervisor", pattern=r"^User:.+")
-    acl_evaluator_principal: str = Field(default="User:gvi-evaluator", pattern=r"^User:.+")
-    topic_prefix: str = Field(default="gvi.", pattern=r"^[A-Za-z0-9._\-]*$", max_length=100)
-    app_id: str = Field(default="gvi-sanctions", pattern=r"^[A-Za-z0-9._\-]+$", max_length=100)
-    partitions: int = Field(default=4, ge=1, le=1000)
+    acl_supervisor_principal: str = Field(
+        default="User:gvi-supervisor",
+        pattern=r"^User:.+",
+        description="the supervisors' principal (reads completion, escalations, audit)",
+    )
+    acl_evaluator_principal: str = Field(
+        default="User:gvi-evaluator",
+        pattern=r"^User:.+",
+        description="the evaluators' principal (reads completion, escalations, audit)",
+    )
+    topic_prefix: str = Field(
+        default="gvi.",
+        pattern=r"^[A-Za-z0-9._\-]*$",
+        max_length=100,
+        description="the prefix of every topic name (gvi.incidents, ...)",
+    )
+    app_id: str = Field(
+        default="gvi-sanctions",
+        pattern=r"^[A-Za-z0-9._\-]+$",
+        max_length=100,
+        description="the workers' consumer group and the prefix of their table changelogs",
+    )
+    partitions: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="partitions of every topic (the same for all: state is co-partitioned); "
+        "the most workers that can share the load",
+    )
     replication_factor: int = Field(
         default=1, ge=1, le=10, description="copies of each topic the worker or `topics` creates"
     )
@@ -98,12 +136,25 @@ class Settings(BaseSettings):
         "process's limit)",
     )
     standby_replicas: int = Field(default=1, ge=0, le=5, description="standby copies of tables")
-    web_enabled: bool = True
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=6066, ge=1, le=65535)
+    web_enabled: bool = Field(
+        default=True, description="serve the worker's /metrics, /healthz and /readyz"
+    )
+    web_host: str = Field(default="127.0.0.1", description="the address of the worker's web port")
+    web_port: int = Field(
+        default=6066, ge=1, le=65535, description="the worker's web port (metrics and health only)"
+    )
     policy_path: Path | None = Field(default=None, description="unset: the shipped playbook")
-    data_dir: Path = Path(".gvi-data")
-    rebalance_timeout_seconds: float = Field(default=6.0, gt=0, le=600)
+    data_dir: Path = Field(
+        default=Path(".gvi-data"),
+        description="the worker's state folder (RocksDB tables under <data_dir>/<app_id>)",
+    )
+    rebalance_timeout_seconds: float = Field(
+        default=6.0,
+        gt=0,
+        le=600,
+        description="the consumer group's session and rebalance timeout: how soon a dead "
+        "worker's partitions move",
+    )
     overdue_check_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="how often open tasks are checked for deadlines"
     )
@@ -150,7 +201,7 @@ class Settings(BaseSettings):
         description="an agent holding one event this long is logged with what it awaits",
     )
     gateway_host: str = Field(default="127.0.0.1", description="the gateway's HTTP address")
-    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    gateway_port: int = Field(default=8080, ge=1, le=65535, description="the gateway's HTTP port")
     credentials_file: Path = Field(
         default=Path(".gvi-data/credentials.json"),
         description="the gateway's callers: token ids, roles and SHA-256 hashes, never tokens",
@@ -204,8 +255,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=262_144, ge=1024, le=1_000_000, description="largest request body the API reads"
     )
-    log_level: str = Field(default="info", pattern=r"^(debug|info|warning|error)$")
-    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = Field(
+        default="info",
+        pattern=r"^(debug|info|warning|error)$",
+        description="debug, info, warning or error",
+    )
+    log_format: LogFormat = Field(
+        default=LogFormat.AUTO,
+        description="json, console, or auto (JSON when not on a terminal)",
+    )
 
     @model_validator(mode="after")
     def _credentials_fit_the_protocol(self) -> "Settings":

@@ -6,7 +6,7 @@ name="$1"
 node="$2"
 action="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
-lib="$here/.cache/lib"
+source "$here/version.sh"
 run="$here/.run/$name"
 pidfile="$run/node-$node.pid"
 
@@ -15,6 +15,7 @@ case "$action" in
     # setsid: the broker outlives this script and is stopped by its pid (stop.sh).
     setsid java -Xms256m -Xmx768m -XX:+UseG1GC \
       -Dlog4j.configuration="file:$run/log4j.properties" \
+      -Dlog4j2.configurationFile="$run/log4j2.properties" \
       -cp "$lib/*" kafka.Kafka "$run/node-$node/server.properties" \
       >>"$run/node-$node/broker.log" 2>&1 < /dev/null &
     echo $! > "$pidfile"

@@ -16,7 +16,7 @@ nodes="${1:-1}"
 base_port="${2:-19092}"
 name="${3:-default}"
 here="$(cd "$(dirname "$0")" && pwd)"
-lib="$here/.cache/lib"
+source "$here/version.sh"
 run="$here/.run/$name"
 
 "$here/fetch.sh" >&2
@@ -36,6 +36,16 @@ for i in $(seq 1 "$nodes"); do
   bootstrap+="${bootstrap:+,}127.0.0.1:$(( base_port + i - 1 ))"
 done
 
+cat > "$run/log4j2.properties" <<LOG
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+LOG
 cat > "$run/log4j.properties" <<LOG
 log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender

