@@ -15,7 +15,7 @@ from events.admin import (
     expected_topics,
     topic_configs,
 )
-from events.catalogue import build_catalogue
+from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
 from workers.app import TABLES
 from workers.core.policy import load_policy
@@ -25,13 +25,17 @@ EXIT_UNHEALTHY = 1
 EXIT_CONFIG = 78
 
 
-def deployment_topics(settings: Settings) -> list[ExpectedTopic]:
-    """Every topic of this deployment: the catalogue (prefix, the policy's recipients) and the
-    worker's table changelogs, as the worker would create them."""
+def deployment_catalogue(settings: Settings) -> tuple[Catalogue, list[str]]:
+    """This deployment's catalogue (prefix, the policy's recipients) and the worker's table
+    changelogs."""
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
-    changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
-    return expected_topics(catalogue, changelogs)
+    return catalogue, [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+
+
+def deployment_topics(settings: Settings) -> list[ExpectedTopic]:
+    """Every topic of this deployment, as the worker would create it."""
+    return expected_topics(*deployment_catalogue(settings))
 
 
 def run_topics_command(arguments: argparse.Namespace) -> int:
@@ -61,9 +65,7 @@ def run_topics_command(arguments: argparse.Namespace) -> int:
         print("set GVI_BROKER_URL (e.g. kafka://kafka-1:9092)", file=sys.stderr)
         return 2
     asyncio.run(check_access(settings.kafka))
-    policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
-    changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+    catalogue, changelogs = deployment_catalogue(settings)
     try:
         created = asyncio.run(
             ensure_topics(

@@ -13,12 +13,10 @@ import pytest
 from events.catalogue import build_catalogue
 from events.codec import encode
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.unit.gateway_harness import gateway_api
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
-from workers.gateway.api import Gateway, create_api
-from workers.gateway.credentials import CredentialsFile, add_token
-from workers.gateway.dashboard import add_dashboard
-from workers.gateway.disclosure import Disclosures
+from workers.gateway.credentials import add_token
 from workers.gateway.read_model import ReadModel, Record
 from workers.gateway.server import topic_roles
 
@@ -74,26 +72,7 @@ async def test_retention_forgets_closed_incidents_and_keeps_open_and_recent_ones
 def _edge(tmp_path: Path, model: ReadModel) -> tuple[httpx.ASGITransport, str]:
     credentials = tmp_path / "credentials.json"
     token = add_token(credentials, "supervisor")
-
-    async def send(topic: str, key: str, value: bytes) -> None:
-        return None
-
-    async def reachable() -> bool:
-        return True
-
-    gateway = Gateway(
-        catalogue=CATALOGUE,
-        model=model,
-        credentials=CredentialsFile.open(credentials),
-        send=send,
-        ready=lambda: True,
-        max_body_bytes=4096,
-        broker_reachable=reachable,
-        disclosures=Disclosures(lambda: model, send, CATALOGUE.gateway_events.name),
-    )
-    api = create_api(gateway)
-    add_dashboard(api, gateway.credentials, lambda: model, gateway.disclosures, lambda: "k" * 64)
-    return httpx.ASGITransport(app=api), token
+    return httpx.ASGITransport(app=gateway_api(CATALOGUE, credentials, model)), token
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 from events.catalogue import build_catalogue
 from events.codec import encode
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.unit.gateway_harness import gateway_api
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
-from workers.gateway.api import Gateway, create_api
-from workers.gateway.credentials import CredentialsFile, add_token, revoke_token
-from workers.gateway.dashboard import SESSION_COOKIE, add_dashboard
-from workers.gateway.disclosure import Disclosures
+from workers.gateway.credentials import add_token, revoke_token
+from workers.gateway.dashboard import SESSION_COOKIE
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import Cursor, ReadModel, Record
 from workers.gateway.server import topic_roles
@@ -253,25 +252,7 @@ def _edge(
 
 
 def _api(credentials: Path, model: ReadModel, key: str) -> FastAPI:
-    async def send(topic: str, key: str, value: bytes) -> None:
-        return None
-
-    async def reachable() -> bool:
-        return True
-
-    gateway = Gateway(
-        catalogue=CATALOGUE,
-        model=model,
-        credentials=CredentialsFile.open(credentials),
-        send=send,
-        ready=lambda: True,
-        max_body_bytes=4096,
-        broker_reachable=reachable,
-        disclosures=Disclosures(lambda: model, send, CATALOGUE.gateway_events.name),
-    )
-    api = create_api(gateway)
-    add_dashboard(api, gateway.credentials, lambda: model, gateway.disclosures, lambda: key)
-    return api
+    return gateway_api(CATALOGUE, credentials, model, key)
 
 
 @pytest.fixture
