@@ -2,6 +2,8 @@
 state from its files, applying only the changelog records its files do not hold yet, and loses
 nothing."""
 
+from pathlib import Path
+
 import pytest
 
 from events.codec import encode
@@ -18,6 +20,13 @@ def _applied(worker: WorkerProcess) -> float:
     """Changelog records the worker applied to its tables since it started (all tables)."""
     samples = metric_samples(worker.web_url)
     return sum(value for (name, _), value in samples.items() if name == APPLIED)
+
+
+def _peak_rss_mib(worker: WorkerProcess) -> float:
+    """VmHWM of the worker process (reported, not asserted: memory is measured in benchmarks)."""
+    status = Path(f"/proc/{worker.process.pid}/status").read_text("utf-8")
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    return kib / 1024
 
 
 def test_a_killed_worker_on_rocksdb_restarts_from_its_files_and_loses_nothing(
@@ -54,7 +63,10 @@ def test_a_killed_worker_on_rocksdb_restarts_from_its_files_and_loses_nothing(
     applied = _applied(second)
     # Without its files the worker would apply every record of every changelog again.
     assert applied * 4 < written, f"re-read {applied:.0f} of {written} changelog records"
-    print(f"rocksdb restart: applied {applied:.0f} of {written} changelog records")
+    print(
+        f"rocksdb restart: applied {applied:.0f} of {written} changelog records; "
+        f"restarted worker's peak RSS {_peak_rss_mib(second):.0f} MiB"
+    )
 
     # The restarted worker still knows every incident's plan: retracting the first incident
     # cancels each of its tasks, which only a worker holding that plan can name.
