@@ -323,3 +323,39 @@ async def test_metrics_ask_for_their_token_and_time_each_route(
     assert 'gvi_gateway_request_seconds_count{method="GET",route="/healthz"} 1.0' in text
     assert "gvi_gateway_ready 0.0" in text
     assert 'gvi_gateway_read_model_lag{partition="0",topic="gvi.completion"} 3.0' in text
+
+
+async def test_a_task_record_that_never_comes_holds_a_listing_back_for_an_hour_only(
+    tmp_path: Path,
+) -> None:
+    """A snapshot's status of a task whose record is not read holds the round's end back on
+    its completion partition; one an hour older than the newest snapshot (its record expired
+    or was forgotten) holds nothing back, so cursors still move on."""
+    hour_ms = 3_600_000
+    start_ms = 1_780_000_000_000
+
+    def snapshot(offset: int, task_id: str, at_ms: int) -> Record:
+        value = {
+            "incident_id": f"INC-PENDING-{offset}",
+            "progress": "open",
+            "updated_at": NOW.isoformat(),
+            "tasks": [{"task_id": task_id, "status": "acknowledged"}],
+        }
+        return Record(CATALOGUE.completion.name, 0, offset, value, at_ms)
+
+    model = await _model(tmp_path / "pending.sqlite")
+    try:
+        await model.apply(
+            [
+                snapshot(0, "00000000-0000-5000-8000-000000000001", start_ms),
+                snapshot(1, "00000000-0000-5000-8000-000000000002", start_ms + 2 * hour_ms),
+                snapshot(2, "00000000-0000-5000-8000-000000000003", start_ms + 2 * hour_ms),
+            ],
+            NOW,
+        )
+        page = await model.tasks_of(RECIPIENT, None, None, None, 10)
+        assert page.items == [] and page.next_cursor is not None
+        since = Cursor.decode(page.next_cursor, 2 * PARTITIONS).since
+        assert since[PARTITIONS] == 1, "held at the recent unread task, not the stale one"
+    finally:
+        await model.close()

@@ -227,6 +227,11 @@ class ReadModel:
             await self.connection.execute(
                 "DELETE FROM incidents WHERE incident_id = ?", (incident_id,)
             )
+        await self.connection.execute(
+            "DELETE FROM reported WHERE julianday(at) < julianday(?) AND NOT EXISTS "
+            "(SELECT 1 FROM tasks t WHERE t.task_id = reported.task_id)",
+            (instant(before),),
+        )
         await self.connection.commit()
         return len(closed)
 
@@ -423,11 +428,15 @@ class ReadModel:
     async def _listed_up_to(self, sources: list[str], partitions: int) -> tuple[int, ...]:
         """How far a round of listing covers: the read positions, except that a snapshot's
         status of a task whose own record was not read yet holds its completion partition
-        back (the task is listed, with that status, once it arrives)."""
+        back (the task is listed, with that status, once it arrives). A task record missing
+        an hour after the newest snapshot (expired, or forgotten) holds nothing back."""
         read = list(await self.read_up_to(sources, partitions))
         async with self.connection.execute(
             "SELECT partition, MIN(offset) FROM reported r WHERE NOT EXISTS "
-            "(SELECT 1 FROM tasks t WHERE t.task_id = r.task_id) GROUP BY partition"
+            "(SELECT 1 FROM tasks t WHERE t.task_id = r.task_id) "
+            "AND julianday(r.at) >= julianday((SELECT MAX(at) FROM reported)) - ? "
+            "GROUP BY partition",
+            (PENDING_HOLD_DAYS,),
         ) as rows:
             async for partition, offset in rows:
                 if 0 <= partition < partitions:
@@ -560,6 +569,10 @@ def _drop_if_outdated(path: Path) -> None:
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
 
+
+PENDING_HOLD_DAYS = 1 / 24
+"""How long (in record time, behind the newest snapshot) a snapshot's status of a task not yet
+read holds a listing round back: its task is written before the snapshot, so it comes soon."""
 
 LISTENER_BACKLOG = 1000
 """A dashboard that falls this far behind misses updates until it reloads (never blocks)."""
