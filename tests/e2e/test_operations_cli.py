@@ -1,6 +1,7 @@
 """The operators' commands as a deployment's setup job and container probes run them:
 `topics --apply` on a real broker (then a worker starts on those topics), `healthcheck`
-against a running worker, and the Strimzi resources of the same deployment."""
+against a running worker and gateway, the Strimzi resources of the same deployment, and the
+gateway's metrics on their own port behind a token."""
 
 import asyncio
 import os
@@ -8,12 +9,16 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from pydantic import SecretStr
 
+from tests.e2e.gateway_stack import started_stack
 from tests.integration.conftest import Deployment
+from workers.embedded_broker import free_port
 from workers.settings import Settings
 from workers.worker_process import settings_environment
 
@@ -111,3 +116,24 @@ def test_strimzi_resources_name_every_topic_and_principal_of_the_deployment(
     assert all(
         r["metadata"]["labels"]["strimzi.io/cluster"] == "invented-cluster" for r in resources
     )
+
+
+def test_the_gateway_serves_metrics_on_their_own_port_only_to_the_token(
+    deployment: Deployment,
+) -> None:
+    """As the manifests run it: /metrics on GVI_GATEWAY_METRICS_PORT behind
+    GVI_GATEWAY_METRICS_TOKEN, none on the API's port; `healthcheck gateway --ready` passes."""
+    metrics_port = free_port()
+    token = "invented-metrics-token-" + "m" * 12
+    with started_stack(
+        deployment, gateway_metrics_port=metrics_port, gateway_metrics_token=SecretStr(token)
+    ) as stack:
+        assert httpx.get(f"{stack.base_url}/metrics", timeout=10).status_code == 404
+        own = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert httpx.get(own, timeout=10).status_code == 401
+        answer = httpx.get(own, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert answer.status_code == 200
+        assert "gvi_gateway_ready 1.0" in answer.text
+        assert "gvi_gateway_request_seconds_bucket" in answer.text
+        healthy = _cli(stack.settings, "healthcheck", "gateway", "--ready")
+        assert healthy.returncode == 0, healthy.stderr
