@@ -56,6 +56,11 @@ def faust_credentials(kafka: KafkaConnection) -> Any:
     return None
 
 
+def changelog_topics(app_id: str) -> list[str]:
+    """faust's changelog topic of every table of the worker."""
+    return [f"{app_id}-{table}-changelog" for table in TABLES]
+
+
 class CountedTable(SettledTable):
     """A table that counts the changelog records it applies: on recovery, and as a standby.
     With RocksDB a restarted worker applies only what its files do not hold yet."""

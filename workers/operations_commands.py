@@ -17,7 +17,7 @@ from events.admin import (
 )
 from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
-from workers.app import TABLES
+from workers.app import changelog_topics
 from workers.core.policy import load_policy
 from workers.settings import Settings
 
@@ -30,7 +30,7 @@ def deployment_catalogue(settings: Settings) -> tuple[Catalogue, list[str]]:
     changelogs."""
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
-    return catalogue, [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+    return catalogue, changelog_topics(settings.app_id)
 
 
 def deployment_topics(settings: Settings) -> list[ExpectedTopic]:
@@ -40,7 +40,8 @@ def deployment_topics(settings: Settings) -> list[ExpectedTopic]:
 
 def run_topics_command(arguments: argparse.Namespace) -> int:
     settings = Settings()
-    topics = deployment_topics(settings)
+    catalogue, changelogs = deployment_catalogue(settings)
+    topics = expected_topics(catalogue, changelogs)
     rows: list[dict[str, Any]] = [
         {
             "name": topic.name,
@@ -65,7 +66,6 @@ def run_topics_command(arguments: argparse.Namespace) -> int:
         print("set GVI_BROKER_URL (e.g. kafka://kafka-1:9092)", file=sys.stderr)
         return 2
     asyncio.run(check_access(settings.kafka))
-    catalogue, changelogs = deployment_catalogue(settings)
     try:
         created = asyncio.run(
             ensure_topics(

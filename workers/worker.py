@@ -9,7 +9,7 @@ import structlog
 
 from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
 from events.connection import check_access
-from workers.app import TABLES, create_app
+from workers.app import changelog_topics, create_app
 from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.embedded_broker import EmbeddedBroker
 from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
@@ -68,7 +68,7 @@ def run_worker(settings: Settings) -> int:
             if tansu:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")
         app, runtime = create_app(settings)
-        changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
+        changelogs = changelog_topics(settings.app_id)
         try:
             created = asyncio.run(
                 ensure_topics(

@@ -425,12 +425,12 @@ class ReadModel:
             for partition in range(partitions)
         )
 
-    async def _listed_up_to(self, sources: list[str], partitions: int) -> tuple[int, ...]:
+    async def _listed_up_to(self, read: tuple[int, ...], partitions: int) -> tuple[int, ...]:
         """How far a round of listing covers: the read positions, except that a snapshot's
         status of a task whose own record was not read yet holds its completion partition
         back (the task is listed, with that status, once it arrives). A task record missing
         an hour after the newest snapshot (expired, or forgotten) holds nothing back."""
-        read = list(await self.read_up_to(sources, partitions))
+        listed = list(read)
         async with self.connection.execute(
             "SELECT partition, MIN(offset) FROM reported r WHERE NOT EXISTS "
             "(SELECT 1 FROM tasks t WHERE t.task_id = r.task_id) "
@@ -440,8 +440,8 @@ class ReadModel:
         ) as rows:
             async for partition, offset in rows:
                 if 0 <= partition < partitions:
-                    read[partitions + partition] = min(read[partitions + partition], offset)
-        return tuple(read)
+                    listed[partitions + partition] = min(listed[partitions + partition], offset)
+        return tuple(listed)
 
     async def tasks_of(
         self,
@@ -465,7 +465,7 @@ class ReadModel:
             # This replica has not read yet what the cursor's replica had: what it would list
             # could be older than what the reader was shown. Nothing yet; ask again.
             return Page([], cursor.encode(), False)
-        until = cursor.until or await self._listed_up_to(sources, partitions)
+        until = cursor.until or await self._listed_up_to(read, partitions)
         sent_since = json.dumps(cursor.since[:partitions])
         reported_since = json.dumps(cursor.since[partitions:])
         conditions = [
