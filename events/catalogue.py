@@ -12,6 +12,7 @@ from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
+from schemas.playbook import PublishedPlaybook
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, TaskStatusChange
 from workers.core.messages import TaskEvent, UnknownGroupReport
@@ -51,6 +52,8 @@ class Catalogue:
 
     incidents: TopicSpec
     groups: TopicSpec
+    policies: TopicSpec
+    """Published playbook versions; one partition, so that every worker reads them in one order."""
     task_updates: dict[str, TopicSpec]
     """Per recipient: its own status topic; the topic, not the message, names the agency (only
     that agency's principal may write it, `gvi-sanctions acls`)."""
@@ -75,6 +78,7 @@ class Catalogue:
         fixed = (
             self.incidents,
             self.groups,
+            self.policies,
             self.gateway_events,
             self.completion,
             self.escalations,
@@ -157,6 +161,16 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             Direction.IN,
             "group profile",
             CleanupPolicy.COMPACT,
+        ),
+        policies=TopicSpec(
+            name=f"{prefix}policies",
+            key="policy version",
+            value=PublishedPlaybook,
+            partitions=1,
+            cleanup=CleanupPolicy.COMPACT,
+            direction=Direction.IN,
+            description="playbook versions with the moment each is in force from "
+            "(`gvi-sanctions policy publish`)",
         ),
         task_updates={
             recipient: spec(

@@ -30,6 +30,11 @@ class AuditRecord(Contract):
     legal_basis: ShortText
     policy_version: Identifier
     rule_id: Identifier
+    partnership: Identifier | None = Field(
+        default=None,
+        description="the GVI partnership whose playbook planned it (None: a playbook without "
+        "partnerships)",
+    )
     fields: tuple[Identifier, ...] = Field(max_length=64)
     receiver: Text | None = Field(
         default=None,

@@ -39,6 +39,11 @@ class CompletionSnapshot(Contract):
     incident_id: Identifier
     incident_version: int = Field(ge=1)
     policy_version: Identifier
+    partnership: Identifier | None = Field(
+        default=None,
+        description="the GVI partnership whose playbook planned it (None: a playbook without "
+        "partnerships)",
+    )
     progress: IncidentProgress
     tasks_total: int = Field(ge=0)
     tasks_open: int = Field(ge=0)

@@ -3,6 +3,8 @@
 from enum import StrEnum
 from uuid import UUID
 
+from pydantic import Field
+
 from schemas.common import Contract, Identifier, RecipientId, Text, Timestamp
 
 
@@ -34,3 +36,8 @@ class Escalation(Contract):
     deadline: Timestamp
     detected_at: Timestamp
     message: Text
+    partnership: Identifier | None = Field(
+        default=None,
+        description="the GVI partnership whose playbook planned it (None: a playbook without "
+        "partnerships)",
+    )

@@ -13,6 +13,7 @@ from schemas.gateway_event import GatewayEvent
 from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentCorrected, IncidentEvent, IncidentReported, IncidentRetracted
+from schemas.playbook import PublishedPlaybook
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, SanctionTask, TaskStatusChange
 
@@ -31,6 +32,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "rejection": Rejection,
     "gateway-event": GatewayEvent,
     "decision": Decision,
+    "published-playbook": PublishedPlaybook,
 }
 
 

@@ -24,6 +24,7 @@ class RejectionCode(StrEnum):
     CONFLICTING_VERSION = "conflicting_version"
     UNREADABLE_BATCH = "unreadable_batch"
     TOO_LARGE = "too_large"
+    UNKNOWN_PARTNERSHIP = "unknown_partnership"
     INTERNAL_ERROR = "internal_error"
 
 

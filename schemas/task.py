@@ -89,6 +89,11 @@ class SanctionTask(Contract):
     rule_id: Identifier
     tier: int = Field(ge=0, le=10)
     reason: Text
+    partnership: Identifier | None = Field(
+        default=None,
+        description="the GVI partnership whose playbook planned it (None: a playbook without "
+        "partnerships)",
+    )
     status: TaskStatus = TaskStatus.CREATED
     status_reason: Text | None = None
     status_changed_at: Timestamp | None = None
@@ -150,6 +155,7 @@ class RecipientTaskView(Contract):
     legal_basis: ShortText
     deadline: Timestamp
     status: TaskStatus
+    partnership: Identifier | None = None
     kind: TaskKind | None = None
     priority: Priority | None = None
     reason: Text | None = None

@@ -17,11 +17,13 @@ from workers.agents import (
     planning,
     tasks,
 )
+from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.faust_fixes.settled_changelog import SettledTable
 from workers.metrics import WorkerMetrics
+from workers.policy_feed import PolicyFeed
 from workers.runtime import Runtime
 from workers.settings import Settings
 from workers.watchdogs import partitions as partition_watchdog
@@ -163,16 +165,22 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     for name, table in tables.items():
         assert isinstance(table, CountedTable)
         table.count_applied = runtime_metrics.changelog_applied.labels(name).inc
+    book = PolicyBook(policy)
+    feed = PolicyFeed(
+        settings.kafka, catalogue.policies.name, book, frozenset(policy.recipient_ids)
+    )
     runtime = Runtime(
         metrics=runtime_metrics,
         settings=settings,
-        policy=policy,
+        policies=book,
+        policy_feed=feed,
         catalogue=catalogue,
         topics=topics,
         tables=tables,
         app=app,
     )
     app.settle_state = runtime.state_settled
+    app.task(feed.run)
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
     for agent_module in AGENTS:
         agent_module.register(app, runtime)

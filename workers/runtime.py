@@ -24,10 +24,11 @@ from schemas.rejection import Refused, RejectionCode
 from workers.bounded_exit import crash_within
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
-from workers.core.policy import Policy
+from workers.core.partnerships import PolicyBook
 from workers.emit import messages_of
 from workers.faust_fixes.unreadable_batches import unreadable_reason
 from workers.metrics import WorkerMetrics
+from workers.policy_feed import PolicyFeed
 from workers.settings import Settings
 from workers.stores import Writes
 
@@ -93,7 +94,7 @@ class Runtime:
     """The shared context of one worker's agents; the app fills in faust topics and tables."""
 
     settings: Settings
-    policy: Policy
+    policies: PolicyBook
     catalogue: Catalogue
     topics: dict[str, Any]
     tables: dict[str, Any]
@@ -102,12 +103,19 @@ class Runtime:
     handled: HandledRuns = field(default_factory=HandledRuns)
     topics_checked_at: float = -1e9
     app: Any = None
+    policy_feed: PolicyFeed | None = None
+    """Reads `gvi.policies` (None in tests without a broker: the book is what it is)."""
     unsettled_state: list[Awaitable[Any]] = field(default_factory=list)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
     deadline timer sends them once the topic takes messages again."""
+
+    async def policies_current_at(self, moment: datetime) -> None:
+        """Wait until every playbook version published before `moment` is read."""
+        if self.policy_feed is not None:
+            await self.policy_feed.current_at(moment)
 
     def receiver_of(self, recipient: str) -> str:
         """The principal that may read `recipient`'s task topic (`gvi-sanctions acls`)."""

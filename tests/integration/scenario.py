@@ -12,6 +12,7 @@ from schemas import (
     TaskStatusChange,
 )
 from tests.builders import attribution, group, incident
+from workers.core.partnerships import policy_for_incident
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 
@@ -44,8 +45,10 @@ def notified_group(group_id: str = "GRP-TEST-A") -> GroupProfile:
 
 
 def expected_tasks(reported: IncidentReported, *groups: GroupProfile) -> list[SanctionTask]:
-    """The planner's tasks for an incident, as the worker must produce them."""
-    return list(plan(reported, {g.group_id: g for g in groups}, {}, POLICY).tasks)
+    """The planner's tasks for an incident, as the worker must produce them: with the
+    playbook of the incident's partnership."""
+    policy = policy_for_incident(POLICY, reported)
+    return list(plan(reported, {g.group_id: g for g in groups}, {}, policy).tasks)
 
 
 def update(

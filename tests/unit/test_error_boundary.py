@@ -23,6 +23,7 @@ from schemas import Refused, RejectionCode
 from tests.builders import T0, group, incident
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Disclosure
+from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
@@ -58,7 +59,7 @@ def _runtime() -> Runtime:
     catalogue = build_catalogue(settings.topic_prefix, 4, POLICY.recipient_ids)
     return Runtime(
         settings=settings,
-        policy=POLICY,
+        policies=PolicyBook(POLICY),
         catalogue=catalogue,
         topics={spec.name: RecordingTopic() for spec in catalogue.all()},
         tables={},

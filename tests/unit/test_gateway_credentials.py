@@ -23,7 +23,7 @@ def test_a_token_is_shown_once_and_only_its_hash_is_stored(tmp_path: Path) -> No
     path = tmp_path / "credentials.json"
     token = add_token(path, "agency:skatteverket")
     stored = path.read_text("utf-8")
-    assert token not in stored and token.split("_")[2] not in stored
+    assert token not in stored and token.split("_", 2)[2] not in stored
     [entry] = json.loads(stored)["tokens"]
     assert entry["role"] == "agency:skatteverket" and len(entry["sha256"]) == 64
     assert path.stat().st_mode & 0o077 == 0, "the file is readable by its owner only"

@@ -12,15 +12,23 @@ import pytest
 
 from events.catalogue import build_catalogue
 from events.codec import encode
+from schemas.incident import IncidentReported
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.unit.gateway_harness import gateway_api
-from workers.core.policy import load_policy
-from workers.core.projection import context_for, view_of
+from workers.core.partnerships import policy_for_incident
+from workers.core.policy import Policy, load_policy
+from workers.core.projection import project_task
 from workers.gateway.credentials import add_token
 from workers.gateway.read_model import ReadModel, Record
 from workers.gateway.server import topic_roles
 
 POLICY = load_policy()
+
+
+def _policy(reported: IncidentReported) -> Policy:
+    return policy_for_incident(POLICY, reported)
+
+
 CATALOGUE = build_catalogue("gvi.", 4, POLICY.recipient_ids)
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -38,7 +46,7 @@ def _records(incident_id: str, progress: str, updated_at: datetime) -> list[Reco
     tasks = expected_tasks(reported, group)
     records = []
     for offset, task in enumerate(tasks):
-        view = view_of(task, context_for(task, reported, group, POLICY), POLICY)
+        view = project_task(task, reported, group, _policy(reported))
         topic = CATALOGUE.tasks[task.recipient].name
         records.append(Record(topic, 0, offset, json.loads(encode(view))))
     snapshot = {

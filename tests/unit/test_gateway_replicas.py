@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 
 from events.catalogue import build_catalogue
 from events.codec import encode
+from schemas.incident import IncidentReported
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.unit.gateway_harness import gateway_api
-from workers.core.policy import load_policy
-from workers.core.projection import context_for, view_of
+from workers.core.partnerships import policy_for_incident
+from workers.core.policy import Policy, load_policy
+from workers.core.projection import project_task
 from workers.gateway.credentials import add_token, revoke_token
 from workers.gateway.dashboard import SESSION_COOKIE
 from workers.gateway.metrics import GatewayMetrics
@@ -31,6 +33,12 @@ from workers.gateway.server import topic_roles
 
 POLICY = load_policy()
 PARTITIONS = 2
+
+
+def _policy(reported: IncidentReported) -> Policy:
+    return policy_for_incident(POLICY, reported)
+
+
 CATALOGUE = build_catalogue("gvi.", PARTITIONS, POLICY.recipient_ids)
 ROLES = topic_roles(CATALOGUE)
 RECIPIENT = "skatteverket"
@@ -56,9 +64,7 @@ def _history(incidents: int, seed: int) -> list[Record]:
         tasks = expected_tasks(reported, group)
         statuses = {str(task.task_id): "created" for task in tasks}
         for task in tasks:
-            view = json.loads(
-                encode(view_of(task, context_for(task, reported, group, POLICY), POLICY))
-            )
+            view = json.loads(encode(project_task(task, reported, group, _policy(reported))))
             write(CATALOGUE.tasks[task.recipient].name, chance.randrange(PARTITIONS), view)
         completion = chance.randrange(PARTITIONS)
         for _ in range(chance.randrange(1, 5)):
@@ -77,7 +83,7 @@ def _history(incidents: int, seed: int) -> list[Record]:
             for task in tasks:
                 if statuses[str(task.task_id)] != "completed":
                     view = json.loads(
-                        encode(view_of(task, context_for(task, reported, group, POLICY), POLICY))
+                        encode(project_task(task, reported, group, _policy(reported)))
                     ) | {"status": "cancelled"}
                     partition = next(
                         r.partition

@@ -29,6 +29,7 @@ from workers.core.messages import (
     SourceRef,
 )
 from workers.core.outputs import Disclosure, Instruct, KeepTasks, Progress, ReportUnknownGroup
+from workers.core.partnerships import policy_for_incident
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.records import GroupPlans
@@ -148,7 +149,7 @@ def test_every_dispatched_task_is_kept_exactly_once_in_a_message_of_its_own_part
     work = PlanForGroup(
         group_id=profile.group_id, incident=reported, attributed=True, source=SOURCE
     )
-    planned = plan_for_group(slot, work, POLICY, T0)
+    planned = plan_for_group(slot, work, policy_for_incident(POLICY, reported), T0)
     catalogue = build_catalogue("gvi.", partitions, POLICY.recipient_ids)
     messages = messages_of(planned.outputs, catalogue, partitions, "worker-1", T0)
     kept: Counter[str] = Counter()
@@ -176,7 +177,7 @@ def test_a_group_of_200_members_is_kept_in_messages_of_at_most_100_tasks() -> No
     )
     reported = incident(attributions=(attribution("GRP-TEST-A"),))
     slot = GroupSlot(big, GroupPlans.empty("GRP-TEST-A"))
-    planned = plan_for_group(slot, _work(reported), POLICY, T0)
+    planned = plan_for_group(slot, _work(reported), policy_for_incident(POLICY, reported), T0)
     catalogue = build_catalogue("gvi.", 4, POLICY.recipient_ids)
     messages = messages_of(planned.outputs, catalogue, 4, "worker-1", T0)
     keeps = [m for m in messages if m.topic == catalogue.task_commands.name]

@@ -135,11 +135,11 @@ def test_each_agency_reads_only_its_own_tasks_and_writes_only_its_own_status_top
             assert _allowed(agency, Operation.WRITE, CATALOGUE.task_updates[other].name) is mine
         own = {acl.name for acl in ACLS if acl.principal == agency}
         assert len(own) == 3, own  # its task topic, its status topic, its group prefix
-    socialtjansten = PRINCIPALS.of_agency("socialtjansten")
-    groups = [
-        a.name for a in ACLS if a.principal == socialtjansten and a.resource is Resource.GROUP
-    ]
-    assert groups == ["gvi.socialtjansten."], "a prefix no other recipient's groups share"
+    huddinge = PRINCIPALS.of_agency("socialtjansten-huddinge")
+    groups = [a.name for a in ACLS if a.principal == huddinge and a.resource is Resource.GROUP]
+    assert groups == ["gvi.socialtjansten-huddinge."], "a prefix no other recipient's groups share"
+    assert "socialtjansten" not in CATALOGUE.tasks, "the local role itself has no topic"
+    assert {"socialtjansten-huddinge", "socialtjansten-orebro"} <= set(CATALOGUE.tasks)
 
 
 def test_police_write_inputs_and_read_nothing_supervisors_and_evaluators_only_read_outputs() -> (

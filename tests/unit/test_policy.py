@@ -31,7 +31,7 @@ def _issues(document: dict[str, Any]) -> list[str]:
 
 def test_default_playbook_loads_with_every_recipient() -> None:
     policy = load_policy()
-    assert policy.recipient_ids == (
+    assert [role.id for role in policy.recipients] == [
         "police-patrol",
         "police-investigation",
         "kriminalvarden",
@@ -40,8 +40,24 @@ def test_default_playbook_loads_with_every_recipient() -> None:
         "forsakringskassan",
         "socialtjansten",
         "lansstyrelsen",
-    )
-    assert policy.policy_version == "2026.11-default"
+    ]
+    assert policy.recipient_ids == (
+        "police-investigation",
+        "kriminalvarden",
+        "skatteverket",
+        "kronofogden",
+        "forsakringskassan",
+        "police-patrol-huddinge",
+        "socialtjansten-huddinge",
+        "police-patrol-jarfalla",
+        "socialtjansten-jarfalla-upplands-bro",
+        "police-patrol-orebro",
+        "socialtjansten-orebro",
+        "lansstyrelsen-orebro",
+        "police-patrol-uppsala",
+        "socialtjansten-uppsala",
+    ), "national authorities once, each partnership's local recipients"
+    assert policy.policy_version == "2026.12-default"
 
 
 def test_unknown_recipient_is_named_with_its_path() -> None:

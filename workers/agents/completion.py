@@ -41,6 +41,7 @@ def register(app: Any, runtime: Runtime) -> None:
             change.policy_version,
             change.tasks,
             utc_now(),
+            change.partnership or (known.partnership if known is not None else None),
         )
         if progress.snapshot is None:
             return
@@ -53,6 +54,7 @@ def register(app: Any, runtime: Runtime) -> None:
             incident_version=progress.incident_version,
             policy_version=progress.policy_version,
             groups=progress.groups,
+            partnership=progress.partnership,
         )
         writes.put(headers, incident_id, header)
         await runtime.emit([Snapshot(progress.snapshot)])

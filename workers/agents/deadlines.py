@@ -10,7 +10,7 @@ from uuid import UUID
 import structlog
 
 from events.partitioning import partition_of
-from schemas.task import OPEN_STATUSES
+from schemas.task import OPEN_STATUSES, SanctionTask
 from workers.core.messages import (
     ExpireParkedUpdates,
     GiveUpWaiting,
@@ -65,17 +65,21 @@ def register(app: Any, runtime: Runtime) -> None:
             and record.task.is_overdue_at(now)
         ]
 
+    def reminder_at(task: SanctionTask) -> datetime | None:
+        return reminder_due_at(task, runtime.policies.for_task(task))
+
     def reminders(mine: set[int], now: datetime) -> list[Output]:
-        if runtime.policy.reminder_share is None:
+        earliest = runtime.policies.earliest_reminder_share()
+        if earliest is None:
             return []
         return [
             Instruct(RemindTask(task_id=record.task.task_id, at=now))
-            for task_id, record in tasks.items(past_reminder(now, runtime.policy.reminder_share))
+            for task_id, record in tasks.items(past_reminder(now, earliest))
             if partition_of(task_id, partitions) in mine
             and record.reminded_at is None
             and record.task.status in OPEN_STATUSES
             and not record.task.overdue
-            and (due := reminder_due_at(record.task, runtime.policy)) is not None
+            and (due := reminder_at(record.task)) is not None
             and due <= now < record.task.deadline
         ]
 
@@ -83,7 +87,7 @@ def register(app: Any, runtime: Runtime) -> None:
         """Per recipient, the tasks kept as created because its topic did not take them."""
         waiting: dict[str, list[Disclosure]] = {}
         for task_id, record in tasks.items(not_yet_sent):
-            disclosure = redelivery(record, runtime.policy, now)
+            disclosure = redelivery(record, runtime.policies.for_task(record.task), now)
             if disclosure is not None and partition_of(task_id, partitions) in mine:
                 waiting.setdefault(record.task.recipient, []).append(disclosure)
         return waiting

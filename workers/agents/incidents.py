@@ -7,9 +7,15 @@ from faust.types import EventT
 from pydantic import TypeAdapter
 
 from events.codec import decode_internal, decode_with, require_key
-from schemas.incident import IncidentEvent
+from schemas.incident import IncidentEvent, IncidentRetracted
 from schemas.rejection import RejectionCode
-from workers.core.intake import IncidentRecord, admit, answer_unknown_group, work_for_groups
+from workers.core.intake import (
+    IncidentRecord,
+    admit,
+    answer_unknown_group,
+    policy_of,
+    work_for_groups,
+)
 from workers.core.messages import UnknownGroupReport
 from workers.runtime import Runtime, message_time, subscribe, utc_now
 from workers.stores import Store, Writes
@@ -27,7 +33,10 @@ def register(app: Any, runtime: Runtime) -> None:
         incident = decode_with(INCIDENT_EVENT, event.value)
         require_key(event.key, incident.incident_id)
         previous = incidents.get(incident.incident_id)
-        admission = admit(previous, incident, runtime.policy)
+        if not isinstance(incident, IncidentRetracted):
+            await runtime.policies_current_at(incident.reported_at)
+        policy = policy_of(previous, incident, runtime.policies)
+        admission = admit(previous, incident, policy)
         if admission.duplicate:
             log.info(
                 "duplicate incident handed to its groups again", incident_id=incident.incident_id
@@ -36,7 +45,7 @@ def register(app: Any, runtime: Runtime) -> None:
             incident,
             admission,
             runtime.source_of(event),
-            runtime.policy,
+            policy,
             utc_now(),
             published_at=message_time(event),
         )
@@ -49,6 +58,8 @@ def register(app: Any, runtime: Runtime) -> None:
             "incident admitted",
             incident_id=incident.incident_id,
             version=incident.version,
+            partnership=policy.partnership,
+            policy_version=policy.policy_version,
             groups=[a.group_id for a in admission.assignments],
         )
 

@@ -20,6 +20,7 @@ from workers.core.group_planning import (
 )
 from workers.core.messages import GROUP_WORK, GiveUpWaiting, PlanForGroup, RetractForGroup
 from workers.core.outputs import Answer
+from workers.core.policy import Policy
 from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident, plan_key
 from workers.runtime import Runtime, answering_at, subscribe, utc_now
 from workers.stores import Store, Writes
@@ -30,12 +31,19 @@ log = structlog.get_logger("gvi.planning")
 def register(app: Any, runtime: Runtime) -> None:
     """Register the planning agent on the group profiles and the internal group work, which are
     co-partitioned by group id."""
-    catalogue, policy = runtime.catalogue, runtime.policy
+    catalogue, policies = runtime.catalogue, runtime.policies
     groups = Store(runtime.tables["groups"], GroupProfile)
     group_plans = Store(runtime.tables["group-plans"], GroupPlans)
     incident_plans = Store(runtime.tables["incident-plans"], IncidentPlan)
     parked = Store(runtime.tables["parked-incidents"], ParkedIncident)
     parked_wait = timedelta(seconds=runtime.settings.parked_incident_seconds)
+
+    def policy_of(work: PlanForGroup | RetractForGroup) -> Policy:
+        """The effective playbook intake chose for the incident (raises UnknownPartnership)."""
+        if isinstance(work, RetractForGroup):
+            known = policies.effective(work.policy_version) if work.policy_version else None
+            return known or policies.fallback
+        return policies.for_incident(work.incident, work.policy_version)
 
     def load(group_id: str, incident_id: str) -> GroupSlot:
         key = plan_key(group_id, incident_id)
@@ -73,7 +81,7 @@ def register(app: Any, runtime: Runtime) -> None:
             case PlanForGroup() | RetractForGroup():
                 with answering_at(work.source):
                     planned = plan_for_group(
-                        slot, work, policy, utc_now(), runtime.unreachable_recipients()
+                        slot, work, policy_of(work), utc_now(), runtime.unreachable_recipients()
                     )
                     await settle(work.group_id, work.incident_id, slot, planned)
                 if isinstance(work, PlanForGroup) and planned.added and work.published_at:
@@ -110,7 +118,11 @@ def register(app: Any, runtime: Runtime) -> None:
         source = slot.parked.work.source
         try:
             planned = plan_for_group(
-                slot, slot.parked.work, policy, utc_now(), runtime.unreachable_recipients()
+                slot,
+                slot.parked.work,
+                policy_of(slot.parked.work),
+                utc_now(),
+                runtime.unreachable_recipients(),
             )
             planned = replace(
                 planned, happened="parked incident planned now that its group is known"

@@ -19,6 +19,7 @@ from workers.core.messages import (
     RemindTask,
 )
 from workers.core.outputs import Progress
+from workers.core.policy import Policy
 from workers.core.records import ParkedUpdates, TaskRecord
 from workers.core.task_state import Decided, TaskSlot
 from workers.runtime import Runtime, answering_at, subscribe, utc_now
@@ -31,13 +32,17 @@ ROUTINE = {"task kept", "task already known"}
 def register(app: Any, runtime: Runtime) -> None:
     """Register the task agent on the internal task commands and on each recipient's
     `gvi.task-updates.<recipient>`."""
-    catalogue, policy = runtime.catalogue, runtime.policy
+    catalogue, policies = runtime.catalogue, runtime.policies
     tasks = Store(runtime.tables["tasks"], TaskRecord)
     parked = Store(runtime.tables["parked-updates"], ParkedUpdates)
     parked_wait = timedelta(seconds=runtime.settings.parked_update_seconds)
 
     def load(task_id: str) -> TaskSlot:
         return TaskSlot(tasks.get(task_id), parked.get(task_id) or ParkedUpdates())
+
+    def policy_of(slot: TaskSlot) -> Policy:
+        """The effective playbook that planned the slot's task (the fallback before it is known)."""
+        return policies.for_task(slot.record.task) if slot.record else policies.fallback
 
     async def settle(task_id: str, before: TaskSlot, decided: Decided) -> None:
         """Send the decision's outputs, then store what changed."""
@@ -64,26 +69,34 @@ def register(app: Any, runtime: Runtime) -> None:
                         task_id = str(new.task.task_id)
                         slot = load(task_id)
                         await settle(
-                            task_id, slot, task_state.keep_created(slot, new, policy, utc_now())
+                            task_id,
+                            slot,
+                            task_state.keep_created(
+                                slot, new, policies.for_task(new.task), utc_now()
+                            ),
                         )
             case CancelTask() as command:
                 task_id = str(command.task_id)
                 slot = load(task_id)
                 with answering_at(command.source):
-                    await settle(task_id, slot, task_state.cancel_task(slot, command, policy))
+                    await settle(
+                        task_id, slot, task_state.cancel_task(slot, command, policy_of(slot))
+                    )
             case MarkOverdue(task_id=task_id, at=at):
                 slot = load(str(task_id))
-                await settle(str(task_id), slot, task_state.flag_overdue(slot, policy, at))
+                await settle(str(task_id), slot, task_state.flag_overdue(slot, policy_of(slot), at))
             case RemindTask() as command:
                 slot = load(str(command.task_id))
-                await settle(str(command.task_id), slot, task_state.remind(slot, command, policy))
+                await settle(
+                    str(command.task_id), slot, task_state.remind(slot, command, policy_of(slot))
+                )
             case MarkDelivered() as command:
                 slot = load(str(command.task_id))
-                decided = task_state.take_delivery(slot, command, policy)
+                decided = task_state.take_delivery(slot, command, policy_of(slot))
                 await settle(str(command.task_id), slot, decided)
             case ExpireParkedUpdates(task_id=task_id, at=at):
                 slot = load(str(task_id))
-                decided = task_state.expire_parked(slot, parked_wait, policy, at)
+                decided = task_state.expire_parked(slot, parked_wait, policy_of(slot), at)
                 await settle(str(task_id), slot, decided)
 
     async def apply_update(event: EventT[Any]) -> None:
@@ -95,7 +108,7 @@ def register(app: Any, runtime: Runtime) -> None:
         if reporter is None:
             raise RuntimeError(f"{source.topic} is no recipient's status topic")
         slot = load(task_id)
-        decided = task_state.take_update(slot, change, reporter, source, policy, utc_now())
+        decided = task_state.take_update(slot, change, reporter, source, policy_of(slot), utc_now())
         await settle(task_id, slot, decided)
 
     subscribe(

@@ -55,6 +55,7 @@ def completion_snapshot(
     policy_version: str,
     tasks: Iterable[SanctionTask | TaskLine],
     now: datetime,
+    partnership: str | None = None,
 ) -> CompletionSnapshot:
     """Summarise every task of one incident; cancelled tasks count neither as due, done nor late."""
     ordered = sorted(
@@ -87,6 +88,7 @@ def completion_snapshot(
         incident_id=incident_id,
         incident_version=incident_version,
         policy_version=policy_version,
+        partnership=partnership,
         progress=progress,
         tasks_total=len(ordered),
         tasks_open=open_count,
@@ -141,6 +143,7 @@ class IncidentProgressChange:
     policy_version: str
     groups: tuple[str, ...]
     snapshot: CompletionSnapshot | None
+    partnership: str | None = None
 
 
 def progress_after(
@@ -153,6 +156,7 @@ def progress_after(
     policy_version: str,
     tasks: Iterable[SanctionTask],
     now: datetime,
+    partnership: str | None = None,
 ) -> IncidentProgressChange:
     """Merge one task event into an incident's progress (`lines_of` gives a group's known
     lines); `known_version` is None for an incident not seen before."""
@@ -167,11 +171,13 @@ def progress_after(
     version = max(known_version or 0, incident_version)
     groups = (*known_groups, *(g for g in changed if g not in known_groups))
     if known_version is not None and not changed and incident_version <= known_version:
-        return IncidentProgressChange({}, version, policy_version, groups, None)
+        return IncidentProgressChange({}, version, policy_version, groups, None, partnership)
     every_line = [
         line
         for group_id in groups
         for line in (changed.get(group_id) or lines_of(group_id)).values()
     ]
-    snapshot = completion_snapshot(incident_id, version, policy_version, every_line, now)
-    return IncidentProgressChange(changed, version, policy_version, groups, snapshot)
+    snapshot = completion_snapshot(
+        incident_id, version, policy_version, every_line, now, partnership
+    )
+    return IncidentProgressChange(changed, version, policy_version, groups, snapshot, partnership)

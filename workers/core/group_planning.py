@@ -256,6 +256,7 @@ def _event(
             "incident_id": incident_id,
             "incident_version": version,
             "policy_version": policy.policy_version,
+            "partnership": policy.partnership,
             "tasks": tasks,
             "at": now,
         }

@@ -16,6 +16,7 @@ from workers.core.messages import (
     TaskEvent,
 )
 from workers.core.outputs import HandToGroup, Output, Progress
+from workers.core.partnerships import PolicyBook
 from workers.core.planner import qualifying_attributions
 from workers.core.policy import Policy
 
@@ -32,6 +33,10 @@ class IncidentRecord(BaseModel):
     digest: str
     groups: tuple[str, ...]
     retracted: bool = False
+    policy_version: str | None = None
+    """The effective playbook version that planned the incident; a correction is planned with
+    the base version of the first report (docs/partnerships.md), so that no new version changes
+    tasks already issued."""
     unknown_group_answered: tuple[str, ...] = ()
     """Coordinates (`topic/partition/offset`) of the messages of this version already answered
     `unknown_group`: an incident attributed to several unknown groups is answered once."""
@@ -57,6 +62,19 @@ class Admission:
     duplicate: bool
     record: IncidentRecord
     assignments: tuple[GroupAssignment, ...]
+
+
+def policy_of(previous: IncidentRecord | None, event: IncidentEvent, book: PolicyBook) -> Policy:
+    """The effective playbook for an incident event: a first report's is the version in force
+    at its `reported_at`, for its municipality's partnership; a correction keeps the base
+    version of the first report; a retraction, the version that planned the incident. Raises
+    UnknownPartnership for a municipality that no partnership covers."""
+    planned_with = previous.policy_version if previous is not None else None
+    if isinstance(event, IncidentRetracted):
+        known = book.effective(planned_with) if planned_with is not None else None
+        return known or book.in_force(event.retracted_at)
+    base = book.effective(planned_with) if planned_with is not None else None
+    return book.for_incident(event, base.base_version if base is not None else None)
 
 
 def digest_of(event: IncidentEvent) -> str:
@@ -104,6 +122,7 @@ def admit(previous: IncidentRecord | None, event: IncidentEvent, policy: Policy)
             digest=digest,
             groups=earlier_groups,
             retracted=True,
+            policy_version=previous.policy_version,
         )
         return Admission(
             duplicate=False,
@@ -116,6 +135,7 @@ def admit(previous: IncidentRecord | None, event: IncidentEvent, policy: Policy)
         version=event.version,
         digest=digest,
         groups=tuple(assignment.group_id for assignment in assignments),
+        policy_version=policy.policy_version,
     )
     return Admission(duplicate=False, record=record, assignments=assignments)
 
@@ -162,7 +182,12 @@ def work_for_groups(
     outputs: list[Output] = []
     for assignment in admission.assignments:
         work: GroupWork = (
-            RetractForGroup(group_id=assignment.group_id, retraction=event, source=source)
+            RetractForGroup(
+                group_id=assignment.group_id,
+                retraction=event,
+                source=source,
+                policy_version=policy.policy_version,
+            )
             if isinstance(event, IncidentRetracted)
             else PlanForGroup(
                 group_id=assignment.group_id,
@@ -170,6 +195,7 @@ def work_for_groups(
                 attributed=assignment.attributed,
                 source=source,
                 published_at=published_at,
+                policy_version=policy.base_version,
             )
         )
         outputs.append(HandToGroup(work))
@@ -179,6 +205,7 @@ def work_for_groups(
             incident_id=event.incident_id,
             incident_version=event.version,
             policy_version=policy.policy_version,
+            partnership=policy.partnership,
             at=now,
         )
         outputs.append(Progress(no_tasks))

@@ -31,6 +31,9 @@ class PlanForGroup(Contract):
     source: SourceRef
     published_at: Timestamp | None = None
     """The incident message's timestamp (for the dispatch latency metric)."""
+    policy_version: Identifier | None = None
+    """The base playbook version that plans the incident: in force at its first report's
+    `reported_at` (None: the one in force at this version's)."""
 
     @property
     def incident_id(self) -> str:
@@ -44,6 +47,8 @@ class RetractForGroup(Contract):
     group_id: Identifier
     retraction: IncidentRetracted
     source: SourceRef
+    policy_version: Identifier | None = None
+    """The effective playbook version that planned the incident."""
 
     @property
     def incident_id(self) -> str:
@@ -154,5 +159,6 @@ class TaskEvent(Contract):
     incident_id: Identifier
     incident_version: int
     policy_version: Identifier
+    partnership: Identifier | None = None
     tasks: tuple[SanctionTask, ...] = ()
     at: Timestamp

@@ -50,6 +50,7 @@ class Disclosure:
             legal_basis=task.legal_basis,
             policy_version=task.policy_version,
             rule_id=task.rule_id,
+            partnership=task.partnership,
             fields=disclosed_fields(view),
         )
         return cls(view=view, audit=audit)

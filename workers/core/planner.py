@@ -32,13 +32,23 @@ class UnknownGroup(Refused):
 
 
 def task_id_for(
-    incident_id: str, rule_id: str, action: str, group_id: str, subject_ref: str
+    incident_id: str,
+    rule_id: str,
+    action: str,
+    group_id: str,
+    subject_ref: str,
+    partnership: str | None = None,
 ) -> uuid.UUID:
-    """The deterministic id of a task: uuid5 over incident, rule, action and subject.
+    """The deterministic id of a task: uuid5 over incident, rule, action and subject, and the
+    partnership when the playbook has partnerships (a correction that moves the incident to
+    another municipality's partnership cancels the first one's tasks and plans new ones).
 
     The subject is qualified by its group: one person may be attributed through two groups.
     """
-    name = "\x1f".join((incident_id, rule_id, action, group_id, subject_ref))
+    parts: tuple[str, ...] = (incident_id, rule_id, action, group_id, subject_ref)
+    if partnership is not None:
+        parts = (*parts, partnership)
+    name = "\x1f".join(parts)
     return uuid.uuid5(TASK_ID_NAMESPACE, name)
 
 
@@ -132,6 +142,7 @@ def decide_for_group(
                             template.action,
                             group.group_id,
                             subject.ref,
+                            policy.partnership,
                         ),
                         incident_id=incident.incident_id,
                         incident_version=incident.version,
@@ -149,6 +160,7 @@ def decide_for_group(
                         rule_id=rule.id,
                         tier=tier,
                         reason=_reason(template, incident, group, tier),
+                        partnership=policy.partnership,
                     )
                 )
     if not matched:

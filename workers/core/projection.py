@@ -39,6 +39,7 @@ def _task_fields(task: SanctionTask) -> dict[str, Any]:
         "legal_basis": task.legal_basis,
         "deadline": task.deadline,
         "status": task.status,
+        "partnership": task.partnership,
         "kind": task.kind,
         "priority": task.priority,
         "reason": task.reason,

@@ -98,6 +98,7 @@ class IncidentTasks(_State):
     incident_version: int
     policy_version: str
     groups: tuple[str, ...] = ()
+    partnership: str | None = None
 
 
 class GroupTaskLines(_State):

@@ -263,6 +263,7 @@ def _stored(
         incident_id=task.incident_id,
         incident_version=task.incident_version,
         policy_version=task.policy_version,
+        partnership=task.partnership,
         tasks=(task,),
         at=now,
     )
@@ -286,5 +287,6 @@ def _escalation(
             deadline=task.deadline,
             detected_at=now,
             message=message[:2000],
+            partnership=task.partnership,
         )
     )

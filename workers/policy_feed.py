@@ -1,0 +1,139 @@
+"""The worker's view of `gvi.policies`: every published playbook version, read from the
+beginning and kept current, so that intake plans an incident with the version in force at its
+report, whichever worker plans it."""
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from events.codec import decode
+from events.connection import KafkaConnection
+from schemas.playbook import PublishedPlaybook
+from schemas.rejection import Refused
+from workers.core.partnerships import PolicyBook, PublishedPolicy
+from workers.core.policy import PolicyInvalid, load_policy_text
+
+log = structlog.get_logger("gvi.policies")
+
+
+class UnusablePlaybook(Exception):
+    """A record of `gvi.policies` that no worker may plan with (skipped and logged)."""
+
+
+def published_policy(
+    raw: bytes | None, offset: int, recipients: frozenset[str] | None = None
+) -> PublishedPolicy:
+    """Read one record of `gvi.policies`; raises UnusablePlaybook saying why it is unusable.
+    `recipients`: the deployment's recipients (their topics exist); a version that names
+    another cannot be delivered."""
+    try:
+        playbook = decode(PublishedPlaybook, raw)
+    except Refused as refusal:
+        raise UnusablePlaybook(refusal.message) from None
+    if hashlib.sha256(playbook.text.encode("utf-8")).hexdigest() != playbook.digest:
+        raise UnusablePlaybook("the digest does not match the text")
+    try:
+        policy = load_policy_text(playbook.text, f"gvi.policies offset {offset}")
+    except PolicyInvalid as invalid:
+        raise UnusablePlaybook(str(invalid)) from None
+    if policy.policy_version != playbook.policy_version:
+        raise UnusablePlaybook(
+            f"the record says version {playbook.policy_version}, its text {policy.policy_version}"
+        )
+    unknown = sorted(set(policy.recipient_ids) - recipients) if recipients is not None else []
+    if unknown:
+        raise UnusablePlaybook(f"recipients without a topic in this deployment: {unknown}")
+    return PublishedPolicy(policy, playbook.effective_from, offset)
+
+
+@dataclass
+class PolicyFeed:
+    """Reads `gvi.policies` into `book`. `confirmed_at` is a moment before which every record
+    the topic held has been read: a version in force at an earlier moment is in the book."""
+
+    kafka: KafkaConnection
+    topic: str
+    book: PolicyBook
+    recipients: frozenset[str]
+    refresh_seconds: float = 1.0
+    wait_limit_seconds: float = 10.0
+    confirmed_at: datetime | None = None
+    _wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    _refreshed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            **self.kafka.aiokafka(),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+        )
+        await consumer.start()
+        partition = TopicPartition(self.topic, 0)
+        try:
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            while True:
+                try:
+                    await self._catch_up(consumer, partition)
+                except KafkaError as error:
+                    log.warning("could not read the playbooks", error=f"{error!r}")
+                    await asyncio.sleep(1.0)
+                    continue
+                self._wanted.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wanted.wait(), self.refresh_seconds)
+        finally:
+            await consumer.stop()
+
+    async def _catch_up(self, consumer: AIOKafkaConsumer, partition: TopicPartition) -> None:
+        started = datetime.now(UTC)
+        end = (await consumer.end_offsets([partition]))[partition]
+        while await consumer.position(partition) < end:
+            batch = await consumer.getmany(partition, timeout_ms=500)
+            for record in batch.get(partition, ()):
+                self._take(record.value, record.offset)
+        self.confirmed_at = started
+        self._refreshed.set()
+        self._refreshed = asyncio.Event()
+
+    def _take(self, raw: bytes | None, offset: int) -> None:
+        try:
+            published = published_policy(raw, offset, self.recipients)
+        except UnusablePlaybook as unusable:
+            log.error(
+                "a published playbook is unusable; skipped", offset=offset, reason=str(unusable)
+            )
+            return
+        if self.book.add(published):
+            log.info(
+                "playbook version read",
+                policy_version=published.policy.policy_version,
+                effective_from=published.effective_from.isoformat(),
+            )
+
+    async def current_at(self, moment: datetime) -> None:
+        """Wait until every version published before `moment` is read (at most the wait limit:
+        a report time far ahead of this machine's clock is planned with what is known)."""
+        deadline = time.monotonic() + self.wait_limit_seconds
+        while self.confirmed_at is None or self.confirmed_at < moment:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(
+                    "planning without confirming the playbooks up to the report time",
+                    reported_at=moment.isoformat(),
+                    confirmed_at=self.confirmed_at.isoformat() if self.confirmed_at else None,
+                )
+                return
+            refreshed = self._refreshed
+            self._wanted.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(refreshed.wait(), min(remaining, 1.0))
