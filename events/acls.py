@@ -52,6 +52,7 @@ class Principals:
     agency: str
     supervisor: str
     evaluator: str
+    coordinator: str
 
     def of_agency(self, recipient: str) -> str:
         return self.agency.format(recipient=recipient)
@@ -95,10 +96,16 @@ def derive_acls(catalogue: Catalogue, principals: Principals, app_id: str) -> li
         catalogue.rejected,
     )
     readable = (catalogue.completion, catalogue.escalations, catalogue.audit)
-    public = (*inputs, *updates, catalogue.gateway_events, *worker_outputs)
+    public = (*inputs, *updates, catalogue.gateway_events, catalogue.policies, *worker_outputs)
     prefix = catalogue.incidents.name.removesuffix("incidents")
 
     allow(principals.police, inputs, write, "police publish incidents and group profiles")
+    allow(
+        principals.coordinator,
+        (catalogue.policies,),
+        (Operation.READ, Operation.WRITE),
+        "the national coordination publishes playbook versions (and reads the ones published)",
+    )
 
     for recipient in catalogue.tasks:
         agency = principals.of_agency(recipient)
@@ -107,7 +114,12 @@ def derive_acls(catalogue: Catalogue, principals: Principals, app_id: str) -> li
         allow_prefix(agency, Resource.GROUP, f"{prefix}{recipient}.", read, "its consumer groups")
 
     worker = principals.worker
-    allow(worker, (*inputs, *updates, catalogue.gateway_events), read, "the worker's inputs")
+    allow(
+        worker,
+        (*inputs, *updates, catalogue.gateway_events, catalogue.policies),
+        read,
+        "the worker's inputs and the playbook versions",
+    )
     allow(worker, worker_outputs, write, "only the worker writes these")
     allow(
         worker,
@@ -151,7 +163,12 @@ def derive_acls(catalogue: Catalogue, principals: Principals, app_id: str) -> li
         (principals.supervisor, "supervisor"),
         (principals.evaluator, "evaluator"),
     ):
-        allow(reader, readable, read, f"{name}s read completion, escalations and audit")
+        allow(
+            reader,
+            (*readable, catalogue.policies),
+            read,
+            f"{name}s read completion, escalations, audit and the playbook versions",
+        )
         allow_prefix(reader, Resource.GROUP, f"{prefix}{name}.", read, "its consumer groups")
     return sorted(set(acls))
 

@@ -32,6 +32,7 @@ class Decision(Contract):
     incident_id: Identifier
     incident_version: int = Field(ge=1)
     policy_version: Identifier
+    partnership: Identifier | None = None
     decided_at: Timestamp
     outcome: DecisionOutcome
     reasons: tuple[Text, ...]

@@ -22,6 +22,7 @@ def principals_of(settings: Settings) -> Principals:
         agency=settings.acl_agency_principal,
         supervisor=settings.acl_supervisor_principal,
         evaluator=settings.acl_evaluator_principal,
+        coordinator=settings.acl_coordinator_principal,
     )
 
 

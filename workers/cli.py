@@ -16,11 +16,13 @@ from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.acl_commands import add_acl_command
+from workers.core.partnerships import UnknownPartnership, policy_for_incident
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
 from workers.evaluation_commands import add_evaluation_commands
-from workers.explain import render_decision
+from workers.explain import partnership_of, render_decision
 from workers.operations_commands import add_operations_commands
+from workers.policy_commands import add_publish_command
 from workers.settings import Settings
 from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
 from workers.strimzi_commands import add_strimzi_command
@@ -54,9 +56,11 @@ def _validate_policy(arguments: argparse.Namespace) -> int:
     except PolicyInvalid as error:
         print(error, file=sys.stderr)
         return 1
+    partnerships = ", ".join(p.id for p in policy.partnerships) or "none"
     print(
         f"{arguments.file}: policy {policy.policy_version} is valid: "
-        f"{len(policy.rules)} rules, {len(policy.recipients)} recipients"
+        f"{len(policy.rules)} rules, {len(policy.recipients)} recipient roles, "
+        f"{len(policy.recipient_ids)} recipients; partnerships: {partnerships}"
     )
     return 0
 
@@ -96,14 +100,15 @@ def _explain(arguments: argparse.Namespace) -> int:
         )
         return 0
     try:
-        decision = plan(incident, groups, histories, policy)
-    except UnknownGroup as error:
+        effective = policy_for_incident(policy, incident)
+        decision = plan(incident, groups, histories, effective)
+    except (UnknownGroup, UnknownPartnership) as error:
         print(f"cannot plan: {error}", file=sys.stderr)
         return 1
     if arguments.json:
         print(decision.model_dump_json(indent=2))
     else:
-        print(render_decision(incident, decision), end="")
+        print(render_decision(incident, decision, partnership_of(policy, effective)), end="")
     return 0
 
 
@@ -138,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("group", type=Path, help="a group profile, or a JSON list of them")
     explain.add_argument("history", type=Path, nargs="?", default=None)
     explain.set_defaults(run=_explain)
+    add_publish_command(policy_commands)
 
     add_evaluation_commands(commands, policy_commands)
     add_acl_command(commands)

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         pattern=r"^User:.+",
         description="the evaluators' principal (reads completion, escalations, audit)",
     )
+    acl_coordinator_principal: str = Field(
+        default="User:gvi-coordinator",
+        pattern=r"^User:.+",
+        description="the national coordination's principal: publishes playbook versions on "
+        "gvi.policies (`policy publish`)",
+    )
     topic_prefix: str = Field(
         default="gvi.",
         pattern=r"^[A-Za-z0-9._\-]*$",

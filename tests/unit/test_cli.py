@@ -29,8 +29,13 @@ def test_explain_prints_every_task_with_its_reason(capsys: pytest.CaptureFixture
     assert out.count("      why: ") == out.count("  [") == 21
     assert out.count("legal basis: ") == 21
     assert (
-        "[follow_up] police-patrol: Communicate the consequences to the group and its rivals" in out
+        "[follow_up] police-patrol-huddinge: Communicate the consequences to the group and its "
+        "rivals" in out
     )
+    assert "Partnership huddinge (GVI Huddinge): Huddinge" in out
+    assert "police-patrol → police-patrol-huddinge" in out
+    assert "adaptations: none (the base playbook)" in out
+    assert "Policy 2026.12-default:huddinge: tasks" in out
     assert "NARRATIVE" not in out
 
 
@@ -55,7 +60,9 @@ def test_explain_repeat_and_unnotified_examples(capsys: pytest.CaptureFixture[st
     )
     out = capsys.readouterr().out
     assert "rules notify-unnotified-group" in out and "[sanction]" not in out
-    assert out.count("[notification] police-patrol") == 2
+    assert out.count("[notification] police-patrol-orebro") == 2
+    assert "Partnership orebro (GVI Örebro)" in out
+    assert "deadline of patrol-focus in tier1-serious-violence: 6h" in out
 
 
 def test_explain_json_is_a_decision(capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,6 +42,7 @@ PRINCIPALS = Principals(
     agency="User:{recipient}",
     supervisor="User:gvi-supervisor",
     evaluator="User:gvi-evaluator",
+    coordinator="User:gvi-coordinator",
 )
 ACLS = derive_acls(CATALOGUE, PRINCIPALS, "gvi-sanctions")
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -157,6 +158,7 @@ def test_police_write_inputs_and_read_nothing_supervisors_and_evaluators_only_re
             (Operation.READ, "gvi.completion"),
             (Operation.READ, "gvi.escalations"),
             (Operation.READ, "gvi.audit"),
+            (Operation.READ, "gvi.policies"),
         }
 
 
@@ -255,3 +257,15 @@ def test_an_authorisation_error_met_while_running_is_one_line_naming_the_acls() 
     assert refusal is not None and refusal.exit_code == EXIT_AUTHORISATION
     assert "User:skatteverket" in str(refusal) and "acls --apply" in str(refusal)
     assert refusal_of("User:x", KafkaTimeoutError()) is None
+
+
+def test_only_the_coordination_publishes_playbooks_and_every_worker_reads_them() -> None:
+    writers = {a.principal for a in ACLS if a.operation is Operation.WRITE}
+    assert [p for p in writers if _allowed(p, Operation.WRITE, "gvi.policies")] == [
+        PRINCIPALS.coordinator
+    ]
+    assert _allowed(PRINCIPALS.worker, Operation.READ, "gvi.policies")
+    for recipient in CATALOGUE.tasks:
+        assert not _allowed(PRINCIPALS.of_agency(recipient), Operation.READ, "gvi.policies")
+    coordinator = {(a.operation, a.name) for a in ACLS if a.principal == PRINCIPALS.coordinator}
+    assert coordinator == {(Operation.READ, "gvi.policies"), (Operation.WRITE, "gvi.policies")}

@@ -175,4 +175,7 @@ def test_validate_command_reports_paths(tmp_path: Path, capsys: pytest.CaptureFi
     good = tmp_path / "good.yaml"
     good.write_text(DEFAULT_TEXT, "utf-8")
     assert main(["policy", "validate", str(good)]) == 0
-    assert "is valid: 4 rules, 8 recipients" in capsys.readouterr().out
+    assert (
+        "is valid: 4 rules, 8 recipient roles, 14 recipients; "
+        "partnerships: huddinge, jarfalla-upplands-bro, orebro, uppsala"
+    ) in capsys.readouterr().out

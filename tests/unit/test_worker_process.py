@@ -61,6 +61,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         acl_agency_principal="User:agency-{recipient}",
         acl_supervisor_principal="User:s",
         acl_evaluator_principal="User:e",
+        acl_coordinator_principal="User:c",
         gateway_retention_days=30,
         gateway_header_timeout_seconds=3,
         gateway_keepalive_seconds=2,

@@ -211,6 +211,7 @@ def plan(
         incident_id=incident.incident_id,
         incident_version=incident.version,
         policy_version=policy.policy_version,
+        partnership=policy.partnership,
         decided_at=incident.reported_at,
         outcome=DecisionOutcome.TASKS if has_tasks else DecisionOutcome.NO_ACTION,
         reasons=tuple(reasons),

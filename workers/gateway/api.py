@@ -158,7 +158,12 @@ def create_api(gateway: Gateway) -> FastAPI:
 
     def role(*allowed: str) -> Callable[[Caller], Caller]:
         def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
-            if not any(who.role == a or (a == "agency" and who.recipient) for a in allowed):
+            if not any(
+                who.role == a
+                or (a == "agency" and who.recipient)
+                or (a == "supervisor" and who.is_supervisor)
+                for a in allowed
+            ):
                 raise ProblemAnswer(403, "Forbidden", f"the role {who.role} may not do this")
             return who
 
@@ -361,7 +366,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     ) -> CompletionSnapshot:
         """An incident's latest completion snapshot."""
         snapshot = await gateway.model.incident(incident_id)
-        if snapshot is None:
+        if snapshot is None or not who.sees(snapshot):
             raise ProblemAnswer(404, "Not Found", f"no incident {incident_id} is known")
         views = await gateway.model.views_of_incident(incident_id)
         shown = [
@@ -391,9 +396,10 @@ def create_api(gateway: Gateway) -> FastAPI:
         except BadCursor:
             raise ProblemAnswer(400, "Bad Request", "the cursor is not one this API gave") from None
         page = await gateway.model.escalations(position, limit)
-        await supervisor_read(gateway.disclosures, who, page.items)
+        items = [item for item in page.items if who.sees(item)]
+        await supervisor_read(gateway.disclosures, who, items)
         return EscalationPage(
-            escalations=valid(Escalation, page.items),
+            escalations=valid(Escalation, items),
             next_cursor=page.next_cursor,
             has_more=page.has_more,
         )

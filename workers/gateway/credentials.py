@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,9 @@ import structlog
 
 log = structlog.get_logger("gvi.gateway.credentials")
 
-ROLE = re.compile(r"^(police|supervisor|agency:[a-z][a-z0-9-]{1,39})$")
+ROLE = re.compile(
+    r"^(police|supervisor|supervisor:[a-z0-9][a-z0-9-]{0,63}|agency:[a-z][a-z0-9-]{1,39})$"
+)
 TOKEN = re.compile(r"^gvi_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 
 
@@ -35,6 +38,25 @@ class Caller:
     def principal(self) -> str:
         """The caller as an audit record names it: its token id and role, never the token."""
         return f"token:{self.token_id} ({self.role})"
+
+    @property
+    def is_supervisor(self) -> bool:
+        """`supervisor` (every partnership, e.g. the national coordination or Brå) or
+        `supervisor:<partnership>` (that partnership only); both read only."""
+        return self.role == "supervisor" or self.role.startswith("supervisor:")
+
+    @property
+    def partnership(self) -> str | None:
+        """The one partnership a `supervisor:<partnership>` sees; None for every other role."""
+        return (
+            self.role.removeprefix("supervisor:") if self.role.startswith("supervisor:") else None
+        )
+
+    def sees(self, item: Mapping[str, Any]) -> bool:
+        """Whether a supervisor may see a snapshot or an escalation: its partnership's own,
+        or any for a supervisor of every partnership."""
+        scope = self.partnership
+        return scope is None or item.get("partnership") == scope
 
     @property
     def recipient(self) -> str | None:
@@ -207,7 +229,8 @@ def add_token(path: Path, role: str, valid_for: timedelta | None = None) -> str:
     credentials file, and return the token (the only time it is shown)."""
     if not ROLE.match(role):
         raise CredentialsInvalid(
-            f"unknown role {role!r}: use police, supervisor or agency:<recipient>"
+            f"unknown role {role!r}: use police, supervisor, supervisor:<partnership> "
+            "or agency:<recipient>"
         )
     document = _read_document(path)
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)

@@ -103,7 +103,7 @@ def add_dashboard(
         """The session's supervisor, while the session is open and its token still valid (a
         revoked or expired token ends every session it opened)."""
         caller = sessions.caller(request.cookies.get(SESSION_COOKIE))
-        if caller is None or caller.role != "supervisor" or not credentials.still_valid(caller):
+        if caller is None or not caller.is_supervisor or not credentials.still_valid(caller):
             return None
         return caller
 
@@ -131,7 +131,7 @@ def add_dashboard(
         form = parse_qs(body.decode("utf-8", errors="replace"))
         token = (form.get("token") or [""])[0].strip()
         caller = credentials.caller(token) if token else None
-        if caller is None or caller.role != "supervisor":
+        if caller is None or not caller.is_supervisor:
             return RedirectResponse("/login?failed=1", status_code=303)
         answer = RedirectResponse("/", status_code=303)
         answer.set_cookie(
@@ -168,10 +168,17 @@ def add_dashboard(
         who = supervisor(request)
         if who is None:
             return refused()
-        incidents = await model().overview()
-        escalations = await model().all_escalations()
+        incidents = [i for i in await model().overview() if who.sees(i)]
+        escalations = [e for e in await model().all_escalations() if who.sees(e)]
         await supervisor_read(disclosures, who, [*lines_of(incidents), *escalations])
-        return JSONResponse({"incidents": incidents, "escalations": escalations})
+        return JSONResponse(
+            {
+                "scope": who.partnership,
+                "incidents": incidents,
+                "escalations": escalations,
+                "partnerships": partnership_numbers(incidents),
+            }
+        )
 
     @api.get("/dashboard/incidents/{incident_id}", include_in_schema=False)
     async def incident_detail(request: Request, incident_id: str) -> Response:
@@ -181,7 +188,7 @@ def add_dashboard(
         if who is None:
             return refused()
         snapshot = await model().incident(incident_id)
-        if snapshot is None:
+        if snapshot is None or not who.sees(snapshot):
             return JSONResponse({"detail": "no such incident"}, status_code=404)
         views = await model().views_of_incident(incident_id)
         lines = {line["task_id"]: line for line in snapshot.get("tasks", ())}
@@ -204,17 +211,49 @@ def add_dashboard(
         if supervisor(request) is None:
             return refused()
 
-        async def audited(kind: str, value: dict[str, Any]) -> None:
+        async def audited(kind: str, value: dict[str, Any]) -> bool:
             who = supervisor(request)
-            if who is not None:
-                items = lines_of([value]) if kind == "incident" else [value]
-                await supervisor_read(disclosures, who, items)
+            if who is None or not who.sees(value):
+                return False
+            items = lines_of([value]) if kind == "incident" else [value]
+            await supervisor_read(disclosures, who, items)
+            return True
 
         return EventSourceResponse(
             live_updates(model(), lambda: supervisor(request) is not None, audited),
             ping=15,
             send_timeout=30,
         )
+
+
+def partnership_numbers(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per partnership, its incidents' task counts and the on-time share of its tasks that are
+    due (every task not cancelled): done or still open before the deadline, not overdue."""
+    totals: dict[str, dict[str, int]] = {}
+    for snapshot in incidents:
+        key = snapshot.get("partnership") or "(none)"
+        counts = totals.setdefault(
+            key, {"incidents": 0, "tasks": 0, "open": 0, "completed": 0, "overdue": 0, "due": 0}
+        )
+        cancelled = int(snapshot.get("by_status", {}).get("cancelled", 0))
+        counts["incidents"] += 1
+        counts["tasks"] += int(snapshot.get("tasks_total", 0))
+        counts["open"] += int(snapshot.get("tasks_open", 0))
+        counts["completed"] += int(snapshot.get("tasks_completed", 0))
+        counts["overdue"] += int(snapshot.get("tasks_overdue", 0))
+        counts["due"] += int(snapshot.get("tasks_total", 0)) - cancelled
+    return [
+        {
+            "partnership": key,
+            **counts,
+            "on_time_percent": (
+                round(100.0 * (counts["due"] - counts["overdue"]) / counts["due"], 1)
+                if counts["due"]
+                else None
+            ),
+        }
+        for key, counts in sorted(totals.items())
+    ]
 
 
 def loopback(request: Request) -> bool:
@@ -236,12 +275,13 @@ def same_origin(request: Request) -> bool:
 async def live_updates(
     model: ReadModel,
     allowed: Callable[[], bool],
-    audited: Callable[[str, dict[str, Any]], Awaitable[None]],
+    audited: Callable[[str, dict[str, Any]], Awaitable[bool]],
     recheck_seconds: float = 1.0,
 ) -> AsyncIterator[ServerSentEvent]:
     """Each completion snapshot and escalation the read model folds in, as it does, while
     `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`.
-    What each event shows of its tasks is audited before it is sent."""
+    What each event shows of its tasks is audited before it is sent; an event that
+    `audited` refuses (another partnership's) is not sent."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     model.listeners.add(queue)
     try:
@@ -254,8 +294,8 @@ async def live_updates(
                 continue
             if not allowed():
                 break
-            await audited(kind, value)
-            yield ServerSentEvent(event=kind, data=json.dumps(value))
+            if await audited(kind, value):
+                yield ServerSentEvent(event=kind, data=json.dumps(value))
     finally:
         model.listeners.discard(queue)
 

@@ -3,7 +3,7 @@
 "use strict";
 
 const OPEN = new Set(["created", "delivered", "acknowledged", "in_progress"]);
-const state = { incidents: new Map(), escalations: [], source: null };
+const state = { incidents: new Map(), escalations: [], partnerships: [], source: null };
 
 function make(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -187,6 +187,26 @@ function renderAgencies() {
   );
 }
 
+function renderPartnerships() {
+  const body = document.querySelector("#partnerships tbody");
+  if (!body) return;
+  body.replaceChildren(
+    ...state.partnerships.map((entry) =>
+      make(
+        "tr",
+        { class: entry.overdue ? "overdue" : null, "data-partnership": entry.partnership },
+        make("th", { scope: "row", text: entry.partnership }),
+        make("td", { text: entry.incidents }),
+        make("td", { text: entry.tasks }),
+        make("td", { text: entry.open }),
+        make("td", { text: entry.completed }),
+        make("td", { text: entry.overdue }),
+        make("td", { class: "on-time", text: entry.on_time_percent === null ? "—" : `${entry.on_time_percent} %` }),
+      ),
+    ),
+  );
+}
+
 function renderEscalations() {
   const list = document.getElementById("escalations");
   if (!list) return;
@@ -212,6 +232,11 @@ async function startOverview() {
     const data = await fetchJson("/dashboard/overview");
     for (const snapshot of data.incidents) state.incidents.set(snapshot.incident_id, snapshot);
     state.escalations = data.escalations;
+    state.partnerships = data.partnerships;
+    const scope = document.getElementById("scope");
+    scope.textContent = data.scope ? `Partnership: ${data.scope}` : "All partnerships (read only)";
+    scope.dataset.scope = data.scope || "";
+    renderPartnerships();
     renderOverview();
   };
   document.getElementById("filters").addEventListener("change", renderOverview);
@@ -222,9 +247,12 @@ async function startOverview() {
       const known = state.incidents.get(snapshot.incident_id);
       state.incidents.set(snapshot.incident_id, { ...snapshot, municipality: known ? known.municipality : null });
       renderOverview();
-      if (!known || !known.municipality) {
+      const partnership = snapshot.partnership || "(none)";
+      const listed = state.partnerships.some((entry) => entry.partnership === partnership);
+      if (!known || !known.municipality || !listed) {
+        // the municipality comes from the task views, a partnership's numbers from the gateway
         clearTimeout(refreshing);
-        refreshing = setTimeout(refresh, 1000);  // the municipality comes from the task views
+        refreshing = setTimeout(refresh, 1000);
       }
     },
     (escalation) => {
