@@ -119,6 +119,8 @@ class Demo:
         self.handled: set[str] = set()
         self.working: set[asyncio.Task[None]] = set()
         self.shown: dict[str, str] = {}
+        self.received: dict[str, dict[str, set[str]]] = {}
+        """Per recipient, per partnership, the incidents whose tasks it received."""
 
     @property
     def bootstrap(self) -> KafkaConnection:
@@ -245,6 +247,9 @@ class Demo:
 
     def _take(self, view: dict[str, Any], producer: TopicTrackingProducer | None) -> None:
         """Work on a task once (acknowledge, start, complete); None reports over HTTP."""
+        partnerships = self.received.setdefault(view["recipient"], {})
+        partnership = view.get("partnership") or "(none)"
+        partnerships.setdefault(partnership, set()).add(view.get("incident_id") or "?")
         if view.get("status") != TaskStatus.DELIVERED.value or view["task_id"] in self.handled:
             return
         self.handled.add(view["task_id"])
@@ -322,6 +327,14 @@ class Demo:
             _say(line)
 
     def _summary(self) -> None:
+        _say("need to know between partnerships: what each local social services received")
+        for recipient in sorted(r for r in self.received if r.startswith("socialtjansten-")):
+            seen = self.received[recipient]
+            listed = "; ".join(
+                f"{partnership} ({', '.join(sorted(incidents))})"
+                for partnership, incidents in sorted(seen.items())
+            )
+            _say(f"  {recipient} received tasks of {len(seen)} partnership(s): {listed}")
         _say("every incident is settled:")
         for snapshot in self.snapshots.values():
             recipients = sorted({task.recipient for task in snapshot.tasks})

@@ -20,7 +20,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from workers.gateway.credentials import add_token
 
-WEBHOOK_AGENCY = "socialtjansten"
+WEBHOOK_AGENCY = "socialtjansten-orebro"
+"""Örebro's social services take their tasks by webhook (Huddinge's consume on Kafka)."""
 PULL_AGENCY = "skatteverket"
 SECRET_ENV = "GVI_DEMO_WEBHOOK_SECRET"
 

@@ -3,12 +3,14 @@ what-if` (past incidents under a proposed policy). Both only read; neither write
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import html
 import io
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,11 @@ from workers.core.evaluation import (
     retracted,
 )
 from workers.core.evaluation import task_facts as facts_of
+from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy, PolicyInvalid, load_policy
 from workers.core.what_if import WhatIf, compare
 from workers.kafka_tools import Record, read_topic
+from workers.policy_feed import UnusablePlaybook, published_policy
 from workers.settings import Settings
 
 FORMATS = ("csv", "json", "html")
@@ -131,6 +135,7 @@ def report_json(made: Report) -> str:
         "from": made.window.first.isoformat(),
         "to": made.window.last.isoformat(),
         "municipality": made.window.municipality,
+        "partnership": made.window.partnership,
         "as_of": made.as_of.isoformat(),
         "incidents": made.incidents,
         "rows": list(made.rows),
@@ -157,7 +162,11 @@ def report_html(made: Report, chart: Path | None) -> str:
         f"<td>{cell(s['skipped_share'])}</td></tr>"
         for s in made.steps
     )
-    place = html.escape(made.window.municipality or "all municipalities")
+    place = html.escape(
+        made.window.municipality
+        or (f"partnership {made.window.partnership}" if made.window.partnership else None)
+        or "all municipalities"
+    )
     image = f"<img src='{html.escape(chart.name)}' alt='Tasks by recipient'>" if chart else ""
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -216,6 +225,17 @@ def run_report_command(arguments: argparse.Namespace) -> int:
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
     window = Window(arguments.first, arguments.last, arguments.municipality)
+    if arguments.partnership is not None:
+        partnership = next((p for p in policy.partnerships if p.id == arguments.partnership), None)
+        if partnership is None:
+            known = ", ".join(p.id for p in policy.partnerships) or "none"
+            print(f"no partnership {arguments.partnership!r} (known: {known})", file=sys.stderr)
+            return 2
+        window = replace(
+            window,
+            partnership=partnership.id,
+            partnership_municipalities=partnership.municipalities,
+        )
     made = build_report(settings, catalogue, window)
     chart = arguments.chart
     if chart is not None:
@@ -298,14 +318,32 @@ def run_what_if_command(arguments: argparse.Namespace) -> int:
         print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
         return 2
     try:
-        current: Policy = load_policy(settings.policy_path)
+        deployed: Policy = load_policy(settings.policy_path)
         proposed: Policy = load_policy(arguments.file)
     except PolicyInvalid as invalid:
         print(f"gvi-sanctions policy what-if: {invalid}", file=sys.stderr)
         return 2
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, current.recipient_ids)
-    found = _read_all(settings, [catalogue.incidents.name, catalogue.groups.name])
+    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, deployed.recipient_ids)
+    found = _read_all(
+        settings, [catalogue.incidents.name, catalogue.groups.name, catalogue.policies.name]
+    )
+    book = PolicyBook(deployed)
+    for record in found[catalogue.policies.name]:
+        with contextlib.suppress(UnusablePlaybook):
+            book.add(published_policy(record.value, record.offset))
+    current = book.in_force(datetime.now(UTC))
     window = Window(arguments.first or date.min, arguments.last or date.max)
+    if arguments.partnership is not None:
+        partnership = next((p for p in current.partnerships if p.id == arguments.partnership), None)
+        if partnership is None:
+            known = ", ".join(p.id for p in current.partnerships) or "none"
+            print(f"no partnership {arguments.partnership!r} (known: {known})", file=sys.stderr)
+            return 2
+        window = replace(
+            window,
+            partnership=partnership.id,
+            partnership_municipalities=partnership.municipalities,
+        )
     events = _incidents(found[catalogue.incidents.name])
     withdrawn = retracted(events)
     incidents = [
@@ -337,6 +375,11 @@ def add_evaluation_commands(commands: Any, policy_commands: Any) -> None:
     report_parser.add_argument("--from", dest="first", type=_day, required=True, help="YYYY-MM-DD")
     report_parser.add_argument("--to", dest="last", type=_day, required=True, help="YYYY-MM-DD")
     report_parser.add_argument("--municipality", default=None)
+    report_parser.add_argument(
+        "--partnership",
+        default=None,
+        help="only the incidents in this partnership's municipalities (its id, e.g. huddinge)",
+    )
     report_parser.add_argument("--format", choices=FORMATS, default="csv")
     report_parser.add_argument("--output", type=Path, default=None, help="default: stdout")
     report_parser.add_argument("--chart", type=Path, default=None, help="write a PNG chart here")
@@ -349,4 +392,9 @@ def add_evaluation_commands(commands: Any, policy_commands: Any) -> None:
     what_if.add_argument("--from", dest="first", type=_day, default=None)
     what_if.add_argument("--to", dest="last", type=_day, default=None)
     what_if.add_argument("--json", action="store_true", help="print the differences as JSON")
+    what_if.add_argument(
+        "--partnership",
+        default=None,
+        help="replay only this partnership's past incidents (against the version in force now)",
+    )
     what_if.set_defaults(run=run_what_if_command)

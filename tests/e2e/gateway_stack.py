@@ -99,12 +99,13 @@ def _wait_ready(stack: Stack) -> None:
 def started_stack(
     deployment: Deployment,
     environment: dict[str, str] | None = None,
+    roles: tuple[str, ...] = (),
     **settings: Any,
 ) -> Iterator[Stack]:
-    """A worker and a gateway for `deployment`; `settings` and `environment` (e.g. webhook
-    secrets) go to the gateway."""
+    """A worker and a gateway for `deployment`, with a token for each of ROLES and `roles`;
+    `settings` and `environment` (e.g. webhook secrets) go to the gateway."""
     credentials = deployment.tmp_path / "credentials.json"
-    tokens = {role: add_token(credentials, role) for role in ROLES}
+    tokens = {role: add_token(credentials, role) for role in (*ROLES, *roles)}
     deployment.start_worker()
     port = free_port()
     own = deployment.settings.model_copy(

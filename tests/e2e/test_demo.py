@@ -51,7 +51,15 @@ def test_demo_runs_to_completion_and_stops_what_it_started(tmp_path: Path) -> No
         _stop_leftovers(output)
     assert result.returncode == 0, output + result.stderr
     assert "police published DEMO-INC-HUD-1 over HTTP (202): shooting in Huddinge" in output
-    assert "socialtjansten got task " in output and "by webhook (signature verified)" in output
+    assert "socialtjansten-orebro got task " in output
+    assert "by webhook (signature verified)" in output
+    assert "socialtjansten-huddinge consumes its tasks on Kafka" in output
+    assert (
+        "socialtjansten-huddinge received tasks of 1 partnership(s): huddinge (DEMO-INC-HUD-1)"
+    ) in output
+    assert (
+        "socialtjansten-orebro received tasks of 1 partnership(s): orebro (DEMO-INC-ORE-1)"
+    ) in output
     assert "skatteverket pulled " in output
     assert "kronofogden consumes its tasks on Kafka" in output
     assert re.search(r"DEMO-INC-HUD-1 +\[#{24}\] 100\.0%  21/21 completed \(done\)", output)

@@ -25,7 +25,7 @@ from workers.gateway.dashboard import SESSION_COOKIE
 
 pytestmark = pytest.mark.broker
 SESSION_KEY = "invented-session-key-shared-by-both-replicas"
-SECRET = "whsec_" + base64.b64encode(b"invented-secret-of-socialtjansten").decode()
+SECRET = "whsec_" + base64.b64encode(b"invented-secret-of-socialtjansten-huddinge").decode()
 
 
 @contextmanager
@@ -158,7 +158,7 @@ def _webhooks(path: Path, url: str) -> Path:
             {
                 "allow_networks": ["127.0.0.0/8"],
                 "webhooks": {
-                    "socialtjansten": {
+                    "socialtjansten-huddinge": {
                         "url": url,
                         "secret_env": "GVI_TEST_SECRET_SOCIALTJANSTEN",
                         "timeout_seconds": 2.0,
@@ -176,12 +176,13 @@ def _webhooks(path: Path, url: str) -> Path:
 def _delivered(agency: Agency) -> set[str]:
     import json
 
-    return {json.loads(r.body)["data"]["task_id"] for r in agency.delivered("/socialtjansten")}
+    delivered = agency.delivered("/socialtjansten-huddinge")
+    return {json.loads(r.body)["data"]["task_id"] for r in delivered}
 
 
 def _resumed_after(stack: Stack, agency: Agency, prefix: str, stop: signal.Signals) -> float:
     """Stop one replica with `stop`, publish at once, and measure until every new
-    socialtjansten task reached the agency through the other replica. Groups of their own:
+    socialtjansten-huddinge task reached the agency through the other replica. Groups of their own:
     a group's earlier incidents would raise its tier, and the tasks with it."""
     groups = [notified_group(f"GRP-{prefix}-{n}") for n in range(4)]
     stack.deployment.register_groups(*groups)
@@ -194,7 +195,7 @@ def _resumed_after(stack: Stack, agency: Agency, prefix: str, stop: signal.Signa
         str(task.task_id)
         for incident in incidents
         for task in expected_tasks(incident, *groups)
-        if task.recipient == "socialtjansten"
+        if task.recipient == "socialtjansten-huddinge"
     }
     deadline = stopped + 120
     while not wanted <= _delivered(agency):
@@ -206,11 +207,11 @@ def _resumed_after(stack: Stack, agency: Agency, prefix: str, stop: signal.Signa
 def test_webhooks_go_on_through_the_other_replica_after_sigterm_and_sigkill(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    agency = Agency({"/socialtjansten": lambda n, p: (204, {}, 0.0)})
+    agency = Agency({"/socialtjansten-huddinge": lambda n, p: (204, {}, 0.0)})
     environment = {"GVI_TEST_SECRET_SOCIALTJANSTEN": SECRET}
     groups = [notified_group("GRP-E2E-FAILOVER-WARM")]
     with agency_server(agency) as url:
-        webhooks = _webhooks(tmp_path / "webhooks.yaml", f"{url}/socialtjansten")
+        webhooks = _webhooks(tmp_path / "webhooks.yaml", f"{url}/socialtjansten-huddinge")
         with (
             started_stack(deployment, environment, webhooks_file=webhooks) as first,
             second_replica(first, environment) as second,
@@ -221,7 +222,7 @@ def test_webhooks_go_on_through_the_other_replica_after_sigterm_and_sigkill(
             warm_tasks = {
                 str(t.task_id)
                 for t in expected_tasks(warm, *groups)
-                if t.recipient == "socialtjansten"
+                if t.recipient == "socialtjansten-huddinge"
             }
             deadline = time.monotonic() + 90
             while not warm_tasks <= _delivered(agency):

@@ -112,7 +112,8 @@ def test_strimzi_resources_name_every_topic_and_principal_of_the_deployment(
     listed = _cli(deployment.settings, "topics", "--json")
     assert topics == {row["name"] for row in yaml.safe_load(listed.stdout)}
     users = {r["metadata"]["name"] for r in resources if r["kind"] == "KafkaUser"}
-    assert {"gvi-worker", "gvi-gateway", "police", "skatteverket", "socialtjansten"} <= users
+    assert {"gvi-worker", "gvi-gateway", "police", "skatteverket"} <= users
+    assert {"socialtjansten-huddinge", "socialtjansten-orebro", "gvi-coordinator"} <= users
     assert all(
         r["metadata"]["labels"]["strimzi.io/cluster"] == "invented-cluster" for r in resources
     )

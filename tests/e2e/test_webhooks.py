@@ -18,12 +18,16 @@ from workers.embedded_broker import free_port
 pytestmark = pytest.mark.broker
 SECRETS = {
     recipient: "whsec_" + base64.b64encode(f"invented-secret-of-{recipient}".encode()).decode()
-    for recipient in ("skatteverket", "kronofogden", "socialtjansten", "forsakringskassan")
+    for recipient in ("skatteverket", "kronofogden", "socialtjansten-huddinge", "forsakringskassan")
 }
 
 
 def _environment() -> dict[str, str]:
-    return {f"GVI_TEST_SECRET_{r.upper()}": secret for r, secret in SECRETS.items()}
+    return {_variable(r): secret for r, secret in SECRETS.items()}
+
+
+def _variable(recipient: str) -> str:
+    return "GVI_TEST_SECRET_" + recipient.upper().replace("-", "_")
 
 
 def _webhooks_file(path: Path, urls: dict[str, str], **overrides: float) -> Path:
@@ -32,7 +36,7 @@ def _webhooks_file(path: Path, urls: dict[str, str], **overrides: float) -> Path
         "webhooks": {
             recipient: {
                 "url": url,
-                "secret_env": f"GVI_TEST_SECRET_{recipient.upper()}",
+                "secret_env": _variable(recipient),
                 "timeout_seconds": 1.0,
                 "concurrency": 2,
                 "max_attempts": 6,
@@ -66,7 +70,7 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
         {
             "/skatteverket": _flaky,
             "/kronofogden": lambda n, p: (503, {}, 0.0),
-            "/socialtjansten": lambda n, p: (204, {}, 0.0),
+            "/socialtjansten-huddinge": lambda n, p: (204, {}, 0.0),
         }
     )
     late_port = free_port()
@@ -82,7 +86,7 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
             {
                 "skatteverket": f"{url}/skatteverket",
                 "kronofogden": f"{url}/kronofogden",
-                "socialtjansten": f"{url}/socialtjansten",
+                "socialtjansten-huddinge": f"{url}/socialtjansten-huddinge",
                 "forsakringskassan": f"http://127.0.0.1:{late_port}/forsakringskassan",
             },
         )
@@ -106,7 +110,7 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
                 "audit",
                 lambda values: (
                     {a["task_id"] for a in values if a["channel"] == "webhook"}
-                    >= by_recipient["skatteverket"] | by_recipient["socialtjansten"]
+                    >= by_recipient["skatteverket"] | by_recipient["socialtjansten-huddinge"]
                 ),
             )
             assert stack.gateway.poll() is None
@@ -119,9 +123,8 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
         kronofogden
     )
     assert sample(metrics, "gvi_gateway_webhook_failures_total", recipient="skatteverket") == 0
-    assert sample(metrics, attempts, recipient="socialtjansten", outcome="delivered") == len(
-        by_recipient["socialtjansten"]
-    )
+    delivered = sample(metrics, attempts, recipient="socialtjansten-huddinge", outcome="delivered")
+    assert delivered == len(by_recipient["socialtjansten-huddinge"])
     assert sample(metrics, attempts, recipient="skatteverket", outcome="refused") >= 3
     assert sample(metrics, attempts, recipient="forsakringskassan", outcome="unanswered") >= 1
     lagging = {
@@ -129,7 +132,7 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
     }
     assert deployment.topic("completion") in lagging
 
-    for recipient in ("skatteverket", "socialtjansten"):
+    for recipient in ("skatteverket", "socialtjansten-huddinge"):
         delivered = agency.delivered(f"/{recipient}")
         payloads = [verified(SECRETS[recipient], request) for request in delivered]
         assert {p["data"]["task_id"] for p in payloads} == by_recipient[recipient]
@@ -151,7 +154,7 @@ def test_webhooks_retry_until_delivered_escalate_a_dead_agency_and_delay_no_othe
     dead = {e["task_id"] for e in escalated if e["reason"] == "delivery_failed"}
     assert dead == by_recipient["kronofogden"], "only the dead agency's tasks are escalated"
     assert len(agency.to("/kronofogden")) == 6 * len(by_recipient["kronofogden"])
-    healthy_done = max(r.at for r in agency.delivered("/socialtjansten"))
+    healthy_done = max(r.at for r in agency.delivered("/socialtjansten-huddinge"))
     assert healthy_done - published < 20, "the healthy agency had its tasks at once"
     assert healthy_done < max(r.at for r in agency.to("/kronofogden")), (
         "the healthy agency had all its tasks while the dead one was still being tried"

@@ -95,7 +95,7 @@ def test_the_report_and_the_what_if_match_an_independent_count(
             for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.COMPLETED):
                 updates.append((task_id, encode(update(task_id, task.recipient, status))))
             fates[task_id] = "completed"
-        elif task.recipient == "socialtjansten":
+        elif task.recipient == "socialtjansten-huddinge":
             ack = update(task_id, task.recipient, TaskStatus.ACKNOWLEDGED)
             updates.append((task_id, encode(ack)))
             fates[task_id] = "acknowledged"

@@ -20,6 +20,7 @@ from tests.integration.scenario import (
     retraction,
     update,
 )
+from workers.core.partnerships import policy_for_incident
 from workers.core.policy import Side
 
 pytestmark = pytest.mark.broker
@@ -41,6 +42,7 @@ def test_incident_is_planned_dispatched_tracked_and_completed(deployment: Deploy
     expected = expected_tasks(reported, group)
     assert len(expected) == 21
     deployment.publish("incidents", [(reported.incident_id, encode(reported))])
+    effective = policy_for_incident(POLICY, reported)
 
     for recipient in POLICY.recipient_ids:
         wanted = {str(t.task_id) for t in expected if t.recipient == recipient}
@@ -52,7 +54,9 @@ def test_incident_is_planned_dispatched_tracked_and_completed(deployment: Deploy
             else deployment.values(f"tasks.{recipient}")
         )
         assert {v["task_id"] for v in views} == wanted, recipient
-        if POLICY.recipient(recipient).side is Side.PARTNER:
+        if recipient not in effective.recipient_ids:
+            assert not views, f"{recipient} is another partnership's"
+        elif effective.recipient(recipient).side is Side.PARTNER:
             text = json.dumps(views)
             assert reported.narrative not in text
             assert "narrative" not in text and "attributions" not in text
@@ -280,7 +284,8 @@ def test_reattribution_cancels_the_old_groups_tasks_and_adds_the_new(
     by_group = Counter((t["group_id"], t["status"]) for t in final["tasks"])
     assert by_group[("GRP-IT-FIRST", "cancelled")] == len(before)
     assert by_group[("GRP-IT-SECOND", "delivered")] == len(after)
-    notices = [v for v in deployment.values("tasks.police-patrol") if v["status"] == "cancelled"]
+    patrol = deployment.values("tasks.police-patrol-huddinge")
+    notices = [v for v in patrol if v["status"] == "cancelled"]
     assert notices
     assert all(
         "no longer attributes it to group GRP-IT-FIRST" in v["status_reason"] for v in notices

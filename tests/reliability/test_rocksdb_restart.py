@@ -41,7 +41,7 @@ def test_a_killed_worker_on_rocksdb_restarts_from_its_files_and_loses_nothing(
     deployment.publish("incidents", [(i.incident_id, encode(i)) for i in incidents])
     before = {str(t.task_id) for i in incidents for t in expected_tasks(i, *groups)}
     deployment.wait_for(
-        "tasks.police-patrol",
+        "tasks.police-patrol-huddinge",
         lambda values: len({v["task_id"] for v in values}) >= 12,
         limit=180,
     )

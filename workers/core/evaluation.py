@@ -12,6 +12,7 @@ from schemas.completion import CompletionSnapshot
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.task import RecipientTaskView, TaskKind, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import PROGRESSION, moves_on
+from workers.core.policy import municipality_key
 
 Planned = IncidentReported | IncidentCorrected
 IncidentEvent = IncidentReported | IncidentCorrected | IncidentRetracted
@@ -22,16 +23,22 @@ SKIPPED_STEPS = {"follow-up": "follow_up", "offer of help": "offer-of-help"}
 
 @dataclass(frozen=True)
 class Window:
-    """Incidents reported on `first` … `last` (whole days, UTC), in one municipality or all."""
+    """Incidents reported on `first` … `last` (whole days, UTC), in one municipality or all, and
+    in one partnership's municipalities or all."""
 
     first: date
     last: date
     municipality: str | None = None
+    partnership: str | None = None
+    partnership_municipalities: tuple[str, ...] = ()
 
     def holds(self, reported_at: datetime, municipality: str) -> bool:
         day = reported_at.date()
         in_place = self.municipality is None or municipality == self.municipality
-        return self.first <= day <= self.last and in_place
+        in_partnership = self.partnership is None or municipality_key(municipality) in {
+            municipality_key(name) for name in self.partnership_municipalities
+        }
+        return self.first <= day <= self.last and in_place and in_partnership
 
 
 @dataclass

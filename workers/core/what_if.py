@@ -10,6 +10,7 @@ from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentCorrected, IncidentReported
 from schemas.task import SanctionTask
+from workers.core.partnerships import UnknownPartnership, policy_for_incident
 from workers.core.planner import UnknownGroup, history_entry, plan, with_entry
 from workers.core.policy import Policy
 
@@ -67,13 +68,15 @@ def replay(
     planned: dict[str, tuple[SanctionTask, ...] | str] = {}
     for incident in sorted(incidents, key=lambda i: (i.occurred_at, i.incident_id)):
         try:
-            decision = plan(incident, groups, histories, policy)
-        except UnknownGroup as unknown:
-            planned[incident.incident_id] = str(unknown)
+            effective = policy_for_incident(policy, incident)
+            decision = plan(incident, groups, histories, effective)
+        except (UnknownGroup, UnknownPartnership) as refused:
+            planned[incident.incident_id] = str(refused)
             continue
         for group in decision.groups:
             history = histories.get(group.group_id) or GroupHistory(group_id=group.group_id)
-            histories[group.group_id] = with_entry(history, history_entry(incident, group), policy)
+            entry = history_entry(incident, group)
+            histories[group.group_id] = with_entry(history, entry, effective)
         planned[incident.incident_id] = tuple(decision.tasks)
     return planned
 
