@@ -181,11 +181,52 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
             shutil.copy(kept, Path(__file__).parents[2] / "docs" / "dashboard.png")
 
 
-def _log_in(browser: WebDriver, stack: Stack) -> None:
+def _log_in(browser: WebDriver, stack: Stack, role: str = "supervisor") -> None:
     """With the keyboard only: the token field has the focus; type, then Enter."""
     token = browser.switch_to.active_element
     assert token.get_attribute("id") == "token", "the login page focuses the token field"
     token.clear()
-    token.send_keys(stack.tokens["supervisor"] + Keys.ENTER)
+    token.send_keys(stack.tokens[role] + Keys.ENTER)
     _until(browser, lambda d: d.current_url.rstrip("/") == stack.base_url)
     assert browser.get_cookie("gvi_session")["httpOnly"] is True
+
+
+def test_a_partnerships_supervisor_sees_only_that_partnership(
+    deployment: Deployment, browser: WebDriver
+) -> None:
+    hud_group, ore_group = notified_group("GRP-DASH-HUD"), notified_group("GRP-DASH-ORE")
+    hud = fresh_incident("INC-DASH-HUD-1", hud_group.group_id, municipality="Huddinge")
+    ore = fresh_incident("INC-DASH-ORE-1", ore_group.group_id, municipality="Örebro")
+    with started_stack(deployment, roles=("supervisor:huddinge",)) as stack:
+        deployment.register_groups(hud_group, ore_group)
+        deployment.publish("incidents", [(i.incident_id, encode(i)) for i in (ore, hud)])
+        for incident in (hud, ore):  # both planned and in the read model before the page opens
+            stack.until("supervisor", f"/api/v1/incidents/{incident.incident_id}", bool)
+        browser.get(f"{stack.base_url}/")
+        _log_in(browser, stack, "supervisor:huddinge")
+        _until(browser, lambda d: "Live" in d.find_element(By.ID, "live").text)
+        assert browser.find_element(By.ID, "scope").text == "Partnership: huddinge"
+        _until(browser, lambda d: _row(d, hud.incident_id) is not None)
+        assert _row(browser, ore.incident_id) is None, "Örebro's incident is not shown"
+        rows = _cells(browser, "#partnerships tbody tr")
+        assert [row["text"].split()[0] for row in rows] == ["huddinge"]
+        recipients = {cell["text"] for cell in _cells(browser, "#agencies tbody th")}
+        assert "socialtjansten-huddinge" in recipients
+        assert not {r for r in recipients if r.endswith("-orebro")}, recipients
+
+        browser.execute_script("window.__sameDocument = true")
+        ore2 = fresh_incident("INC-DASH-ORE-2", ore_group.group_id, municipality="Örebro")
+        hud2 = fresh_incident("INC-DASH-HUD-2", hud_group.group_id, municipality="Huddinge")
+        deployment.publish("incidents", [(i.incident_id, encode(i)) for i in (ore2, hud2)])
+        stack.until("supervisor", f"/api/v1/incidents/{ore2.incident_id}", bool)
+        _until(browser, lambda d: _row(d, hud2.incident_id) is not None)
+        assert _still_the_same_page(browser), "Huddinge's new incident arrived live"
+        assert _row(browser, ore2.incident_id) is None
+        assert _row(browser, ore.incident_id) is None
+        _screenshot(browser, "dashboard-partnership.png")
+
+        browser.get(f"{stack.base_url}/incidents/{ore.incident_id}")
+        _until(browser, lambda d: "404" in d.page_source or "not" in d.page_source.lower())
+        assert not _cells(browser, "#tasks tbody tr"), (
+            "another partnership's incident page is empty"
+        )

@@ -16,6 +16,7 @@ from workers.gateway.credentials import (
     add_token,
     revoke_token,
 )
+from workers.gateway.dashboard import partnership_numbers
 from workers.gateway.read_model import BadCursor, Cursor, moves_on
 
 
@@ -114,3 +115,55 @@ def test_an_expired_token_is_refused_and_a_revoked_one_is_gone_from_the_running_
     path.write_text("{not json", "utf-8")
     assert running.caller(add_token.__name__) is None
     assert running.entries == {}, "an unreadable file refuses every token"
+
+
+def test_a_partnerships_supervisor_sees_only_that_partnership(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    token = add_token(path, "supervisor:huddinge")
+    national_token = add_token(path, "supervisor")
+    credentials = Credentials.load(path)
+    huddinge, national = credentials.caller(token), credentials.caller(national_token)
+    assert huddinge is not None and national is not None
+    assert huddinge.is_supervisor and national.is_supervisor
+    assert (huddinge.partnership, national.partnership) == ("huddinge", None)
+    assert huddinge.sees({"partnership": "huddinge"})
+    assert not huddinge.sees({"partnership": "orebro"})
+    assert not huddinge.sees({}), "a snapshot without a partnership is for national eyes only"
+    assert national.sees({"partnership": "orebro"}) and national.sees({})
+    for refused in ("supervisor:", "supervisor:Huddinge", "supervisor:hud dinge"):
+        with pytest.raises(CredentialsInvalid):
+            add_token(path, refused)
+
+
+def test_each_partnerships_numbers_count_only_its_incidents() -> None:
+    def line(status: str, overdue: bool) -> dict[str, object]:
+        return {"status": status, "overdue": overdue}
+
+    incidents = [
+        {
+            "partnership": "huddinge",
+            "tasks_total": 3,
+            "tasks_open": 1,
+            "tasks_completed": 2,
+            "tasks": [line("completed", False), line("completed", True), line("delivered", True)],
+        },
+        {
+            "partnership": "orebro",
+            "tasks_total": 1,
+            "tasks_open": 1,
+            "tasks_completed": 0,
+            "tasks": [line("delivered", False)],
+        },
+    ]
+    numbers = {n["partnership"]: n for n in partnership_numbers(incidents)}
+    assert numbers["huddinge"] == {
+        "partnership": "huddinge",
+        "incidents": 1,
+        "tasks": 3,
+        "open": 1,
+        "completed": 2,
+        "overdue": 1,
+        "on_time": 1,
+        "on_time_percent": 33.3,
+    }
+    assert numbers["orebro"]["on_time_percent"] is None, "nothing finished or late yet"

@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from schemas.audit import DisclosureChannel
+from schemas.task import OPEN_STATUSES
 from workers.gateway.credentials import Caller, CredentialsFile
 from workers.gateway.disclosure import SUPERVISOR_DETAIL_FIELDS as DETAIL_FIELDS
 from workers.gateway.disclosure import Disclosures, Shown, lines_of, supervisor_read
@@ -227,33 +228,32 @@ def add_dashboard(
 
 
 def partnership_numbers(incidents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per partnership, its incidents' task counts and the on-time share of its tasks that are
-    due (every task not cancelled): done or still open before the deadline, not overdue."""
+    """Per partnership, its incidents and tasks, and its on-time share as the agencies' table
+    counts it: tasks completed before their deadline, out of those completed or open past it."""
     totals: dict[str, dict[str, int]] = {}
     for snapshot in incidents:
         key = snapshot.get("partnership") or "(none)"
         counts = totals.setdefault(
-            key, {"incidents": 0, "tasks": 0, "open": 0, "completed": 0, "overdue": 0, "due": 0}
+            key,
+            {"incidents": 0, "tasks": 0, "open": 0, "completed": 0, "overdue": 0, "on_time": 0},
         )
-        cancelled = int(snapshot.get("by_status", {}).get("cancelled", 0))
         counts["incidents"] += 1
         counts["tasks"] += int(snapshot.get("tasks_total", 0))
         counts["open"] += int(snapshot.get("tasks_open", 0))
         counts["completed"] += int(snapshot.get("tasks_completed", 0))
-        counts["overdue"] += int(snapshot.get("tasks_overdue", 0))
-        counts["due"] += int(snapshot.get("tasks_total", 0)) - cancelled
-    return [
-        {
-            "partnership": key,
-            **counts,
-            "on_time_percent": (
-                round(100.0 * (counts["due"] - counts["overdue"]) / counts["due"], 1)
-                if counts["due"]
-                else None
-            ),
-        }
-        for key, counts in sorted(totals.items())
-    ]
+        for line in snapshot.get("tasks", ()):
+            is_open = line.get("status") in OPEN
+            counts["overdue"] += bool(line.get("overdue") and is_open)
+            counts["on_time"] += bool(line.get("status") == "completed" and not line.get("overdue"))
+    numbers = []
+    for key, counts in sorted(totals.items()):
+        finished_or_late = counts["completed"] + counts["overdue"]
+        share = round(100.0 * counts["on_time"] / finished_or_late, 1) if finished_or_late else None
+        numbers.append({"partnership": key, **counts, "on_time_percent": share})
+    return numbers
+
+
+OPEN = frozenset(status.value for status in OPEN_STATUSES)
 
 
 def loopback(request: Request) -> bool:
