@@ -217,6 +217,19 @@ def _day(text: str) -> date:
     return date.fromisoformat(text)
 
 
+def _in_partnership(window: Window, policy: Policy, partnership_id: str) -> Window | None:
+    """The window limited to a partnership's municipalities; None (said on stderr) for a
+    partnership the playbook does not have."""
+    partnership = next((p for p in policy.partnerships if p.id == partnership_id), None)
+    if partnership is None:
+        known = ", ".join(p.id for p in policy.partnerships) or "none"
+        print(f"no partnership {partnership_id!r} (known: {known})", file=sys.stderr)
+        return None
+    return replace(
+        window, partnership=partnership.id, partnership_municipalities=partnership.municipalities
+    )
+
+
 def run_report_command(arguments: argparse.Namespace) -> int:
     settings = Settings()
     if settings.broker_url is None:
@@ -226,16 +239,10 @@ def run_report_command(arguments: argparse.Namespace) -> int:
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
     window = Window(arguments.first, arguments.last, arguments.municipality)
     if arguments.partnership is not None:
-        partnership = next((p for p in policy.partnerships if p.id == arguments.partnership), None)
-        if partnership is None:
-            known = ", ".join(p.id for p in policy.partnerships) or "none"
-            print(f"no partnership {arguments.partnership!r} (known: {known})", file=sys.stderr)
+        scoped = _in_partnership(window, policy, arguments.partnership)
+        if scoped is None:
             return 2
-        window = replace(
-            window,
-            partnership=partnership.id,
-            partnership_municipalities=partnership.municipalities,
-        )
+        window = scoped
     made = build_report(settings, catalogue, window)
     chart = arguments.chart
     if chart is not None:
@@ -334,16 +341,10 @@ def run_what_if_command(arguments: argparse.Namespace) -> int:
     current = book.in_force(datetime.now(UTC))
     window = Window(arguments.first or date.min, arguments.last or date.max)
     if arguments.partnership is not None:
-        partnership = next((p for p in current.partnerships if p.id == arguments.partnership), None)
-        if partnership is None:
-            known = ", ".join(p.id for p in current.partnerships) or "none"
-            print(f"no partnership {arguments.partnership!r} (known: {known})", file=sys.stderr)
+        scoped = _in_partnership(window, current, arguments.partnership)
+        if scoped is None:
             return 2
-        window = replace(
-            window,
-            partnership=partnership.id,
-            partnership_municipalities=partnership.municipalities,
-        )
+        window = scoped
     events = _incidents(found[catalogue.incidents.name])
     withdrawn = retracted(events)
     incidents = [

@@ -12,10 +12,8 @@ from events.catalogue import build_catalogue
 from events.codec import encode
 from events.connection import check_access
 from schemas.playbook import PublishedPlaybook
-from workers.core.partnerships import PolicyBook
-from workers.core.policy import Policy, PolicyInvalid, load_policy, load_policy_text
+from workers.core.policy import PolicyInvalid, load_policy, load_policy_text
 from workers.kafka_tools import publish, read_topic
-from workers.policy_feed import UnusablePlaybook, published_policy
 from workers.settings import Settings
 
 MINIMUM_LEAD = timedelta(seconds=5)
@@ -40,18 +38,6 @@ async def published_versions(settings: Settings, topic: str) -> dict[str, Publis
             continue
         versions.setdefault(playbook.policy_version, playbook)
     return versions
-
-
-async def policy_book(settings: Settings, fallback: Policy, topic: str) -> PolicyBook:
-    """The versions a worker would plan with: the configured fallback and the published ones."""
-    book = PolicyBook(fallback)
-    records = await read_topic(settings.kafka, topic, idle_timeout=0.5, max_wait=60)
-    for record in records:
-        try:
-            book.add(published_policy(record.value, record.offset))
-        except UnusablePlaybook:
-            continue
-    return book
 
 
 def run_publish_policy_command(arguments: argparse.Namespace) -> int:

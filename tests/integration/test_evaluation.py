@@ -95,7 +95,7 @@ def test_the_report_and_the_what_if_match_an_independent_count(
             for status in (TaskStatus.ACKNOWLEDGED, TaskStatus.COMPLETED):
                 updates.append((task_id, encode(update(task_id, task.recipient, status))))
             fates[task_id] = "completed"
-        elif task.recipient == "socialtjansten-huddinge":
+        elif task.recipient == "socialtjansten-jarfalla-upplands-bro":
             ack = update(task_id, task.recipient, TaskStatus.ACKNOWLEDGED)
             updates.append((task_id, encode(ack)))
             fates[task_id] = "acknowledged"
@@ -179,6 +179,18 @@ def test_the_report_and_the_what_if_match_an_independent_count(
     only = json.loads(_report(deployment, today, "--municipality", "Huddinge", "--format", "json"))
     assert {r["municipality"] for r in only["rows"]} == {"Huddinge"}
     assert sum(r["cancelled"] for r in only["rows"]) == len(plans[withdrawn.incident_id])
+    for partnership, municipality in (
+        ("huddinge", "Huddinge"),
+        ("jarfalla-upplands-bro", "Järfälla"),
+    ):
+        scoped = json.loads(
+            _report(deployment, today, "--partnership", partnership, "--format", "json")
+        )
+        assert scoped["partnership"] == partnership
+        assert {r["municipality"] for r in scoped["rows"]} == {municipality}
+        assert all(r == rows[(r["recipient"], r["municipality"])] for r in scoped["rows"]), (
+            "a partnership's rows are the same rows, only fewer"
+        )
     table = list(csv.DictReader(io.StringIO(_report(deployment, today))))
     assert sum(int(r["planned"]) for r in table) == len(every)
     page = _report(deployment, today, "--format", "html")
@@ -204,6 +216,30 @@ def test_the_report_and_the_what_if_match_an_independent_count(
     assert {d["incident_id"] for d in what_if["diffs"]} == {i.incident_id for i in live}
     text = _cli(deployment, "policy", "what-if", str(proposed_file))
     assert f"kronofogden: dropped {dropped}" in text
+    jarfalla = json.loads(
+        _cli(
+            deployment,
+            "policy",
+            "what-if",
+            str(proposed_file),
+            "--partnership",
+            "jarfalla-upplands-bro",
+            "--json",
+        )
+    )
+    assert jarfalla["incidents"] == len(live) and jarfalla["totals"] == what_if["totals"]
+    huddinge = json.loads(
+        _cli(
+            deployment,
+            "policy",
+            "what-if",
+            str(proposed_file),
+            "--partnership",
+            "huddinge",
+            "--json",
+        )
+    )
+    assert huddinge["incidents"] == 0, "Huddinge's only incident was retracted"
 
 
 def _positions(deployment: Deployment) -> dict[tuple[str, int], int]:

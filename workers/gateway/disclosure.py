@@ -66,6 +66,7 @@ def disclosure_record(
         legal_basis=facts.get("legal_basis") or view["legal_basis"],
         policy_version=facts.get("policy_version") or view.get("policy_version") or "unknown",
         rule_id=facts.get("rule_id") or view.get("rule_id") or "unknown",
+        partnership=facts.get("partnership") or view.get("partnership"),
         fields=fields
         if fields is not None
         else disclosed_fields(RecipientTaskView.model_validate(view)),

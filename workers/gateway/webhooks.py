@@ -237,6 +237,7 @@ class RecipientWebhook:
                 f"({view['status']}) in {self.target.max_attempts} attempt(s); last: "
                 f"{last_error}. The task stays open; the agency can pull it."
             )[:2000],
+            partnership=view.get("partnership"),
         )
         reported = GatewayEvent(kind="delivery_failed", escalation=escalation)
         await self.send(self.events_topic, view["task_id"], encode(reported))
