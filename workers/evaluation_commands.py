@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
@@ -38,7 +37,7 @@ from workers.core.evaluation import task_facts as facts_of
 from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy, PolicyInvalid, load_policy
 from workers.core.what_if import WhatIf, compare
-from workers.kafka_tools import Record, read_topic
+from workers.kafka_tools import Record, read_topics
 from workers.policy_feed import UnusablePlaybook, published_policy
 from workers.settings import Settings
 
@@ -46,20 +45,11 @@ FORMATS = ("csv", "json", "html")
 
 
 def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[Record]]:
-    """Every message of `topics`, from the beginning, with a progress bar on stderr."""
+    """Every message of `topics`, from the beginning, with a spinner on stderr."""
     asyncio.run(check_access(settings.kafka, topics))
-    found: dict[str, list[Record]] = {}
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
-        reading = progress.add_task("reading the topics", total=len(topics))
-        for topic in topics:
-            progress.update(reading, description=f"reading {topic}")
-            found[topic] = asyncio.run(
-                read_topic(settings.kafka, topic, idle_timeout=1.0, max_wait=600)
-            )
-            progress.advance(reading)
-    return found
+    with console.status(f"reading {len(topics)} topics", spinner="dots"):
+        return asyncio.run(read_topics(settings.kafka, topics))
 
 
 def _values(records: list[Record], parse: Callable[[bytes], Any]) -> list[Any]:

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -120,13 +120,32 @@ class PolicyFeed:
                 effective_from=published.effective_from.isoformat(),
             )
 
-    async def current_at(self, moment: datetime) -> None:
-        """Wait until every version published before `moment` is read (at most the wait limit:
-        a report time far ahead of this machine's clock is planned with what is known)."""
+    async def knows(self, version: str | None) -> None:
+        """Wait until the topic was read once and the book holds `version` (which intake, maybe
+        on another worker, chose from the topic): at most the wait limit."""
         deadline = time.monotonic() + self.wait_limit_seconds
-        while self.confirmed_at is None or self.confirmed_at < moment:
+        while self.confirmed_at is None or (
+            version is not None and self.book.effective(version) is None
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                log.warning("a playbook version named by work is not known", version=version)
+                return
+            refreshed = self._refreshed
+            self._wanted.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(refreshed.wait(), min(remaining, 1.0))
+
+    async def current_at(self, moment: datetime) -> None:
+        """Wait until every version published before `moment` is read: at most the wait limit,
+        and not at all (once the topic was read) for a report time further ahead of this
+        machine's clock than that limit, which no wait could confirm; such an incident is
+        planned with what is known, and a warning says so."""
+        deadline = time.monotonic() + self.wait_limit_seconds
+        beyond = datetime.now(UTC) + timedelta(seconds=self.wait_limit_seconds)
+        while self.confirmed_at is None or self.confirmed_at < moment:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (moment > beyond and self.confirmed_at is not None):
                 log.warning(
                     "planning without confirming the playbooks up to the report time",
                     reported_at=moment.isoformat(),

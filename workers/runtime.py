@@ -117,6 +117,11 @@ class Runtime:
         if self.policy_feed is not None:
             await self.policy_feed.current_at(moment)
 
+    async def policy_known(self, version: str | None) -> None:
+        """Wait until the playbooks were read once after start, and `version` with them."""
+        if self.policy_feed is not None:
+            await self.policy_feed.knows(version)
+
     def receiver_of(self, recipient: str) -> str:
         """The principal that may read `recipient`'s task topic (`gvi-sanctions acls`)."""
         return self.settings.acl_agency_principal.format(recipient=recipient)

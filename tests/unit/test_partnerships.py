@@ -1,7 +1,9 @@
 """Partnerships: planning by municipality, need to know between authorities, adaptations applied
 exactly, and the playbook version in force at an incident's report."""
 
+import asyncio
 import copy
+import time
 from datetime import timedelta
 from importlib import resources
 from typing import Any
@@ -276,3 +278,41 @@ def _incident(municipality: str) -> Any:
     from tests.builders import incident
 
     return incident(municipality=municipality)
+
+
+async def test_intake_waits_for_the_playbooks_up_to_the_report_and_no_longer() -> None:
+    from datetime import UTC, datetime
+
+    from events.connection import KafkaConnection
+    from workers.policy_feed import PolicyFeed
+
+    feed = PolicyFeed(
+        KafkaConnection("127.0.0.1:9"),
+        "gvi.policies",
+        PolicyBook(BASE),
+        frozenset(),
+        wait_limit_seconds=0.5,
+    )
+    now = datetime.now(UTC)
+    feed.confirmed_at = now
+    started = time.monotonic()
+    await feed.current_at(now - timedelta(seconds=1))
+    assert time.monotonic() - started < 0.05, "a report before the last check: no wait"
+    await feed.current_at(now + timedelta(days=1))
+    assert time.monotonic() - started < 0.05, "a report far ahead of the clock: no wait"
+
+    async def refresh() -> None:  # what the reader does after its next look at the topic
+        await feed._wanted.wait()
+        feed.confirmed_at = datetime.now(UTC)
+        feed._refreshed.set()
+
+    reader = asyncio.create_task(refresh())
+    soon = datetime.now(UTC) + timedelta(milliseconds=1)
+    await asyncio.sleep(0.01)
+    await feed.current_at(soon)
+    assert feed.confirmed_at >= soon and time.monotonic() - started < 0.4
+    await reader
+    nobody = datetime.now(UTC) + timedelta(seconds=0.2)
+    started = time.monotonic()
+    await feed.current_at(nobody)  # no reader answers: the wait ends at the limit
+    assert 0.45 <= time.monotonic() - started < 1.0

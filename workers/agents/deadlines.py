@@ -116,6 +116,7 @@ def register(app: Any, runtime: Runtime) -> None:
 
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
     async def check_deadlines() -> None:
+        await runtime.policy_known(None)  # each task's reminder share is its playbook's
         now = utc_now()
         given_up = parked_incidents_expired(owned(group_work), now)
         mine = owned(commands)

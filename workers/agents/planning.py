@@ -76,6 +76,8 @@ def register(app: Any, runtime: Runtime) -> None:
 
     async def take_work(event: EventT[Any]) -> None:
         work = decode_with(GROUP_WORK, event.value, outside=False)
+        if isinstance(work, PlanForGroup | RetractForGroup):
+            await runtime.policy_known(work.policy_version)
         slot = load(work.group_id, work.incident_id)
         match work:
             case PlanForGroup() | RetractForGroup():
@@ -116,6 +118,7 @@ def register(app: Any, runtime: Runtime) -> None:
             await settle(group_id, incident_id, slot, Planned(unparked(slot, incident_id)))
             return
         source = slot.parked.work.source
+        await runtime.policy_known(slot.parked.work.policy_version)
         try:
             planned = plan_for_group(
                 slot,

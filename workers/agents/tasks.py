@@ -62,7 +62,13 @@ def register(app: Any, runtime: Runtime) -> None:
             log.info(decided.happened, task_id=task_id, outputs=len(decided.outputs))
 
     async def apply_command(event: EventT[Any]) -> None:
-        match decode_with(TASK_COMMAND, event.value, outside=False):
+        command = decode_with(TASK_COMMAND, event.value, outside=False)
+        if isinstance(command, CreateTasks):
+            for version in sorted({new.task.policy_version for new in command.tasks}):
+                await runtime.policy_known(version)
+        else:
+            await runtime.policy_known(None)
+        match command:
             case CreateTasks(tasks=created, source=source):
                 with answering_at(source):
                     for new in created:
@@ -107,6 +113,7 @@ def register(app: Any, runtime: Runtime) -> None:
         reporter = catalogue.reporter_of(source.topic)
         if reporter is None:
             raise RuntimeError(f"{source.topic} is no recipient's status topic")
+        await runtime.policy_known(None)
         slot = load(task_id)
         decided = task_state.take_update(slot, change, reporter, source, policy_of(slot), utc_now())
         await settle(task_id, slot, decided)
