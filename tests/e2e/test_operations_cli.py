@@ -78,7 +78,9 @@ def test_topics_apply_creates_every_topic_once_and_a_worker_starts_on_them(
     assert again.returncode == 0 and f"0 created, {len(topics)} already there" in again.stdout
 
     partitions, configs = asyncio.run(_described(deployment.bootstrap, sorted(topics)))
-    assert partitions == {name: settings.partitions for name in topics}
+    policies = f"{settings.topic_prefix}policies"
+    assert topics[policies]["partitions"] == 1, "one partition: every worker reads one order"
+    assert partitions == {name: 1 if name == policies else settings.partitions for name in topics}
     audit = configs.get(f"{settings.topic_prefix}audit", {})
     if os.environ.get("GVI_TEST_BROKER") == "kafka":  # Tansu does not describe topic configs
         assert audit["retention.ms"] == "-1", "the audit stream is kept without time limit"

@@ -47,12 +47,17 @@ class Feed:
             partitions = self._partitions()
             consumer.assign(partitions)
             known = await self.model.positions()
+            fresh = []
             for partition in partitions:
                 start = known.get((partition.topic, partition.partition))
                 if start is None:
-                    await consumer.seek_to_beginning(partition)
+                    fresh.append(partition)
                 else:
                     consumer.seek(partition, start)
+            if fresh:
+                # One reset for all of them: each call waits about one fetch (0.5 s), which
+                # once made a gateway with 17 topics take 34 s to start on an empty model.
+                await consumer.seek_to_beginning(*fresh)
             targets = await consumer.end_offsets(partitions)
             await self._read(consumer, targets)
         finally:
