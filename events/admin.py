@@ -185,11 +185,24 @@ async def await_topics(
     admin = _admin(kafka)
     await admin.start()
     try:
+        # Listed before they are described: a metadata request that names a missing topic
+        # makes Tansu (and a broker with auto.create.topics.enable) create it, with its own
+        # partition count, and the gateway would start on topics no worker made.
+        deadline = time.monotonic() + within
+        while missing := sorted({t.name for t in expected} - set(await admin.list_topics())):
+            if time.monotonic() >= deadline:
+                raise TopicsMissing(
+                    [
+                        f"topics not there: {missing[:5]}; is the worker set up? (or the ACLs "
+                        "do not let this principal see them: gvi-sanctions acls --apply)"
+                    ]
+                )
+            await asyncio.sleep(0.25)
         await _require_described(admin, [topic.name for topic in expected], kafka)
         try:
             await _await_leaders(admin, {t.name: t.partitions for t in expected}, within)
-        except TimeoutError as missing:
-            raise TopicsMissing([f"{missing}; is the worker set up?"]) from None
+        except TimeoutError as leaderless:
+            raise TopicsMissing([f"{leaderless}; is the worker set up?"]) from None
         partitions = await _partition_counts(admin, [topic.name for topic in expected])
         cleanups = await _cleanup_policies(admin, [topic.name for topic in expected])
         problems = problems_of(expected, partitions, cleanups)
