@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -123,36 +124,40 @@ class PolicyFeed:
     async def knows(self, version: str | None) -> None:
         """Wait until the topic was read once and the book holds `version` (which intake, maybe
         on another worker, chose from the topic): at most the wait limit."""
-        deadline = time.monotonic() + self.wait_limit_seconds
-        while self.confirmed_at is None or (
-            version is not None and self.book.effective(version) is None
+        if not await self._refreshed_until(
+            lambda: (
+                self.confirmed_at is not None
+                and (version is None or self.book.effective(version) is not None)
+            )
         ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                log.warning("a playbook version named by work is not known", version=version)
-                return
-            refreshed = self._refreshed
-            self._wanted.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(refreshed.wait(), min(remaining, 1.0))
+            log.warning("a playbook version named by work is not known", version=version)
 
     async def current_at(self, moment: datetime) -> None:
         """Wait until every version published before `moment` is read: at most the wait limit,
         and not at all (once the topic was read) for a report time further ahead of this
         machine's clock than that limit, which no wait could confirm; such an incident is
         planned with what is known, and a warning says so."""
-        deadline = time.monotonic() + self.wait_limit_seconds
         beyond = datetime.now(UTC) + timedelta(seconds=self.wait_limit_seconds)
-        while self.confirmed_at is None or self.confirmed_at < moment:
+        if not await self._refreshed_until(
+            lambda: (
+                self.confirmed_at is not None and (self.confirmed_at >= moment or moment > beyond)
+            )
+        ) or (self.confirmed_at is not None and self.confirmed_at < moment):
+            log.warning(
+                "planning without confirming the playbooks up to the report time",
+                reported_at=moment.isoformat(),
+                confirmed_at=self.confirmed_at.isoformat() if self.confirmed_at else None,
+            )
+
+    async def _refreshed_until(self, holds: Callable[[], bool]) -> bool:
+        """Ask the reader for a look at the topic until `holds()`; False at the wait limit."""
+        deadline = time.monotonic() + self.wait_limit_seconds
+        while not holds():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or (moment > beyond and self.confirmed_at is not None):
-                log.warning(
-                    "planning without confirming the playbooks up to the report time",
-                    reported_at=moment.isoformat(),
-                    confirmed_at=self.confirmed_at.isoformat() if self.confirmed_at else None,
-                )
-                return
+            if remaining <= 0:
+                return False
             refreshed = self._refreshed
             self._wanted.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(refreshed.wait(), min(remaining, 1.0))
+        return True

@@ -103,7 +103,14 @@ class PolicyBook:
     def for_incident(self, incident: IncidentFacts, planned_with: str | None = None) -> Policy:
         """The effective playbook that plans `incident`: the version in force at its
         `reported_at`, or `planned_with` (the version that planned its first report)."""
-        return policy_for_incident(self.base(planned_with, incident.reported_at), incident)
+        base = self.base(planned_with, incident.reported_at)
+        if not base.partnerships:
+            return base
+        partnership = partnership_for(base, incident.municipality)
+        if partnership is None:
+            raise UnknownPartnership(incident.municipality, base)
+        indexed = self._effective.get(f"{base.policy_version}:{partnership.id}")
+        return indexed if indexed is not None else effective_policy(base, partnership)
 
     def effective(self, version: str) -> Policy | None:
         return self._effective.get(version)
