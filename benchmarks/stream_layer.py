@@ -26,13 +26,13 @@ from events.catalogue import build_catalogue
 from events.codec import decode, encode
 from schemas import GroupProfile, IncidentReported
 from tests.brokers import running_broker
-from workers.app import TABLES
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import project_task
-from workers.embedded_broker import free_port
 from workers.settings import Settings
-from workers.worker_process import start_worker_process
+from workers.stream.app import TABLES
+from workers.tools.embedded_broker import free_port
+from workers.tools.processes import start_worker_process
 
 POLICY = load_policy()
 Groups = dict[str, GroupProfile]

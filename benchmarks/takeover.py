@@ -21,10 +21,10 @@ from benchmarks.throughput import POLICY, _completed, _group, _incident
 from events.codec import encode
 from tests.brokers import running_broker
 from workers.core.planner import plan
-from workers.embedded_broker import free_port
-from workers.kafka_tools import publish, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import start_worker_process
+from workers.tools.embedded_broker import free_port
+from workers.tools.kafka_clients import publish, wait_for_keys
+from workers.tools.processes import start_worker_process
 
 READY = "[^---Recovery]: Worker ready"
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*Worker ready", re.MULTILINE)

@@ -33,10 +33,10 @@ from schemas import (
 from tests.brokers import running_broker
 from workers.core.planner import plan
 from workers.core.policy import load_policy
-from workers.embedded_broker import free_port
-from workers.kafka_tools import follow, publish, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import start_worker_process
+from workers.tools.embedded_broker import free_port
+from workers.tools.kafka_clients import follow, publish, wait_for_keys
+from workers.tools.processes import start_worker_process
 
 POLICY = load_policy()
 

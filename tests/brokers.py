@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workers.embedded_broker import EmbeddedBroker
+from workers.tools.embedded_broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SCRIPTS = ROOT / "deploy" / "kafka"

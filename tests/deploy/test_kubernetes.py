@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import DEPLOY, run, tool
+from workers.cli.strimzi import render_resources
 from workers.settings import Settings
-from workers.strimzi_commands import render_resources
 
 K8S = DEPLOY / "k8s"
 OVERLAYS = ["base", "overlays/production", "overlays/strimzi"]

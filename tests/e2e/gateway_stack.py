@@ -14,10 +14,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Deployment
-from workers.embedded_broker import free_port
 from workers.gateway.credentials import add_token
 from workers.settings import Settings
-from workers.worker_process import start_gateway_process
+from workers.tools.embedded_broker import free_port
+from workers.tools.processes import start_gateway_process
 
 ROLES = ("police", "supervisor", "agency:skatteverket", "agency:kronofogden")
 

@@ -23,7 +23,7 @@ from tests.integration.conftest import Deployment, new_deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.outside_clients import librdkafka_publish
 from workers.gateway.credentials import add_token
-from workers.worker_process import settings_environment
+from workers.tools.processes import settings_environment
 
 pytestmark = pytest.mark.broker
 NARRATIVE = "NARRATIVE-MARKER-7f3a invented"
@@ -353,7 +353,7 @@ def test_a_gateway_started_before_the_worker_waits_then_serves(deployment: Deplo
     credentials = deployment.tmp_path / "credentials.json"
     police = add_token(credentials, "police")
     from tests.e2e.gateway_stack import _start
-    from workers.embedded_broker import free_port
+    from workers.tools.embedded_broker import free_port
 
     port = free_port()
     own = deployment.settings.model_copy(

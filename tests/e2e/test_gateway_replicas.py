@@ -20,8 +20,8 @@ from tests.e2e.agency_server import Agency, agency_server
 from tests.e2e.gateway_stack import Stack, _start, _wait_ready, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
-from workers.embedded_broker import free_port
 from workers.gateway.dashboard import SESSION_COOKIE
+from workers.tools.embedded_broker import free_port
 
 pytestmark = pytest.mark.broker
 SESSION_KEY = "invented-session-key-shared-by-both-replicas"

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 
 from tests.e2e.gateway_stack import started_stack
 from tests.integration.conftest import Deployment
-from workers.embedded_broker import free_port
 from workers.settings import Settings
-from workers.worker_process import settings_environment
+from workers.tools.embedded_broker import free_port
+from workers.tools.processes import settings_environment
 
 pytestmark = pytest.mark.broker
 

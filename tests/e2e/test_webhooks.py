@@ -13,7 +13,7 @@ from tests.e2e.agency_server import Agency, agency_server, verified
 from tests.e2e.gateway_stack import metric_samples, sample, started_stack
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
-from workers.embedded_broker import free_port
+from workers.tools.embedded_broker import free_port
 
 pytestmark = pytest.mark.broker
 SECRETS = {

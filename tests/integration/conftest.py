@@ -17,10 +17,10 @@ import pytest
 from events.codec import encode
 from schemas import GroupProfile
 from tests.brokers import running_broker
-from workers.embedded_broker import free_port
-from workers.kafka_tools import Record, publish, read_topic, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import start_worker_process
+from workers.tools.embedded_broker import free_port
+from workers.tools.kafka_clients import Record, publish, read_topic, wait_for_keys
+from workers.tools.processes import start_worker_process
 
 _names = itertools.count(1)
 

@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from events.admin import lists_batch_starts_as_ends
 from tests.integration.conftest import Deployment
-from workers.app import create_app
+from workers.stream.app import create_app
 
 pytestmark = pytest.mark.broker
 

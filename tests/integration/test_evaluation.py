@@ -29,7 +29,7 @@ from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
 from tests.outside_clients import librdkafka_report
 from workers.core.policy import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE
-from workers.worker_process import settings_environment
+from workers.tools.processes import settings_environment
 
 pytestmark = pytest.mark.broker
 

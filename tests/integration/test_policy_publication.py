@@ -19,7 +19,7 @@ from schemas.incident import IncidentReported
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import fresh_incident, notified_group
 from workers.settings import Settings
-from workers.worker_process import settings_environment
+from workers.tools.processes import settings_environment
 
 pytestmark = pytest.mark.broker
 TAGS = {"BEFORE": 6, "AFTER": 6, "LATE": 4, "RESTART-BEFORE": 4, "RESTART-AFTER": 4}

@@ -6,7 +6,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.conftest import Deployment
-from workers.worker import EXIT_CONFIG
+from workers.stream.worker import EXIT_CONFIG
 
 pytestmark = pytest.mark.broker
 

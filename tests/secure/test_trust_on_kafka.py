@@ -29,11 +29,15 @@ from events.connection import (
 from schemas import TaskStatus
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
 from tests.secure.conftest import ADMIN, SecureCluster
-from workers.embedded_broker import free_port
 from workers.gateway.credentials import add_token
-from workers.kafka_tools import read_topic, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import settings_environment, start_gateway_process, start_worker_process
+from workers.tools.embedded_broker import free_port
+from workers.tools.kafka_clients import read_topic, wait_for_keys
+from workers.tools.processes import (
+    settings_environment,
+    start_gateway_process,
+    start_worker_process,
+)
 
 pytestmark = pytest.mark.broker
 DEPLOYMENT = {"topic_prefix": "sec.", "app_id": "sec-app", "partitions": 4}

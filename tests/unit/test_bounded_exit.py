@@ -6,7 +6,7 @@ import time
 
 PROGRAM = """
 import time
-from workers.bounded_exit import exit_within
+from workers.stream.exits import exit_within
 assert exit_within(0.5, 3, "test")
 assert not exit_within(0.1, 4, "a second call does not re-arm")
 time.sleep(60)  # a stop that hangs

@@ -7,9 +7,9 @@ from schemas import GroupHistory, GroupProfile, TaskStatus
 from schemas.group import GroupMember, SupervisionStatus
 from tests.builders import T0, attribution, group, incident
 from workers.core.completion import MAX_LISTED_TASKS, TaskLine, completion_snapshot
-from workers.core.group_planning import PLANNED_CHUNK
 from workers.core.messages import TaskEvent
 from workers.core.planner import PlannedTask, history_entry, plan, replan_group, with_entry
+from workers.core.planning import PLANNED_CHUNK
 from workers.core.policy import load_policy
 from workers.core.records import GroupPlans, GroupTaskLines, IncidentPlan
 

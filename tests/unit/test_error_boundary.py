@@ -27,9 +27,9 @@ from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
-from workers.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
 from workers.settings import Settings
-from workers.stores import Store, Writes
+from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
+from workers.stream.stores import Store, Writes
 
 POLICY = load_policy()
 
@@ -301,7 +301,7 @@ async def test_a_refused_changelog_write_crashes_the_worker_and_answers_nothing(
     async def crash(app: Any, error: BaseException) -> None:
         crashed.append(error)
 
-    monkeypatch.setattr("workers.runtime.crash_within", crash)
+    monkeypatch.setattr("workers.stream.runtime.crash_within", crash)
     runtime = _runtime()
     table = ChangelogTable()
     writes = Writes()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas import TaskStatus
-from workers.cli import main
+from workers.cli.main import main
 from workers.gateway.credentials import (
     Credentials,
     CredentialsFile,

@@ -14,13 +14,6 @@ from schemas.incident import IncidentRetracted
 from schemas.rejection import Refused
 from tests.builders import T0, attribution, correction, group, incident
 from tests.unit.strategies import groups, incidents
-from workers.core.group_planning import (
-    MAX_WAITING_PER_GROUP,
-    GroupSlot,
-    Planned,
-    give_up_waiting,
-    plan_for_group,
-)
 from workers.core.messages import (
     CreateTasks,
     GiveUpWaiting,
@@ -31,9 +24,16 @@ from workers.core.messages import (
 from workers.core.outputs import Disclosure, Instruct, KeepTasks, Progress, ReportUnknownGroup
 from workers.core.partnerships import policy_for_incident
 from workers.core.planner import plan
+from workers.core.planning import (
+    MAX_WAITING_PER_GROUP,
+    GroupSlot,
+    Planned,
+    give_up_waiting,
+    plan_for_group,
+)
 from workers.core.policy import load_policy
 from workers.core.records import GroupPlans
-from workers.emit import KEPT_PER_MESSAGE, messages_of
+from workers.stream.outbound import KEPT_PER_MESSAGE, messages_of
 
 POLICY = load_policy()
 SOURCE = SourceRef(topic="gvi.incidents", partition=1, offset=7, key="INC-TEST-1")

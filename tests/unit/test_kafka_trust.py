@@ -30,8 +30,8 @@ from schemas.gateway_event import GatewayEvent
 from workers.core.gateway_events import relayed
 from workers.core.outputs import Audited, Escalate
 from workers.core.policy import load_policy
-from workers.embedded_broker import free_port
 from workers.settings import Settings
+from workers.tools.embedded_broker import free_port
 
 POLICY = load_policy()
 CATALOGUE = build_catalogue("gvi.", 4, POLICY.recipient_ids)

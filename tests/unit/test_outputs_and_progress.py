@@ -22,7 +22,7 @@ from workers.core.messages import (
 from workers.core.outputs import Answer, Escalate, HandToGroup, Instruct, Progress
 from workers.core.planner import plan
 from workers.core.policy import load_policy
-from workers.emit import MAX_KEY_CHARS, messages_of
+from workers.stream.outbound import MAX_KEY_CHARS, messages_of
 
 POLICY = load_policy()
 SOURCE = SourceRef(topic="gvi.incidents", partition=3, offset=9, key="INC-TEST-1")

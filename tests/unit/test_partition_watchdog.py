@@ -2,8 +2,8 @@
 
 from faust.types import TP
 
-from workers.watchdogs.partitions import StreamPartitions
-from workers.watchdogs.recovery import RebalanceBudget
+from workers.stream.watchdogs.partitions import StreamPartitions
+from workers.stream.watchdogs.recovery import RebalanceBudget
 
 COMMANDS = TP("gvi.internal.task-commands", 1)
 UPDATES = TP("gvi.task-updates.skatteverket", 1)

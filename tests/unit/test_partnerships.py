@@ -284,7 +284,7 @@ async def test_intake_waits_for_the_playbooks_up_to_the_report_and_no_longer() -
     from datetime import UTC, datetime
 
     from events.connection import KafkaConnection
-    from workers.policy_feed import PolicyFeed
+    from workers.stream.policy_feed import PolicyFeed
 
     feed = PolicyFeed(
         KafkaConnection("127.0.0.1:9"),

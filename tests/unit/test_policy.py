@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workers.cli import main
+from workers.cli.main import main
 from workers.core.policy import PolicyInvalid, load_policy, load_policy_text, parse_policy
 
 DEFAULT_TEXT = resources.files("workers.policies").joinpath("default.yaml").read_text("utf-8")

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mode.utils.queues import FlowControlQueue
 
-from workers.app import create_app
 from workers.faust_fixes.rebalance_safety import (
     AssignedOnlyFlowControl,
     _NoReadOffsets,
@@ -23,6 +22,7 @@ from workers.faust_fixes.rebalance_safety import (
 )
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.settings import Settings
+from workers.stream.app import create_app
 
 OWN = TP("gvi.incidents", 0)
 REVOKED = TP("gvi.incidents", 1)

@@ -9,8 +9,8 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.watchdogs.diagnostics import describe_tasks, recovery_state
-from workers.watchdogs.recovery import RecoveryProgress, RecoveryWatchdog, stalled_for
+from workers.stream.watchdogs.diagnostics import describe_tasks, recovery_state
+from workers.stream.watchdogs.recovery import RecoveryProgress, RecoveryWatchdog, stalled_for
 
 LIMIT = 30.0
 

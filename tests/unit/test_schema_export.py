@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from schemas.export import CONTRACTS, json_schemas, render
-from workers.cli import main
+from workers.cli.main import main
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schemas" / "json"
 

@@ -10,11 +10,11 @@ from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import TaskKind
 from tests.builders import T0, group
-from workers.app import TABLES, create_app
 from workers.core.completion import TaskLine
 from workers.core.records import GroupTaskLines
 from workers.settings import Settings
-from workers.stores import Store, Writes
+from workers.stream.app import TABLES, create_app
+from workers.stream.stores import Store, Writes
 
 
 def test_a_record_is_kept_as_its_json_bytes_and_read_back_equal() -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from faust.types import TP
 
-from workers.watchdogs.stuck_events import InFlightEvents
+from workers.stream.watchdogs.stuck_events import InFlightEvents
 
 TP0 = TP("gvi.internal.task-commands", 0)
 

@@ -11,14 +11,13 @@ from schemas.escalation import EscalationLevel, EscalationReason
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView
 from tests.builders import T0, group, incident
-from workers.agents.deadlines import not_yet_sent, past_deadline, past_reminder
 from workers.core.lifecycle import mark_delivered
 from workers.core.messages import CancelTask, MarkDelivered, NewTask, RemindTask, SourceRef
 from workers.core.outputs import Answer, Disclosure, Escalate, Progress
 from workers.core.planner import plan
 from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
-from workers.core.task_state import (
+from workers.core.tasks import (
     MAX_PARKED_PER_TASK,
     Decided,
     TaskSlot,
@@ -32,6 +31,7 @@ from workers.core.task_state import (
     take_delivery,
     take_update,
 )
+from workers.stream.agents.deadlines import not_yet_sent, past_deadline, past_reminder
 
 POLICY = load_policy()
 WAIT = timedelta(minutes=10)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from workers.gateway.webhook_policy import (
+from workers.gateway.webhook_rules import (
     Breaker,
     WebhooksInvalid,
     WebhookTarget,

@@ -9,7 +9,7 @@ from events.codec import decode, decode_with
 from schemas import GroupProfile, RejectionCode, TaskStatusChange
 from schemas.rejection import Refused
 from tests.builders import group, incident
-from workers.agents.incidents import INCIDENT_EVENT
+from workers.stream.agents.intake import INCIDENT_EVENT
 
 
 def _incident_bytes(**overrides: Any) -> bytes:

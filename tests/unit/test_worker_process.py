@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from events.connection import SaslMechanism, SecurityProtocol
 from workers.settings import LogFormat, Settings
-from workers.worker_process import settings_environment
+from workers.tools.processes import settings_environment
 
 
 def test_every_setting_survives_the_trip_through_the_environment(

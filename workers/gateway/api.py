@@ -27,16 +27,6 @@ from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import why_refused
-from workers.gateway.answers import (
-    PROBLEMS,
-    Accepted,
-    EscalationPage,
-    Problem,
-    ProblemAnswer,
-    TaskPage,
-    problem_response,
-    too_large,
-)
 from workers.gateway.credentials import Caller, CredentialsFile
 from workers.gateway.disclosure import (
     SNAPSHOT_LINE_FIELDS,
@@ -46,6 +36,16 @@ from workers.gateway.disclosure import (
     supervisor_read,
 )
 from workers.gateway.openapi import INCIDENT_EVENT, body, document_of
+from workers.gateway.problems import (
+    PROBLEMS,
+    Accepted,
+    EscalationPage,
+    Problem,
+    ProblemAnswer,
+    TaskPage,
+    problem_response,
+    too_large,
+)
 from workers.gateway.read_model import BadCursor, Cursor, ReadModel
 
 log = structlog.get_logger("gvi.gateway")

@@ -31,7 +31,7 @@ from workers.gateway.disclosure import Disclosures
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import ReadModel, TopicRoles, owner_only_folder
-from workers.gateway.webhook_policy import WebhooksInvalid, load_targets
+from workers.gateway.webhook_rules import WebhooksInvalid, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
 from workers.settings import Settings

@@ -29,7 +29,7 @@ from workers.gateway.disclosure import Send, disclosure_record
 from workers.gateway.metrics import GatewayMetrics, Outcome
 from workers.gateway.output_records import BadRecord, checked, skipped
 from workers.gateway.read_model import ReadModel
-from workers.gateway.webhook_policy import (
+from workers.gateway.webhook_rules import (
     Breaker,
     WebhookTarget,
     backoff,

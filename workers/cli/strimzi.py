@@ -7,8 +7,8 @@ import yaml
 
 from events.acls import Acl, Pattern, by_principal
 from events.admin import topic_configs
-from workers.acl_commands import deployment_acls
-from workers.operations_commands import deployment_topics
+from workers.cli.acls import deployment_acls
+from workers.cli.operations import deployment_topics
 from workers.settings import Settings
 
 API_VERSION = "kafka.strimzi.io/v1beta2"

@@ -15,17 +15,17 @@ from schemas.export import json_schemas, render
 from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentRetracted, parse_incident_event
-from workers.acl_commands import add_acl_command
+from workers.cli.acls import add_acl_command
+from workers.cli.evaluation import add_evaluation_commands
+from workers.cli.explain import partnership_of, render_decision
+from workers.cli.operations import add_operations_commands
+from workers.cli.policy import add_publish_command
+from workers.cli.stream import add_demo_command, add_gateway_commands, add_stream_commands
+from workers.cli.strimzi import add_strimzi_command
 from workers.core.partnerships import UnknownPartnership, policy_for_incident
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid, load_policy
-from workers.evaluation_commands import add_evaluation_commands
-from workers.explain import partnership_of, render_decision
-from workers.operations_commands import add_operations_commands
-from workers.policy_commands import add_publish_command
 from workers.settings import Settings
-from workers.stream_commands import add_demo_command, add_gateway_commands, add_stream_commands
-from workers.strimzi_commands import add_strimzi_command
 
 Command = Callable[[argparse.Namespace], int]
 EXIT_SETTINGS = 78
@@ -186,7 +186,3 @@ def _principal() -> str:
         return Settings().kafka.who
     except (ValidationError, ValueError):
         return "this principal"
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,8 +11,8 @@ from workers.core.completion import TaskLine, progress_after
 from workers.core.messages import TaskEvent
 from workers.core.outputs import Snapshot
 from workers.core.records import GroupTaskLines, IncidentTasks, progress_key
-from workers.runtime import Runtime, subscribe, utc_now
-from workers.stores import Store, Writes
+from workers.stream.runtime import Runtime, subscribe, utc_now
+from workers.stream.stores import Store, Writes
 
 log = structlog.get_logger("gvi.completion")
 

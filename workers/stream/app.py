@@ -8,29 +8,29 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from events.catalogue import CleanupPolicy, build_catalogue
 from events.connection import KafkaConnection
-from workers.agents import (
-    completion,
-    deadlines,
-    gateway_events,
-    health,
-    incidents,
-    planning,
-    tasks,
-)
 from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy, load_policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.faust_fixes.settled_changelog import SettledTable
-from workers.metrics import WorkerMetrics
-from workers.policy_feed import PolicyFeed
-from workers.runtime import Runtime
 from workers.settings import Settings
-from workers.watchdogs import partitions as partition_watchdog
-from workers.watchdogs import recovery as recovery_watchdog
-from workers.watchdogs import stuck_events
+from workers.stream import web
+from workers.stream.agents import (
+    completion,
+    deadlines,
+    gateway_events,
+    intake,
+    planning,
+    tasks,
+)
+from workers.stream.metrics import WorkerMetrics
+from workers.stream.policy_feed import PolicyFeed
+from workers.stream.runtime import Runtime
+from workers.stream.watchdogs import partitions as partition_watchdog
+from workers.stream.watchdogs import recovery as recovery_watchdog
+from workers.stream.watchdogs import stuck_events
 
-AGENTS = (incidents, planning, tasks, completion, deadlines, gateway_events)
+AGENTS = (intake, planning, tasks, completion, deadlines, gateway_events)
 TABLES = (
     "incidents",
     "groups",
@@ -157,7 +157,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
             name,
             default=None,
             partitions=settings.partitions,
-            value_type=bytes,  # the JSON bytes of a record, also when recovered (workers/stores.py)
+            value_type=bytes,  # a record's JSON bytes, also when recovered (stream/stores.py)
             options=rocksdb_options(settings) if rocksdb else None,
         )
         for name in TABLES
@@ -184,7 +184,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
     for agent_module in AGENTS:
         agent_module.register(app, runtime)
-    health.register(app, runtime)
+    web.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
     watch = stuck_events.register(app, settings.stuck_event_seconds)
     partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)

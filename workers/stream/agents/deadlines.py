@@ -20,9 +20,9 @@ from workers.core.messages import (
 )
 from workers.core.outputs import Disclosure, HandToGroup, Instruct, Output
 from workers.core.records import ParkedIncident, ParkedUpdates, TaskRecord
-from workers.core.task_state import redelivery, reminder_due_at
-from workers.runtime import Runtime, delivery_failure, utc_now
-from workers.stores import Store
+from workers.core.tasks import redelivery, reminder_due_at
+from workers.stream.runtime import Runtime, delivery_failure, utc_now
+from workers.stream.stores import Store
 
 log = structlog.get_logger("gvi.deadlines")
 

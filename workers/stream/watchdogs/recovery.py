@@ -6,8 +6,8 @@ from typing import Any
 
 import structlog
 
-from workers.bounded_exit import crash_within
-from workers.watchdogs.diagnostics import (
+from workers.stream.exits import crash_within
+from workers.stream.watchdogs.diagnostics import (
     evidence,
     fetch_state,
     force_rebalance,

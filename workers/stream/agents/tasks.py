@@ -8,7 +8,7 @@ from faust.types import EventT
 
 from events.codec import decode, decode_with, require_key
 from schemas.task import TaskStatusChange
-from workers.core import task_state
+from workers.core import tasks as task_state
 from workers.core.messages import (
     TASK_COMMAND,
     CancelTask,
@@ -21,9 +21,9 @@ from workers.core.messages import (
 from workers.core.outputs import Progress
 from workers.core.policy import Policy
 from workers.core.records import ParkedUpdates, TaskRecord
-from workers.core.task_state import Decided, TaskSlot
-from workers.runtime import Runtime, answering_at, subscribe, utc_now
-from workers.stores import Store, Writes
+from workers.core.tasks import Decided, TaskSlot
+from workers.stream.runtime import Runtime, answering_at, subscribe, utc_now
+from workers.stream.stores import Store, Writes
 
 log = structlog.get_logger("gvi.tasks")
 ROUTINE = {"task kept", "task already known"}

@@ -9,7 +9,7 @@ from faust.types import EventT
 from events.codec import decode, require_key
 from schemas.gateway_event import GatewayEvent
 from workers.core.gateway_events import relayed
-from workers.runtime import Runtime, subscribe
+from workers.stream.runtime import Runtime, subscribe
 
 log = structlog.get_logger("gvi.gateway_events")
 

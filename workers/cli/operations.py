@@ -17,9 +17,9 @@ from events.admin import (
 )
 from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
-from workers.app import changelog_topics
 from workers.core.policy import load_policy
 from workers.settings import Settings
+from workers.stream.app import changelog_topics
 
 EXIT_UNHEALTHY = 1
 EXIT_CONFIG = 78

@@ -6,8 +6,8 @@ from typing import Any
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workers.metrics import owned_by, readiness
-from workers.runtime import Runtime
+from workers.stream.metrics import owned_by, readiness
+from workers.stream.runtime import Runtime
 
 # prometheus_client's content type without its charset, which aiohttp adds itself.
 EXPOSITION = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset"))

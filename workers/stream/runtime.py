@@ -21,16 +21,16 @@ from events.catalogue import Catalogue
 from events.codec import key_text
 from events.partitioning import needs_forwarding
 from schemas.rejection import Refused, RejectionCode
-from workers.bounded_exit import crash_within
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.partnerships import PolicyBook
-from workers.emit import messages_of
 from workers.faust_fixes.unreadable_batches import unreadable_reason
-from workers.metrics import WorkerMetrics
-from workers.policy_feed import PolicyFeed
 from workers.settings import Settings
-from workers.stores import Writes
+from workers.stream.exits import crash_within
+from workers.stream.metrics import WorkerMetrics
+from workers.stream.outbound import messages_of
+from workers.stream.policy_feed import PolicyFeed
+from workers.stream.stores import Writes
 
 log = structlog.get_logger("gvi.boundary")
 METADATA_WAIT_SECONDS = 3.0

@@ -13,8 +13,8 @@ from events.codec import encode
 from events.connection import check_access
 from schemas.playbook import PublishedPlaybook
 from workers.core.policy import PolicyInvalid, load_policy, load_policy_text
-from workers.kafka_tools import publish, read_topic
 from workers.settings import Settings
+from workers.tools.kafka_clients import publish, read_topic
 
 MINIMUM_LEAD = timedelta(seconds=5)
 """How far ahead of now a version must take effect (unless forced): every worker reads it

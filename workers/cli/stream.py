@@ -19,10 +19,10 @@ from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
 from schemas.task import TaskStatusChange
 from workers.core.policy import load_policy
-from workers.embedded_broker import EmbeddedBroker
-from workers.kafka_tools import follow, publish
 from workers.settings import Settings
-from workers.worker import run_worker
+from workers.stream.worker import run_worker
+from workers.tools.embedded_broker import EmbeddedBroker
+from workers.tools.kafka_clients import follow, publish
 
 KINDS = {"incident": "incidents", "group": "groups", "update": "task-updates"}
 
@@ -154,7 +154,7 @@ def add_stream_commands(commands: Any) -> None:
 
 
 def run_demo_command(arguments: argparse.Namespace) -> int:
-    from workers.demo import run_demo
+    from workers.demo.run import run_demo
 
     return run_demo(arguments.time_limit, arguments.agency_pace)
 

@@ -9,12 +9,12 @@ import structlog
 
 from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
 from events.connection import check_access
-from workers.app import changelog_topics, create_app
-from workers.bounded_exit import SHUTDOWN_GRACE_SECONDS, exit_within
-from workers.embedded_broker import EmbeddedBroker
 from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
 from workers.logs import configure_logging
 from workers.settings import Settings
+from workers.stream.app import changelog_topics, create_app
+from workers.stream.exits import SHUTDOWN_GRACE_SECONDS, exit_within
+from workers.tools.embedded_broker import EmbeddedBroker
 
 log = structlog.get_logger("gvi.worker")
 EXIT_CONFIG = 78

@@ -23,7 +23,7 @@ from events.connection import KafkaConnection
 from schemas.completion import CompletionSnapshot, IncidentProgress
 from schemas.task import TaskStatus, TaskStatusChange
 from workers.core.policy import load_policy
-from workers.demo_agencies import (
+from workers.demo.agencies import (
     PULL_AGENCY,
     SECRET_ENV,
     WEBHOOK_AGENCY,
@@ -33,12 +33,12 @@ from workers.demo_agencies import (
     set_up,
     webhook_receiver,
 )
-from workers.demo_data import demo_groups, demo_incidents
-from workers.embedded_broker import EmbeddedBroker, free_port
+from workers.demo.data import demo_groups, demo_incidents
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
-from workers.kafka_tools import follow_many, publish, wait_for_keys
 from workers.settings import Settings
-from workers.worker_process import start_gateway_process, start_worker_process
+from workers.tools.embedded_broker import EmbeddedBroker, free_port
+from workers.tools.kafka_clients import follow_many, publish, wait_for_keys
+from workers.tools.processes import start_gateway_process, start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
 BAR_WIDTH = 24

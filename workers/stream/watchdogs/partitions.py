@@ -10,10 +10,10 @@ import faust
 import structlog
 from faust.types import TP, Message
 
-from workers.bounded_exit import crash_within
-from workers.watchdogs.diagnostics import evidence, fetch_state, force_rebalance, run_every
-from workers.watchdogs.recovery import RebalanceBudget
-from workers.watchdogs.stuck_events import InFlightEvents
+from workers.stream.exits import crash_within
+from workers.stream.watchdogs.diagnostics import evidence, fetch_state, force_rebalance, run_every
+from workers.stream.watchdogs.recovery import RebalanceBudget
+from workers.stream.watchdogs.stuck_events import InFlightEvents
 
 log = structlog.get_logger("gvi.partitions")
 

@@ -11,19 +11,19 @@ from faust.types import EventT
 from events.codec import decode, decode_with, key_text, require_key
 from schemas.group import GroupProfile
 from schemas.rejection import Refused
-from workers.core.group_planning import (
+from workers.core.messages import GROUP_WORK, GiveUpWaiting, PlanForGroup, RetractForGroup
+from workers.core.outputs import Answer
+from workers.core.planning import (
     GroupSlot,
     Planned,
     give_up_waiting,
     plan_for_group,
     unparked,
 )
-from workers.core.messages import GROUP_WORK, GiveUpWaiting, PlanForGroup, RetractForGroup
-from workers.core.outputs import Answer
 from workers.core.policy import Policy
 from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident, plan_key
-from workers.runtime import Runtime, answering_at, subscribe, utc_now
-from workers.stores import Store, Writes
+from workers.stream.runtime import Runtime, answering_at, subscribe, utc_now
+from workers.stream.stores import Store, Writes
 
 log = structlog.get_logger("gvi.planning")
 

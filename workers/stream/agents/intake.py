@@ -17,8 +17,8 @@ from workers.core.intake import (
     work_for_groups,
 )
 from workers.core.messages import UnknownGroupReport
-from workers.runtime import Runtime, message_time, subscribe, utc_now
-from workers.stores import Store, Writes
+from workers.stream.runtime import Runtime, message_time, subscribe, utc_now
+from workers.stream.stores import Store, Writes
 
 log = structlog.get_logger("gvi.intake")
 INCIDENT_EVENT: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)

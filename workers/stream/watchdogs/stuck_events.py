@@ -8,8 +8,8 @@ import faust
 import structlog
 from faust.types import TP, EventT, StreamT
 
-from workers.bounded_exit import crash_within
-from workers.watchdogs.diagnostics import evidence, run_every
+from workers.stream.exits import crash_within
+from workers.stream.watchdogs.diagnostics import evidence, run_every
 
 log = structlog.get_logger("gvi.stuck")
 

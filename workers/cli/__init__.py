@@ -1,0 +1,1 @@
+"""The `gvi-sanctions` command line: one module per family of commands."""

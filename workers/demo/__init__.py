@@ -1,0 +1,1 @@
+"""`gvi-sanctions demo`: the embedded broker, a worker, a gateway and simulated agencies."""

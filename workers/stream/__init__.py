@@ -1,0 +1,1 @@
+"""The worker process: the faust app, its agents (one per stage), stores, outbound, watchdogs."""

@@ -1,0 +1,1 @@
+"""Local tools: the embedded broker, small Kafka clients, and child processes of the two kinds."""
