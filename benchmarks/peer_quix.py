@@ -13,8 +13,8 @@ from quixstreams import Application
 from events.codec import decode
 from schemas import GroupProfile, IncidentReported
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import project_task
+from workers.policies import load_policy
 
 POLICY = load_policy()
 

@@ -27,8 +27,8 @@ from events.codec import decode, encode
 from schemas import GroupProfile, IncidentReported
 from tests.brokers import running_broker
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import project_task
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.app import TABLES
 from workers.tools.embedded_broker import free_port

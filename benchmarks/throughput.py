@@ -32,7 +32,7 @@ from schemas import (
 )
 from tests.brokers import running_broker
 from workers.core.planner import plan
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
 from workers.tools.kafka_clients import follow, publish, wait_for_keys

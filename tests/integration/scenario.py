@@ -14,7 +14,7 @@ from schemas import (
 from tests.builders import attribution, group, incident
 from workers.core.partnerships import policy_for_incident
 from workers.core.planner import plan
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 
 POLICY = load_policy()
 

@@ -28,7 +28,7 @@ from schemas.task import SanctionTask
 from tests.integration.conftest import Deployment
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
 from tests.outside_clients import librdkafka_report
-from workers.core.policy import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE
+from workers.policies import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE
 from workers.tools.processes import settings_environment
 
 pytestmark = pytest.mark.broker

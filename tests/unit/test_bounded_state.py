@@ -10,8 +10,8 @@ from workers.core.completion import MAX_LISTED_TASKS, TaskLine, completion_snaps
 from workers.core.messages import TaskEvent
 from workers.core.planner import PlannedTask, history_entry, plan, replan_group, with_entry
 from workers.core.planning import PLANNED_CHUNK
-from workers.core.policy import load_policy
 from workers.core.records import GroupPlans, GroupTaskLines, IncidentPlan
+from workers.policies import load_policy
 
 POLICY = load_policy()
 KAFKA_DEFAULT_LIMIT = 1_048_576

@@ -25,8 +25,8 @@ from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Disclosure
 from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
 from workers.stream.stores import Store, Writes

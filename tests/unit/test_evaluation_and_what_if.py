@@ -13,13 +13,9 @@ from schemas.task import RecipientTaskView, SanctionTask, TaskStatus, TaskStatus
 from tests.builders import T0, attribution, correction, group, incident
 from workers.core.evaluation import Window, latest_incidents, report, retracted, task_facts
 from workers.core.planner import plan
-from workers.core.policy import (
-    DEFAULT_POLICY_FILE,
-    DEFAULT_POLICY_PACKAGE,
-    load_policy,
-    parse_policy,
-)
+from workers.core.policy_checks import parse_policy
 from workers.core.what_if import compare, replay
+from workers.policies import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE, load_policy
 
 POLICY = load_policy()
 

@@ -16,11 +16,12 @@ from schemas.incident import IncidentReported
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.unit.gateway_harness import gateway_api
 from workers.core.partnerships import policy_for_incident
-from workers.core.policy import Policy, load_policy
+from workers.core.policy import Policy
 from workers.core.projection import project_task
 from workers.gateway.credentials import add_token
 from workers.gateway.read_model import ReadModel, Record
 from workers.gateway.server import topic_roles
+from workers.policies import load_policy
 
 POLICY = load_policy()
 

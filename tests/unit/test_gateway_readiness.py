@@ -6,10 +6,10 @@ import httpx
 import pytest
 
 from events.catalogue import build_catalogue
-from workers.core.policy import load_policy
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import CredentialsFile
 from workers.gateway.disclosure import Disclosures
+from workers.policies import load_policy
 
 POLICY = load_policy()
 

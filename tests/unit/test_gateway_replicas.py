@@ -23,13 +23,14 @@ from schemas.incident import IncidentReported
 from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
 from tests.unit.gateway_harness import gateway_api
 from workers.core.partnerships import policy_for_incident
-from workers.core.policy import Policy, load_policy
+from workers.core.policy import Policy
 from workers.core.projection import project_task
 from workers.gateway.credentials import add_token, revoke_token
 from workers.gateway.dashboard import SESSION_COOKIE
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.read_model import Cursor, ReadModel, Record
 from workers.gateway.server import topic_roles
+from workers.policies import load_policy
 
 POLICY = load_policy()
 PARTITIONS = 2

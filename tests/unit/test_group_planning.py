@@ -31,8 +31,8 @@ from workers.core.planning import (
     give_up_waiting,
     plan_for_group,
 )
-from workers.core.policy import load_policy
 from workers.core.records import GroupPlans
+from workers.policies import load_policy
 from workers.stream.outbound import KEPT_PER_MESSAGE, messages_of
 
 POLICY = load_policy()

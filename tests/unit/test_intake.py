@@ -7,7 +7,7 @@ import pytest
 from schemas import IncidentRetracted, Refused, RejectionCode
 from tests.builders import T0, attribution, correction, incident
 from workers.core.intake import GroupAssignment, admit, answer_unknown_group
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 
 POLICY = load_policy()
 

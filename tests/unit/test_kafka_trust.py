@@ -29,7 +29,7 @@ from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
 from workers.core.gateway_events import relayed
 from workers.core.outputs import Audited, Escalate
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
 

@@ -15,7 +15,7 @@ from workers.core.lifecycle import (
     mark_overdue,
 )
 from workers.core.planner import plan
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 
 POLICY = load_policy()
 TASK = next(

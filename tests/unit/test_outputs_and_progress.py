@@ -21,7 +21,7 @@ from workers.core.messages import (
 )
 from workers.core.outputs import Answer, Escalate, HandToGroup, Instruct, Progress
 from workers.core.planner import plan
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.stream.outbound import MAX_KEY_CHARS, messages_of
 
 POLICY = load_policy()

@@ -21,9 +21,9 @@ from workers.core.messages import (
     SourceRef,
 )
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import context_for
 from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
+from workers.policies import load_policy
 
 SOURCE = SourceRef(topic="gvi.task-updates.skatteverket", partition=2, offset=41, key="k")
 WAIT = timedelta(minutes=10)

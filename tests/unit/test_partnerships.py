@@ -24,15 +24,9 @@ from workers.core.partnerships import (
     policy_for_incident,
 )
 from workers.core.planner import plan
-from workers.core.policy import (
-    Adaptations,
-    Policy,
-    PolicyInvalid,
-    Scope,
-    effective_policy,
-    load_policy,
-    parse_policy,
-)
+from workers.core.policy import Adaptations, Policy, PolicyInvalid, Scope, effective_policy
+from workers.core.policy_checks import parse_policy
+from workers.policies import load_policy
 
 BASE = load_policy()
 TEXT = resources.files("workers.policies").joinpath("default.yaml").read_text("utf-8")

@@ -16,7 +16,7 @@ from workers.core.planner import (
     task_id_for,
     tier_for,
 )
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 
 POLICY = load_policy()
 GROUP_A = group("GRP-TEST-A")

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from workers.cli.main import main
-from workers.core.policy import PolicyInvalid, load_policy, load_policy_text, parse_policy
+from workers.core.policy import PolicyInvalid
+from workers.core.policy_checks import load_policy_text, parse_policy
+from workers.policies import load_policy
 
 DEFAULT_TEXT = resources.files("workers.policies").joinpath("default.yaml").read_text("utf-8")
 

@@ -11,8 +11,8 @@ from tests.builders import T0, group, incident
 from workers.core.completion import completion_snapshot, merge_tasks
 from workers.core.lifecycle import cancel
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import disclosed_fields, project_task
+from workers.policies import load_policy
 
 POLICY = load_policy()
 GROUP = group()

@@ -18,8 +18,9 @@ from schemas import (
 from tests.unit.strategies import groups, histories, incidents
 from workers.core.lifecycle import PROGRESSION, TransitionRejected, apply_status_change
 from workers.core.planner import diff_decision, plan
-from workers.core.policy import Side, load_policy
+from workers.core.policy import Side
 from workers.core.projection import project_task
+from workers.policies import load_policy
 
 POLICY = load_policy()
 RULE_IDS = {rule.id for rule in POLICY.rules}

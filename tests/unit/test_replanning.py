@@ -17,8 +17,8 @@ from workers.core.planner import (
     with_entry,
     without_incident,
 )
-from workers.core.policy import load_policy
 from workers.core.projection import context_for, disclosed_fields, project_task, view_of
+from workers.policies import load_policy
 
 POLICY = load_policy()
 GROUP = group()

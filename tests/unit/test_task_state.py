@@ -15,7 +15,6 @@ from workers.core.lifecycle import mark_delivered
 from workers.core.messages import CancelTask, MarkDelivered, NewTask, RemindTask, SourceRef
 from workers.core.outputs import Answer, Disclosure, Escalate, Progress
 from workers.core.planner import plan
-from workers.core.policy import load_policy
 from workers.core.projection import context_for, view_of
 from workers.core.tasks import (
     MAX_PARKED_PER_TASK,
@@ -31,6 +30,7 @@ from workers.core.tasks import (
     take_delivery,
     take_update,
 )
+from workers.policies import load_policy
 from workers.stream.agents.deadlines import not_yet_sent, past_deadline, past_reminder
 
 POLICY = load_policy()

@@ -10,7 +10,7 @@ from typing import Any
 from events.acls import Acl, Pattern, Principals, Resource, derive_acls, render
 from events.catalogue import build_catalogue
 from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused, check_access
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.settings import Settings
 
 

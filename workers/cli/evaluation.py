@@ -35,8 +35,9 @@ from workers.core.evaluation import (
 )
 from workers.core.evaluation import task_facts as facts_of
 from workers.core.partnerships import PolicyBook
-from workers.core.policy import Policy, PolicyInvalid, load_policy
+from workers.core.policy import Policy, PolicyInvalid
 from workers.core.what_if import WhatIf, compare
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.policy_feed import UnusablePlaybook, published_policy
 from workers.tools.kafka_clients import Record, read_topics

@@ -24,7 +24,8 @@ from workers.cli.stream import add_demo_command, add_gateway_commands, add_strea
 from workers.cli.strimzi import add_strimzi_command
 from workers.core.partnerships import UnknownPartnership, policy_for_incident
 from workers.core.planner import UnknownGroup, plan
-from workers.core.policy import PolicyInvalid, load_policy
+from workers.core.policy import PolicyInvalid
+from workers.policies import load_policy
 from workers.settings import Settings
 
 Command = Callable[[argparse.Namespace], int]

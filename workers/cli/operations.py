@@ -17,7 +17,7 @@ from events.admin import (
 )
 from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.app import changelog_topics
 

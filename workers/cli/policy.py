@@ -12,7 +12,9 @@ from events.catalogue import build_catalogue
 from events.codec import encode
 from events.connection import check_access
 from schemas.playbook import PublishedPlaybook
-from workers.core.policy import PolicyInvalid, load_policy, load_policy_text
+from workers.core.policy import PolicyInvalid
+from workers.core.policy_checks import load_policy_text
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.kafka_clients import publish, read_topic
 

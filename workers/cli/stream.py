@@ -18,7 +18,7 @@ from schemas.common import describe_validation_error
 from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
 from schemas.task import TaskStatusChange
-from workers.core.policy import load_policy
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.worker import run_worker
 from workers.tools.embedded_broker import EmbeddedBroker

@@ -22,7 +22,6 @@ from events.codec import encode
 from events.connection import KafkaConnection
 from schemas.completion import CompletionSnapshot, IncidentProgress
 from schemas.task import TaskStatus, TaskStatusChange
-from workers.core.policy import load_policy
 from workers.demo.agencies import (
     PULL_AGENCY,
     SECRET_ENV,
@@ -35,6 +34,7 @@ from workers.demo.agencies import (
 )
 from workers.demo.data import demo_groups, demo_incidents
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.embedded_broker import EmbeddedBroker, free_port
 from workers.tools.kafka_clients import follow_many, publish, wait_for_keys

@@ -22,7 +22,6 @@ from pydantic import SecretStr
 from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
 from events.connection import KafkaAccessRefused, check_access
-from workers.core.policy import load_policy
 from workers.faust_fixes.header_deadline import with_header_deadline
 from workers.gateway.api import Gateway, create_api
 from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
@@ -34,6 +33,7 @@ from workers.gateway.read_model import ReadModel, TopicRoles, owner_only_folder
 from workers.gateway.webhook_rules import WebhooksInvalid, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
+from workers.policies import load_policy
 from workers.settings import Settings
 
 log = structlog.get_logger("gvi.gateway")

@@ -9,10 +9,11 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from events.catalogue import CleanupPolicy, build_catalogue
 from events.connection import KafkaConnection
 from workers.core.partnerships import PolicyBook
-from workers.core.policy import Policy, load_policy
+from workers.core.policy import Policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.faust_fixes.settled_changelog import SettledTable
+from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream import web
 from workers.stream.agents import (

@@ -19,7 +19,8 @@ from events.connection import KafkaConnection
 from schemas.playbook import PublishedPlaybook
 from schemas.rejection import Refused
 from workers.core.partnerships import PolicyBook, PublishedPolicy
-from workers.core.policy import PolicyInvalid, load_policy_text
+from workers.core.policy import PolicyInvalid
+from workers.core.policy_checks import load_policy_text
 
 log = structlog.get_logger("gvi.policies")
 
