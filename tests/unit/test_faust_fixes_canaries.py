@@ -1,6 +1,7 @@
 """Canaries of the quarantined corrections: the pinned versions, and every upstream method that
 an override replaces or depends on, unchanged since the correction was written."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from workers.faust_fixes import (
     require_pinned_versions,
     upstream_digest,
 )
+from workers.faust_fixes.internals import PRIVATE_NAMES, defines
 
 
 def test_the_installed_libraries_are_the_pinned_ones() -> None:
@@ -48,3 +50,37 @@ def test_the_pins_in_pyproject_are_exact_and_match() -> None:
             d.split("[")[0].split("=")[0] == name and d.endswith(f"=={version}")
             for d in dependencies
         ), f"{name} is not pinned to =={version} in pyproject.toml"
+
+
+@pytest.mark.parametrize(
+    ("class_path", "name"),
+    [(class_path, name) for class_path, names in PRIVATE_NAMES.items() for name in names],
+)
+def test_canary_each_private_name_read_or_acted_through_still_exists(
+    class_path: str, name: str
+) -> None:
+    assert defines(class_path, name), (
+        f"{class_path} no longer has {name}: the watchdog or tool that reads it through "
+        "workers/faust_fixes/internals.py would fail; check the new release"
+    )
+
+
+def test_the_attribute_canary_notices_a_missing_name() -> None:
+    assert not defines("faust.tables.recovery:Recovery", "_recovery_started_at_renamed")
+    assert defines("faust.tables.recovery:Recovery", "_recovery_started_at")
+
+
+def test_no_module_outside_the_quarantine_reads_a_private_library_name() -> None:
+    workers = Path(__file__).parents[2] / "workers"
+    private_use = re.compile(r"[\w)\]]\._[a-z]\w*")
+    leaks = [
+        f"{path.relative_to(workers)}:{number}: {line.strip()}"
+        for path in workers.rglob("*.py")
+        if "faust_fixes" not in path.parts
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        for match in private_use.finditer(line)
+        if not line[: match.start() + 1].endswith(("self", "runtime", "os", "sys"))
+        and not line.lstrip().startswith("#")
+        and "`" not in line[: match.start()]  # a name quoted in prose
+    ]
+    assert leaks == []

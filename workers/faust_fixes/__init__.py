@@ -5,7 +5,9 @@ Every override of a library's private code lives in this package, and only here.
 names the defect it corrects (docs/streams.md has the evidence). `REPLACED` lists each upstream
 method an override replaces or depends on, with a digest of its source: the canary tests
 (`tests/unit/test_faust_fixes_canaries.py`) fail as soon as a release changes one of them,
-whether it breaks the correction or fixes the defect.
+whether it breaks the correction or fixes the defect. The private names that the watchdogs and
+tools only read or act through are behind the functions of `internals`, each with an attribute
+canary (`internals.PRIVATE_NAMES`).
 """
 
 import hashlib
@@ -40,6 +42,8 @@ REPLACED = {
     "faust.transport.drivers.aiokafka:Consumer._drain_messages": "44a2500309e83c63",
     "faust.transport.drivers.aiokafka:Producer._producer_type": "311dc214fc435d81",
     "faust:App._new_transport": "42db531312dd776f",
+    "faust.worker:Worker._on_sigterm": "ba99cf23ea875c02",
+    "faust.worker:Worker._on_sigint": "327193230c65ea83",
     "faust:App.flow_control": "f664abbe76e25985",
     "mode.utils.queues:FlowControlEvent.resume": "4dcdc1253fd0dcb4",
     "aiokafka:AIOKafkaProducer.send": "08ce81263f439838",

@@ -4,12 +4,12 @@ import asyncio
 import sys
 from typing import Any
 
-import faust
 import structlog
 
 from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
 from events.connection import check_access
 from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
+from workers.faust_fixes.stop_signals import StopSignalWorker
 from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.stream.app import changelog_topics, create_app
@@ -21,7 +21,7 @@ EXIT_CONFIG = 78
 """sysexits' EX_CONFIG: the topics on the broker do not fit the settings; restarting won't help."""
 
 
-class BoundedWorker(faust.Worker):
+class BoundedWorker(StopSignalWorker):
     """faust's worker, whose SIGTERM and SIGINT always end the process: a stop that hangs
     (an agent waiting for the broker) ends hard after the grace period."""
 
@@ -35,13 +35,8 @@ class BoundedWorker(faust.Worker):
         dropped (7 % of a busy worker's time, by py-spy); the worker's output is logs."""
         self.spinner = None
 
-    def _on_sigterm(self) -> None:
-        exit_within(SHUTDOWN_GRACE_SECONDS, 1, "SIGTERM: the graceful stop did not finish")
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        exit_within(SHUTDOWN_GRACE_SECONDS, 1, "SIGINT: the graceful stop did not finish")
-        super()._on_sigint()
+    def on_stop_signal(self, signal_name: str) -> None:
+        exit_within(SHUTDOWN_GRACE_SECONDS, 1, f"{signal_name}: the graceful stop did not finish")
 
 
 def run_worker(settings: Settings) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.connection import KafkaConnection, connection_of
+from workers.faust_fixes.internals import refresh_metadata
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 
 Kafka = KafkaConnection | str
@@ -179,7 +180,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str, wait: float) -> li
             return [TopicPartition(topic, number) for number in sorted(numbers)]
         if time.monotonic() >= deadline:
             return []
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         await asyncio.sleep(0.2)
 
 

@@ -1,4 +1,5 @@
-"""Worker diagnostics shared by the watchdogs: what each loop awaits, producer and fetch state."""
+"""Worker diagnostics shared by the watchdogs: what each loop awaits, producer and fetch state,
+and the runner of their periodic checks."""
 
 import asyncio
 import functools
@@ -7,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
 import structlog
+
+from workers.faust_fixes import internals
+from workers.stream.exits import crash_within
 
 log = structlog.get_logger("gvi.diagnostics")
 
@@ -72,53 +76,8 @@ def _next_awaited(awaited: Any) -> Any:
     return following
 
 
-@best_effort
-def producer_state(app: Any) -> dict[str, Any]:
-    """What aiokafka's producer holds: batches waiting and sent, and what it thinks is in flight."""
-    producer = getattr(app.producer, "_producer", None)
-    if producer is None:
-        return {}
-    sender = producer._sender
-    accumulator = producer._message_accumulator
-    waiting = {
-        f"{tp.topic}/{tp.partition}": len(batches)
-        for tp, batches in accumulator._batches.items()
-        if batches
-    }
-    return {
-        "waiting_batches": waiting,
-        "sent_batches": len(accumulator._pending_batches),
-        "nodes_in_flight": sorted(sender._in_flight),
-        "muted_partitions": sorted(f"{tp.topic}/{tp.partition}" for tp in sender._muted_partitions),
-        "leaders": {
-            name: producer.client.cluster.leader_for_partition(tp)
-            for tp in accumulator._batches
-            if (name := f"{tp.topic}/{tp.partition}") in waiting
-        },
-        "sender_alive": not sender.sender_task.done() if sender.sender_task else None,
-    }
-
-
-@best_effort
-def fetch_state(app: Any, tps: Any) -> dict[str, Any]:
-    """How the consumer stands on each of `tps`: position, pause, buffered records, activity."""
-    consumer = app.consumer
-    aiokafka_consumer = consumer._thread._ensure_consumer()
-    assignment = aiokafka_consumer._subscription.subscription.assignment
-    fetcher = aiokafka_consumer._fetcher
-    active = consumer._active_partitions or set()
-    state: dict[str, Any] = {}
-    for tp in sorted(tps):
-        tp_state = assignment.state_value(tp) if assignment is not None else None
-        state[f"{tp.topic}/{tp.partition}"] = {
-            "position": getattr(tp_state, "_position", None),
-            "highwater": getattr(tp_state, "highwater", None),
-            "paused": getattr(tp_state, "paused", None),
-            "awaiting_reset": getattr(tp_state, "awaiting_reset", None),
-            "buffered": type(fetcher._records[tp]).__name__ if tp in fetcher._records else None,
-            "active_in_faust": tp in active,
-        }
-    return state
+producer_state = best_effort(internals.producer_state)
+fetch_state = best_effort(internals.fetch_state)
 
 
 @best_effort
@@ -142,31 +101,35 @@ def recovery_state(app: Any) -> dict[str, Any]:
     }
 
 
-def force_rebalance(app: Any) -> None:
-    """Ask the consumer's group coordinator, on its own thread, to rejoin the group."""
-    thread = app.consumer._thread
-    coordinator = thread._ensure_consumer()._coordinator
-    thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)
-
-
 def evidence(app: Any) -> dict[str, Any]:
     """Everything a stall record carries about the worker as a whole."""
     return {
         "producer": producer_state(app),
         "main_tasks": describe_tasks(app.loop),
-        "consumer_thread_tasks": describe_tasks(app.consumer._thread.thread_loop),
+        "consumer_thread_tasks": describe_tasks(internals.consumer_thread_loop(app)),
     }
 
 
+class WatchdogBroken(RuntimeError):
+    """A watchdog's check met a library without a name it reads: it cannot watch any more."""
+
+
 def run_every(app: Any, interval: float, check: Callable[[], Awaitable[None]], name: str) -> None:
-    """Run ``check`` every ``interval`` seconds from the app's start; a failing check only logs."""
+    """Run ``check`` every ``interval`` seconds from the app's start. A check that fails once
+    only logs (a watchdog must never be what stops a worker by accident); one that meets a
+    missing name (AttributeError: a library changed under it) crashes the worker loudly rather
+    than leave it unwatched."""
 
     async def watch() -> None:
         while not app.should_stop:
             await app.sleep(interval)
             try:
                 await check()
-            except Exception:  # a watchdog must never be what stops a worker by accident
+            except AttributeError as missing:
+                log.critical("watchdog broken: a name it reads is gone", watchdog=name)
+                await crash_within(app, WatchdogBroken(f"watchdog {name}: {missing}"))
+                return
+            except Exception:
                 log.exception("watchdog check failed", watchdog=name)
 
     app.background(watch)

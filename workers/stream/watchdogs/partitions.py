@@ -10,8 +10,9 @@ import faust
 import structlog
 from faust.types import TP, Message
 
+from workers.faust_fixes.internals import buffered_partitions, committed_offsets, force_rebalance
 from workers.stream.exits import crash_within
-from workers.stream.watchdogs.diagnostics import evidence, fetch_state, force_rebalance, run_every
+from workers.stream.watchdogs.diagnostics import evidence, fetch_state, run_every
 from workers.stream.watchdogs.recovery import RebalanceBudget
 from workers.stream.watchdogs.stuck_events import InFlightEvents
 
@@ -113,16 +114,17 @@ async def _check(
     if any(now - event.since >= 5.0 for event in in_flight.in_flight.values()):
         return  # an agent is busy or stuck on one event: a rebalance would not help (stuck_events)
     changelogs = app.tables.changelog_topics
+    buffered = buffered_partitions(consumer)
     assigned = {
         TP(tp.topic, tp.partition)
         for tp in consumer.assignment()
-        if tp.topic not in changelogs and tp not in consumer._buffered_partitions
+        if tp.topic not in changelogs and tp not in buffered
     }
     if not assigned:
         return
     ends_raw = await asyncio.wait_for(consumer.highwaters(*assigned), timeout=30)
     ends = {TP(tp.topic, tp.partition): int(end) for tp, end in ends_raw.items()}
-    behind = partitions.behind(now, assigned, consumer._committed_offset, ends)
+    behind = partitions.behind(now, assigned, committed_offsets(consumer), ends)
     action = budget.decide(max(behind.values(), default=0.0), now)
     if action is None:
         return

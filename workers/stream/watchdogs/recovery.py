@@ -6,11 +6,11 @@ from typing import Any
 
 import structlog
 
+from workers.faust_fixes.internals import force_rebalance, recovery_times
 from workers.stream.exits import crash_within
 from workers.stream.watchdogs.diagnostics import (
     evidence,
     fetch_state,
-    force_rebalance,
     recovery_state,
     run_every,
 )
@@ -82,11 +82,11 @@ class RecoveryWatchdog(RebalanceBudget):
 def read_progress(app: Any) -> RecoveryProgress:
     """The recovery state of a running faust app."""
     recovery = app.tables.recovery
-    received = list(recovery._active_events_received_at.values())
+    started_at, received = recovery_times(recovery)
     return RecoveryProgress(
         in_recovery=bool(recovery.in_recovery),
         remaining=int(recovery.active_remaining_total()) if recovery.in_recovery else 0,
-        started_at=recovery._recovery_started_at,
+        started_at=started_at,
         last_event_at=max(received) if received else None,
     )
 
