@@ -25,7 +25,7 @@ from events.admin import ensure_topics
 from events.catalogue import build_catalogue
 from events.codec import decode, encode
 from schemas import GroupProfile, IncidentReported
-from tests.brokers import running_broker
+from tests.support.brokers import running_broker
 from workers.core.planner import plan
 from workers.core.projection import project_task
 from workers.policies import load_policy

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.throughput import POLICY, _completed, _group, _incident
 from events.codec import encode
-from tests.brokers import running_broker
+from tests.support.brokers import running_broker
 from workers.core.planner import plan
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port

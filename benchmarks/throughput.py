@@ -30,7 +30,7 @@ from schemas import (
     Outcome,
     SupervisionStatus,
 )
-from tests.brokers import running_broker
+from tests.support.brokers import running_broker
 from workers.core.planner import plan
 from workers.policies import load_policy
 from workers.settings import Settings

@@ -19,10 +19,10 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from events.codec import encode
 from schemas import IncidentReported, TaskStatus
-from tests.e2e.gateway_stack import Stack, started_stack
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
-from tests.outside_clients import librdkafka_report
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import Stack, started_stack
+from tests.support.outside_clients import librdkafka_report
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 
 pytestmark = pytest.mark.broker
 

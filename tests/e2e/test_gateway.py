@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from events.codec import encode
-from tests.e2e.gateway_stack import Stack, metric_samples, sample, started_stack
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import Stack, metric_samples, sample, started_stack
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

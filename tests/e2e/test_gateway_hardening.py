@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from events.codec import encode
-from tests.e2e.gateway_stack import Stack, metric_samples, started_stack
-from tests.integration.conftest import Deployment, new_deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
-from tests.outside_clients import librdkafka_publish
+from tests.support.deployment import Deployment, new_deployment
+from tests.support.gateway_stack import Stack, metric_samples, started_stack
+from tests.support.outside_clients import librdkafka_publish
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 from workers.gateway.credentials import add_token
 from workers.tools.processes import settings_environment
 
@@ -352,7 +352,7 @@ def test_the_http_contract_is_exact(stack: Stack) -> None:
 def test_a_gateway_started_before_the_worker_waits_then_serves(deployment: Deployment) -> None:
     credentials = deployment.tmp_path / "credentials.json"
     police = add_token(credentials, "police")
-    from tests.e2e.gateway_stack import _start
+    from tests.support.gateway_stack import _start
     from workers.tools.embedded_broker import free_port
 
     port = free_port()

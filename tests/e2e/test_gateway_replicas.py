@@ -16,10 +16,10 @@ import yaml
 from pydantic import SecretStr
 
 from events.codec import encode
-from tests.e2e.agency_server import Agency, agency_server
-from tests.e2e.gateway_stack import Stack, _start, _wait_ready, started_stack
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.agency_server import Agency, agency_server
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import Stack, _start, _wait_ready, started_stack
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 from workers.gateway.dashboard import SESSION_COOKIE
 from workers.tools.embedded_broker import free_port
 

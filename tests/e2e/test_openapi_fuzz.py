@@ -15,8 +15,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.gateway_stack import Stack, started_stack
-from tests.integration.conftest import new_deployment
+from tests.support.deployment import new_deployment
+from tests.support.gateway_stack import Stack, started_stack
 
 pytestmark = pytest.mark.broker
 DOCUMENT = Path(__file__).resolve().parents[2] / "schemas" / "openapi.json"

@@ -16,8 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic import SecretStr
 
-from tests.e2e.gateway_stack import started_stack
-from tests.integration.conftest import Deployment
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import started_stack
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
 from workers.tools.processes import settings_environment

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from events.codec import encode
-from tests.e2e.agency_server import Agency, agency_server, verified
-from tests.e2e.gateway_stack import Stack, started_stack
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.agency_server import Agency, agency_server, verified
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import Stack, started_stack
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 HUDDINGE, OREBRO = "socialtjansten-huddinge", "socialtjansten-orebro"

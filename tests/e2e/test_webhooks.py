@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from events.codec import encode
-from tests.e2e.agency_server import Agency, agency_server, verified
-from tests.e2e.gateway_stack import metric_samples, sample, started_stack
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.agency_server import Agency, agency_server, verified
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import metric_samples, sample, started_stack
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 from workers.tools.embedded_broker import free_port
 
 pytestmark = pytest.mark.broker

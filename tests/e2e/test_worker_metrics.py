@@ -10,11 +10,11 @@ import pytest
 
 from events.codec import encode
 from schemas import TaskStatus
-from tests.convergence import complete_all
-from tests.e2e.gateway_stack import metric_samples
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
-from tests.outside_clients import librdkafka_publish
+from tests.support.convergence import complete_all
+from tests.support.deployment import Deployment
+from tests.support.gateway_stack import metric_samples
+from tests.support.outside_clients import librdkafka_publish
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 
 pytestmark = pytest.mark.broker
 

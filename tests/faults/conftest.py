@@ -1,12 +1,8 @@
-"""The fault tier runs on a three-broker Apache Kafka cluster and shares the deployment fixture."""
+"""The fault tier runs on a three-broker Apache Kafka cluster (the root conftest's fixtures)."""
 
 import os
 
 import pytest
-
-from tests.integration.conftest import broker_url, deployment
-
-__all__ = ["broker_url", "deployment"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

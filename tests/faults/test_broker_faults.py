@@ -8,16 +8,16 @@ import pytest
 
 from events.codec import encode
 from schemas import IncidentReported
-from tests.brokers import kafka_node
-from tests.convergence import (
+from tests.support.brokers import kafka_node
+from tests.support.convergence import (
     all_expected,
     assert_completion_converged,
     complete_all,
     wait_until_dispatched,
 )
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import fresh_incident, notified_group
-from tests.outside_clients import librdkafka_publish
+from tests.support.deployment import Deployment
+from tests.support.outside_clients import librdkafka_publish
+from tests.support.scenario import fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

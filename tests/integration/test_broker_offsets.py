@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from events.admin import lists_batch_starts_as_ends
-from tests.integration.conftest import Deployment
+from tests.support.deployment import Deployment
 from workers.stream.app import create_app
 
 pytestmark = pytest.mark.broker

@@ -25,9 +25,9 @@ from events.codec import encode
 from schemas import TaskStatus
 from schemas.incident import IncidentRetracted
 from schemas.task import SanctionTask
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
-from tests.outside_clients import librdkafka_report
+from tests.support.deployment import Deployment
+from tests.support.outside_clients import librdkafka_report
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 from workers.policies import DEFAULT_POLICY_FILE, DEFAULT_POLICY_PACKAGE
 from workers.tools.processes import settings_environment
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.codec import encode
-from tests.builders import attribution
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, retraction
+from tests.support.builders import attribution
+from tests.support.deployment import Deployment
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, retraction
 
 pytestmark = pytest.mark.broker
 

@@ -9,15 +9,15 @@ import pytest
 from events.codec import encode
 from events.partitioning import partition_of
 from schemas import TaskStatus
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import (
+from tests.support.deployment import Deployment
+from tests.support.outside_clients import librdkafka_publish, librdkafka_report
+from tests.support.scenario import (
     expected_tasks,
     fresh_incident,
     notified_group,
     retraction,
     update,
 )
-from tests.outside_clients import librdkafka_publish, librdkafka_report
 
 pytestmark = pytest.mark.broker
 

@@ -7,8 +7,8 @@ import pytest
 
 from events.codec import encode
 from schemas import TaskStatus
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
+from tests.support.deployment import Deployment
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 
 pytestmark = pytest.mark.broker
 

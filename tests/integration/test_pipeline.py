@@ -10,9 +10,9 @@ import pytest
 
 from events.codec import encode
 from schemas import IncidentCorrected, TaskStatus
-from tests.builders import attribution
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import (
+from tests.support.builders import attribution
+from tests.support.deployment import Deployment
+from tests.support.scenario import (
     POLICY,
     expected_tasks,
     fresh_incident,

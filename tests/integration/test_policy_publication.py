@@ -16,8 +16,8 @@ import yaml
 
 from events.codec import encode
 from schemas.incident import IncidentReported
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import fresh_incident, notified_group
+from tests.support.deployment import Deployment
+from tests.support.scenario import fresh_incident, notified_group
 from workers.settings import Settings
 from workers.tools.processes import settings_environment
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from events.codec import encode
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.deployment import Deployment
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.conftest import Deployment
+from tests.support.deployment import Deployment
 from workers.stream.worker import EXIT_CONFIG
 
 pytestmark = pytest.mark.broker

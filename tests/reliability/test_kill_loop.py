@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from events.codec import encode
-from tests.convergence import (
+from tests.support.convergence import (
     all_expected,
     assert_completion_converged,
     complete_all,
     wait_until_dispatched,
 )
-from tests.integration.conftest import Deployment, WorkerProcess
-from tests.integration.scenario import fresh_incident, notified_group
-from tests.outside_clients import librdkafka_publish
+from tests.support.deployment import Deployment, WorkerProcess
+from tests.support.outside_clients import librdkafka_publish
+from tests.support.scenario import fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

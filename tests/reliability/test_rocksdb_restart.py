@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from events.codec import encode
-from tests.e2e.gateway_stack import metric_samples
-from tests.integration.conftest import Deployment, WorkerProcess
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, retraction
+from tests.support.deployment import Deployment, WorkerProcess
+from tests.support.gateway_stack import metric_samples
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, retraction
 
 pytestmark = pytest.mark.broker
 

@@ -6,10 +6,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import expected_tasks, notified_group
-from tests.outside_clients import librdkafka_publish
-from tests.wire_fuzz import WireFuzz
+from tests.support.deployment import Deployment
+from tests.support.outside_clients import librdkafka_publish
+from tests.support.scenario import expected_tasks, notified_group
+from tests.support.wire_fuzz import WireFuzz
 
 pytestmark = pytest.mark.broker
 

@@ -6,8 +6,8 @@ import pytest
 
 from events.codec import encode
 from schemas import GroupProfile, IncidentReported
-from tests.integration.conftest import Deployment, WorkerProcess
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group
+from tests.support.deployment import Deployment, WorkerProcess
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

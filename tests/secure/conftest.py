@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from events.connection import SaslMechanism, SecurityProtocol
-from tests.brokers import KAFKA_SCRIPTS, free_port_block, kafka_cluster_name
+from tests.support.brokers import KAFKA_SCRIPTS, free_port_block, kafka_cluster_name
 from workers.settings import Settings
 
 ADMIN = "kafka-admin"

@@ -27,8 +27,8 @@ from events.connection import (
     check_access,
 )
 from schemas import TaskStatus
-from tests.integration.scenario import expected_tasks, fresh_incident, notified_group, update
 from tests.secure.conftest import ADMIN, SecureCluster
+from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 from workers.gateway.credentials import add_token
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port

@@ -7,10 +7,10 @@ import pytest
 from events.codec import encode
 from schemas import GroupProfile
 from schemas.group import GroupMember, SupervisionStatus
-from tests.builders import attribution
-from tests.convergence import all_expected, wait_until_dispatched
-from tests.integration.conftest import Deployment
-from tests.integration.scenario import fresh_incident, notified_group
+from tests.support.builders import attribution
+from tests.support.convergence import all_expected, wait_until_dispatched
+from tests.support.deployment import Deployment
+from tests.support.scenario import fresh_incident, notified_group
 
 pytestmark = pytest.mark.broker
 

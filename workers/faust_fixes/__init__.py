@@ -4,7 +4,7 @@ they fix.
 Every override of a library's private code lives in this package, and only here. Each module
 names the defect it corrects (docs/streams.md has the evidence). `REPLACED` lists each upstream
 method an override replaces or depends on, with a digest of its source: the canary tests
-(`tests/unit/test_faust_fixes_canaries.py`) fail as soon as a release changes one of them,
+(`tests/unit/faust_fixes/test_canaries.py`) fail as soon as a release changes one of them,
 whether it breaks the correction or fixes the defect. The private names that the watchdogs and
 tools only read or act through are behind the functions of `internals`, each with an attribute
 canary (`internals.PRIVATE_NAMES`).

@@ -9,7 +9,7 @@ offset is committed like any other, and the partition goes on.
 
 A fix to aiokafka's private fetcher: pinned (`workers.faust_fixes.PINNED`), the upstream
 method watched by the canaries of `workers.faust_fixes.REPLACED`, its behaviour by
-`tests/unit/test_unreadable_batches.py`.
+`tests/unit/faust_fixes/test_unreadable_batches.py`.
 """
 
 from collections.abc import Iterator

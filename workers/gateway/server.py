@@ -23,9 +23,10 @@ from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
 from events.connection import KafkaAccessRefused, check_access
 from workers.faust_fixes.header_deadline import with_header_deadline
-from workers.gateway.api import Gateway, create_api
+from workers.gateway.app import create_api
 from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
-from workers.gateway.dashboard import add_dashboard, session_key
+from workers.gateway.dashboard import Sessions, session_key
+from workers.gateway.deps import Gateway
 from workers.gateway.disclosure import Disclosures
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
@@ -111,40 +112,21 @@ def build_app(settings: Settings) -> FastAPI:
         state["broker_checked"] = (now, answered)
         return answered
 
-    disclosures = Disclosures(lambda: gateway.model, send, catalogue.gateway_events.name)
-    gateway = Gateway(
-        catalogue=catalogue,
-        model=None,  # type: ignore[arg-type]  # set in the lifespan, before the first request
-        credentials=credentials,
-        send=send,
-        ready=lambda: bool(feeds) and feeds[0].caught_up.is_set(),
-        max_body_bytes=settings.max_body_bytes,
-        disclosures=disclosures,
-        broker_reachable=broker_reachable,
-    )
-    api = create_api(gateway)
     metrics = GatewayMetrics()
 
     async def read_model_lag() -> dict[tuple[str, int], int]:
         return await feeds[0].lag() if feeds else {}
 
-    metrics_api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    metrics.expose(
-        api,
-        metrics_api if settings.gateway_metrics_port else api,
-        read_model_lag,
-        gateway.ready,
-        _revealed(settings.gateway_metrics_token),
-    )
-    api.state.metrics_api = metrics_api
+    def ready() -> bool:
+        return bool(feeds) and feeds[0].caught_up.is_set()
+
     configured_key = _revealed(settings.gateway_session_secret)
 
     def dashboard_key() -> str:
         owner_only_folder(store_path(settings).parent)
         return session_key(configured_key, store_path(settings).parent)
 
-    add_dashboard(api, credentials, lambda: gateway.model, disclosures, dashboard_key)
-
+    sessions = Sessions(dashboard_key)
     running: list[asyncio.Task[None]] = []
     webhook_tasks: list[asyncio.Task[None]] = []
 
@@ -153,8 +135,6 @@ def build_app(settings: Settings) -> FastAPI:
         leaves its group at once, so another replica takes its partitions within seconds."""
         for task in webhook_tasks:
             task.cancel()
-
-    api.state.on_exit = leave_webhook_groups
 
     async def streams(model: ReadModel, client: httpx.AsyncClient) -> None:
         """Wait, not ready, until the worker has made the topics (a gateway may start first);
@@ -203,14 +183,24 @@ def build_app(settings: Settings) -> FastAPI:
             await asyncio.sleep(3600)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = await ReadModel.open(store_path(settings), topic_roles(catalogue))
-        gateway.model = model
         producer = AIOKafkaProducer(
             **settings.kafka.aiokafka(), acks="all", request_timeout_ms=15000
         )
         await producer.start()
         state["producer"] = producer
+        app.state.gateway = Gateway(
+            catalogue=catalogue,
+            model=model,
+            credentials=credentials,
+            send=send,
+            ready=ready,
+            max_body_bytes=settings.max_body_bytes,
+            disclosures=Disclosures(lambda: model, send, catalogue.gateway_events.name),
+            broker_reachable=broker_reachable,
+            sessions=sessions,
+        )
         client = shared_client()
         for work in (streams(model, client), forget_closed_incidents(model)):
             task = asyncio.create_task(work)
@@ -234,7 +224,17 @@ def build_app(settings: Settings) -> FastAPI:
             await producer.stop()
             await model.close()
 
-    api.router.lifespan_context = lifespan
+    api = create_api(lifespan=lifespan)
+    metrics_api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    metrics.expose(
+        api,
+        metrics_api if settings.gateway_metrics_port else api,
+        read_model_lag,
+        ready,
+        _revealed(settings.gateway_metrics_token),
+    )
+    api.state.metrics_api = metrics_api
+    api.state.on_exit = leave_webhook_groups
     return api
 
 

@@ -2,8 +2,9 @@
 // (Server-Sent Events from /dashboard/events) without reloading the page.
 "use strict";
 
-const OPEN = new Set(["created", "delivered", "acknowledged", "in_progress"]);
-const state = { incidents: new Map(), escalations: [], partnerships: [], source: null };
+// The open statuses and every count come from the gateway's JSON: the page derives none.
+let OPEN = new Set();
+const state = { incidents: new Map(), escalations: [], partnerships: [], recipients: [], source: null };
 
 function make(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -156,34 +157,19 @@ function renderOverview() {
 }
 
 function renderAgencies() {
-  const totals = new Map();
-  for (const snapshot of state.incidents.values()) {
-    for (const line of snapshot.tasks) {
-      const entry = totals.get(line.recipient) || { open: 0, completed: 0, onTime: 0, overdue: 0 };
-      if (OPEN.has(line.status)) entry.open += 1;
-      if (line.status === "completed") {
-        entry.completed += 1;
-        if (!line.overdue) entry.onTime += 1;
-      }
-      if (line.overdue && OPEN.has(line.status)) entry.overdue += 1;
-      totals.set(line.recipient, entry);
-    }
-  }
   const body = document.querySelector("#agencies tbody");
   body.replaceChildren(
-    ...[...totals.entries()].sort().map(([recipient, entry]) => {
-      const due = entry.completed + entry.overdue;
-      const share = due ? `${Math.round((100 * entry.onTime) / due)} %` : "—";
-      return make(
+    ...state.recipients.map((entry) =>
+      make(
         "tr",
-        { class: entry.overdue ? "overdue" : null, "data-recipient": recipient },
-        make("th", { scope: "row", text: recipient }),
+        { class: entry.overdue ? "overdue" : null, "data-recipient": entry.recipient },
+        make("th", { scope: "row", text: entry.recipient }),
         make("td", { text: entry.open }),
         make("td", { text: entry.completed }),
         make("td", { text: entry.overdue }),
-        make("td", { class: "on-time", text: share }),
-      );
-    }),
+        make("td", { class: "on-time", text: entry.on_time_percent === null ? "—" : `${Math.round(entry.on_time_percent)} %` }),
+      ),
+    ),
   );
 }
 
@@ -233,6 +219,8 @@ async function startOverview() {
     for (const snapshot of data.incidents) state.incidents.set(snapshot.incident_id, snapshot);
     state.escalations = data.escalations;
     state.partnerships = data.partnerships;
+    state.recipients = data.recipients;
+    OPEN = new Set(data.open_statuses);
     const scope = document.getElementById("scope");
     scope.textContent = data.scope ? `Partnership: ${data.scope}` : "All partnerships (read only)";
     scope.dataset.scope = data.scope || "";
@@ -247,12 +235,12 @@ async function startOverview() {
       const known = state.incidents.get(snapshot.incident_id);
       state.incidents.set(snapshot.incident_id, { ...snapshot, municipality: known ? known.municipality : null });
       renderOverview();
-      const partnership = snapshot.partnership || "(none)";
-      const listed = state.partnerships.some((entry) => entry.partnership === partnership);
-      if (!known || !known.municipality || !listed) {
-        // the municipality comes from the task views, a partnership's numbers from the gateway
-        clearTimeout(refreshing);
-        refreshing = setTimeout(refresh, 1000);
+      // the counts per partnership and recipient (and a new municipality) come from the gateway
+      if (refreshing === null) {
+        refreshing = setTimeout(() => {
+          refreshing = null;
+          refresh();
+        }, 1000);
       }
     },
     (escalation) => {
@@ -270,6 +258,7 @@ async function startIncident() {
   const render = async () => {
     const data = await fetchJson(`/dashboard/incidents/${encodeURIComponent(incidentId)}`);
     const snapshot = data.snapshot;
+    OPEN = new Set(data.open_statuses);
     document.title = `${incidentId} · GVI sanctions`;
     document.getElementById("incident-title").textContent = `Incident ${incidentId}`;
     document.getElementById("incident-summary").textContent =

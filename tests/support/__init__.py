@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: brokers, deployments, builders, fakes and outside clients."""

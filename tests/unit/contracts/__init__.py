@@ -1,0 +1,1 @@
+"""The wire contracts, the topic catalogue, partitioning and trust on Kafka."""

@@ -1,0 +1,1 @@
+"""The quarantined corrections and their canaries."""

@@ -1,0 +1,1 @@
+"""The gateway in process, without a broker."""

@@ -1,0 +1,1 @@
+"""Settings and logs, shared by both processes."""

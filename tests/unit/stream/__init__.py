@@ -1,0 +1,1 @@
+"""The worker process's parts in process, without a broker."""
