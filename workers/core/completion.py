@@ -1,8 +1,8 @@
 """The completion snapshot of an incident, computed from its tasks."""
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
 from schemas.task import OPEN_STATUSES, SanctionTask, TaskKind, TaskStatus
+from workers.core.decision import Decision, Outcome
+from workers.core.messages import TaskEvent
+from workers.core.outputs import Snapshot
 
 MAX_LISTED_TASKS = 500
 """Tasks listed per snapshot (about 250 bytes each); the counts always cover every task."""
@@ -134,50 +137,38 @@ def merge_tasks(
 
 
 @dataclass(frozen=True)
-class IncidentProgressChange:
-    """What one task event changes for an incident: the groups' new task lines, the incident's
-    new header values, and the snapshot to send (None when nothing changed)."""
+class IncidentSlot:
+    """What completion holds for one incident: its version (None before its first event),
+    playbook version, partnership, groups, and each group's task lines."""
 
-    lines: dict[str, dict[str, TaskLine]]
-    incident_version: int
-    policy_version: str
-    groups: tuple[str, ...]
-    snapshot: CompletionSnapshot | None
+    version: int | None = None
+    policy_version: str = ""
     partnership: str | None = None
+    groups: tuple[str, ...] = ()
+    lines: Mapping[str, Mapping[str, TaskLine]] = field(default_factory=dict)
 
 
-def progress_after(
-    known_version: int | None,
-    known_groups: tuple[str, ...],
-    lines_of: Callable[[str], Mapping[str, TaskLine]],
-    incident_id: str,
-    event_kind: str,
-    incident_version: int,
-    policy_version: str,
-    tasks: Iterable[SanctionTask],
-    now: datetime,
-    partnership: str | None = None,
-) -> IncidentProgressChange:
-    """Merge one task event into an incident's progress (`lines_of` gives a group's known
-    lines); `known_version` is None for an incident not seen before."""
+def progress_after(slot: IncidentSlot, change: TaskEvent, now: datetime) -> Decision[IncidentSlot]:
+    """Merge one task event into an incident's progress: the new slot and, when anything
+    changed, the incident's new completion snapshot."""
     by_group: dict[str, list[SanctionTask]] = {}
-    for task in tasks:
+    for task in change.tasks:
         by_group.setdefault(task.group_id, []).append(task)
     changed: dict[str, dict[str, TaskLine]] = {}
     for group_id, incoming in by_group.items():
-        merged = merge_tasks(lines_of(group_id), incoming, planned=event_kind == "planned")
+        known = slot.lines.get(group_id, {})
+        merged = merge_tasks(known, incoming, planned=change.event == "planned")
         if merged is not None:
             changed[group_id] = merged
-    version = max(known_version or 0, incident_version)
-    groups = (*known_groups, *(g for g in changed if g not in known_groups))
-    if known_version is not None and not changed and incident_version <= known_version:
-        return IncidentProgressChange({}, version, policy_version, groups, None, partnership)
-    every_line = [
-        line
-        for group_id in groups
-        for line in (changed.get(group_id) or lines_of(group_id)).values()
-    ]
+    version = max(slot.version or 0, change.incident_version)
+    if slot.version is not None and not changed and change.incident_version <= slot.version:
+        return Decision(slot)
+    groups = (*slot.groups, *(g for g in changed if g not in slot.groups))
+    lines = {**slot.lines, **changed}
+    every_line = [line for group_id in groups for line in lines.get(group_id, {}).values()]
+    partnership = change.partnership or slot.partnership
     snapshot = completion_snapshot(
-        incident_id, version, policy_version, every_line, now, partnership
+        change.incident_id, version, change.policy_version, every_line, now, partnership
     )
-    return IncidentProgressChange(changed, version, policy_version, groups, snapshot, partnership)
+    after = IncidentSlot(version, change.policy_version, partnership, groups, lines)
+    return Decision(after, (Snapshot(snapshot),), Outcome.PROGRESS_CHANGED)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from schemas.group import GroupProfile
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask
+from workers.core.decision import Decision, Outcome
 from workers.core.lifecycle import mark_delivered
 from workers.core.messages import (
     CancelTask,
@@ -60,12 +61,9 @@ class GroupSlot:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A decision: the slot to store, what to send first, and what happened (for the log)."""
+class Planned(Decision[GroupSlot]):
+    """The planning stage's decision, with the number of tasks it added and cancelled."""
 
-    slot: GroupSlot
-    outputs: tuple[Output, ...] = ()
-    happened: str = "nothing changed"
     added: int = 0
     cancelled: int = 0
 
@@ -91,7 +89,7 @@ def plan_for_group(
     ):
         # This group planned this version already: a duplicate must not plan it again with
         # today's history (a later retraction of an earlier incident lowers the tier).
-        return Planned(unparked(slot, work.incident_id), (), "incident version already planned")
+        return Planned(unparked(slot, work.incident_id), (), Outcome.VERSION_ALREADY_PLANNED)
     slot = unparked(slot, work.incident_id)
     plan = slot.incident_plan or IncidentPlan(version=0)
     history = without_incident(slot.plans.history, work.incident_id)
@@ -132,7 +130,7 @@ def plan_for_group(
     return Planned(
         GroupSlot(slot.group, plans, incident_plan, None),
         tuple(outputs),
-        "group planned",
+        Outcome.GROUP_PLANNED,
         added=len(diff.add),
         cancelled=len(diff.cancel),
     )
@@ -158,9 +156,7 @@ def give_up_waiting(
         )
         for source in waiting.sources
     )
-    return Planned(
-        unparked(slot, work.incident_id), reports, "parked incident given up: group unknown"
-    )
+    return Planned(unparked(slot, work.incident_id), reports, Outcome.PARKED_INCIDENT_GIVEN_UP)
 
 
 def _parked(slot: GroupSlot, work: PlanForGroup, now: datetime) -> Planned:
@@ -182,7 +178,7 @@ def _parked(slot: GroupSlot, work: PlanForGroup, now: datetime) -> Planned:
     return Planned(
         GroupSlot(slot.group, plans, slot.incident_plan, parked),
         (),
-        "incident parked until its group is known",
+        Outcome.INCIDENT_PARKED,
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from schemas.escalation import Escalation, EscalationLevel, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
+from workers.core.decision import Decision, Outcome
 from workers.core.lifecycle import apply_status_change, cancel, mark_delivered, mark_overdue
 from workers.core.messages import (
     CancelTask,
@@ -36,13 +37,8 @@ class TaskSlot:
     parked: ParkedUpdates = field(default_factory=ParkedUpdates)
 
 
-@dataclass(frozen=True)
-class Decided:
-    """A decision: the slot to store, what to send first, and what happened (for the log)."""
-
-    slot: TaskSlot
-    outputs: tuple[Output, ...] = ()
-    happened: str = "nothing changed"
+Decided = Decision[TaskSlot]
+"""The task stage's decision."""
 
 
 def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) -> Decided:
@@ -53,10 +49,10 @@ def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) ->
     )
     released = release_parked(TaskSlot(record, slot.parked), policy, now)
     if slot.parked.updates:
-        happened = "parked status updates applied"
+        outcome = Outcome.PARKED_UPDATES_APPLIED
     else:
-        happened = "task kept" if slot.record is None else "task already known"
-    return Decided(released.slot, released.outputs, happened)
+        outcome = Outcome.TASK_KEPT if slot.record is None else Outcome.TASK_ALREADY_KNOWN
+    return Decided(released.slot, released.outputs, outcome)
 
 
 def take_update(
@@ -80,10 +76,10 @@ def take_update(
     if slot.record is None:
         update = ParkedUpdate(change=change, source=source, parked_at=now)
         parked = slot.parked.with_update(update, MAX_PARKED_PER_TASK)
-        return Decided(TaskSlot(None, parked), (), "status update parked until its task is known")
+        return Decided(TaskSlot(None, parked), (), Outcome.UPDATE_PARKED)
     record, outputs = _changed_status(slot.record, change, policy, now)
-    happened = "task status changed" if outputs else "repeated status update ignored"
-    return Decided(TaskSlot(record, slot.parked), outputs, happened)
+    outcome = Outcome.STATUS_CHANGED if outputs else Outcome.REPEATED_UPDATE
+    return Decided(TaskSlot(record, slot.parked), outputs, outcome)
 
 
 def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
@@ -100,7 +96,7 @@ def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
             more = (Answer(update.source, refusal.code, refusal.message),)
         outputs.extend(more)
     return Decided(
-        TaskSlot(record, ParkedUpdates()), tuple(outputs), "parked status updates applied"
+        TaskSlot(record, ParkedUpdates()), tuple(outputs), Outcome.PARKED_UPDATES_APPLIED
     )
 
 
@@ -119,10 +115,12 @@ def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
             progress.event.model_copy(update={"incident_version": command.incident_version})
         )
     if record.task.status is TaskStatus.CREATED:
-        return Decided(TaskSlot(stored, slot.parked), (progress,), "undelivered task cancelled")
+        return Decided(
+            TaskSlot(stored, slot.parked), (progress,), Outcome.UNDELIVERED_TASK_CANCELLED
+        )
     view = view_of(stored.task, stored.context, policy)
     disclosure = Disclosure.of(stored.task, view, "cancelled", command.at)
-    return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), "task cancelled")
+    return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), Outcome.TASK_CANCELLED)
 
 
 def redelivery(record: TaskRecord, policy: Policy, now: datetime) -> Disclosure | None:
@@ -145,12 +143,12 @@ def take_delivery(slot: TaskSlot, command: MarkDelivered, policy: Policy) -> Dec
     if record.task.status is TaskStatus.CANCELLED:
         view = view_of(record.task, record.context, policy)
         told = Disclosure.of(record.task, view, "cancelled", command.at)
-        return Decided(slot, (told,), "task cancelled before its late delivery; recipient told")
+        return Decided(slot, (told,), Outcome.CANCELLED_BEFORE_LATE_DELIVERY)
     delivered = mark_delivered(record.task, command.at)
     if not delivered.changed:
         return Decided(slot)
     stored, progress = _stored(record, delivered.task, record.applied, command.at)
-    return Decided(TaskSlot(stored, slot.parked), (progress,), "task delivered late")
+    return Decided(TaskSlot(stored, slot.parked), (progress,), Outcome.DELIVERED_LATE)
 
 
 def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
@@ -171,7 +169,7 @@ def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
     )
     task = late.model_copy(update={"escalated": True})
     stored, progress = _stored(record, task, record.applied, now)
-    return Decided(TaskSlot(stored, slot.parked), (escalation, progress), "task overdue")
+    return Decided(TaskSlot(stored, slot.parked), (escalation, progress), Outcome.TASK_OVERDUE)
 
 
 def reminder_due_at(task: SanctionTask, policy: Policy) -> datetime | None:
@@ -200,7 +198,7 @@ def remind(slot: TaskSlot, command: RemindTask, policy: Policy) -> Decided:
         EscalationLevel.REMINDER,
     )
     stored = record.model_copy(update={"reminded_at": now})
-    return Decided(TaskSlot(stored, slot.parked), (reminder,), "task reminded")
+    return Decided(TaskSlot(stored, slot.parked), (reminder,), Outcome.TASK_REMINDED)
 
 
 def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime) -> Decided:
@@ -219,7 +217,7 @@ def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime
         )
         for update in slot.parked.updates
     )
-    return Decided(TaskSlot(None, ParkedUpdates()), answers, "parked status updates rejected")
+    return Decided(TaskSlot(None, ParkedUpdates()), answers, Outcome.PARKED_UPDATES_REJECTED)
 
 
 def _changed_status(

@@ -15,7 +15,7 @@ from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.faust_fixes.settled_changelog import SettledTable
 from workers.policies import load_policy
 from workers.settings import Settings
-from workers.stream import web
+from workers.stream import runner, web
 from workers.stream.agents import (
     completion,
     deadlines,
@@ -31,7 +31,8 @@ from workers.stream.watchdogs import partitions as partition_watchdog
 from workers.stream.watchdogs import recovery as recovery_watchdog
 from workers.stream.watchdogs import stuck_events
 
-AGENTS = (intake, planning, tasks, completion, deadlines, gateway_events)
+AGENTS = (intake, planning, tasks, completion, gateway_events)
+"""The stages' agents, in the incident's order (each registered by `runner.register`)."""
 TABLES = (
     "incidents",
     "groups",
@@ -183,8 +184,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     app.settle_state = runtime.state_settled
     app.task(feed.run)
     app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
-    for agent_module in AGENTS:
-        agent_module.register(app, runtime)
+    for agent in AGENTS:
+        runner.register(app, runtime, agent)
+    deadlines.register(app, runtime)
     web.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
     watch = stuck_events.register(app, settings.stuck_event_seconds)

@@ -5,8 +5,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,17 +13,16 @@ from typing import Any
 import structlog
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 from faust.exceptions import ProducerSendError
-from faust.types import EventT, StreamT
+from faust.types import EventT
 
 from events.admin import recreate_missing
 from events.catalogue import Catalogue
 from events.codec import key_text
 from events.partitioning import needs_forwarding
-from schemas.rejection import Refused, RejectionCode
+from schemas.rejection import RejectionCode
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.partnerships import PolicyBook
-from workers.faust_fixes.unreadable_batches import unreadable_reason
 from workers.settings import Settings
 from workers.stream.exits import crash_within
 from workers.stream.metrics import WorkerMetrics
@@ -132,6 +130,12 @@ class Runtime:
             for recipient, spec in self.catalogue.tasks.items()
             if spec.name in self.unreachable_topics
         )
+
+    async def commit(self, outputs: Iterable[Output], writes: Writes) -> None:
+        """Commit one decision: its outputs sent and acknowledged first, then its state written
+        (a crash between the two sends the outputs again, which their ids make harmless)."""
+        await self.emit(outputs)
+        self.apply(writes)
 
     def apply(self, writes: Writes) -> None:
         """Make a message's table writes (after its outputs were acknowledged); their changelog
@@ -360,33 +364,6 @@ def source_from_headers(headers: Any, key: str | None) -> SourceRef | None:
         return None
 
 
-class RefusedAt(Refused):
-    """A refusal about a message read earlier, at other coordinates (e.g. the incident)."""
-
-    def __init__(self, refusal: Refused, source: SourceRef) -> None:
-        super().__init__(refusal.message, refusal.code)
-        self.source = source
-
-
-@contextmanager
-def answering_at(source: SourceRef) -> Iterator[None]:
-    """Answer whatever goes wrong inside at `source`: the message the sender published, not the
-    internal message that carried its work (the sender cannot look that one up)."""
-    try:
-        yield
-    except RefusedAt:
-        raise
-    except Refused as refusal:
-        raise RefusedAt(refusal, source) from None
-    except Exception as error:
-        if delivery_failure(error):
-            raise
-        log.exception("agent failed on a message", topic=source.topic, offset=source.offset)
-        raise RefusedAt(
-            Refused(f"{type(error).__name__}: {error}", RejectionCode.INTERNAL_ERROR), source
-        ) from error
-
-
 class DeliveryFailed(Exception):
     """The broker did not take a message's output, for a reason that may pass."""
 
@@ -397,130 +374,3 @@ def delivery_failure(error: BaseException) -> bool:
     if isinstance(cause, KafkaTimeoutError | TopicAuthorizationFailedError):
         return True  # a missing topic, or one not authorised yet: the message is not at fault
     return isinstance(cause, KafkaError) and bool(getattr(cause, "retriable", False))
-
-
-async def guarded(
-    runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
-) -> None:
-    """The per-message error boundary: a bad message is rejected with a reason; nothing escapes.
-
-    When the broker does not take the output (a timeout, a lost connection, no leader), the
-    message is handled again after a growing pause, for as long as that lasts: its offset is
-    not committed meanwhile, and every effect is idempotent by id. An agent held this way for
-    long is reported and, in the end, restarts the worker (`workers/stuck_events.py`).
-    """
-    message = event.message
-    if runtime.handled.already_handled(message.topic, message.partition, message.offset):
-        log.debug(
-            "message delivered again after a seek; already handled",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-        )
-        return
-    attempt = 0
-    while True:
-        try:
-            await _handle_or_reject(runtime, event, handle)
-            runtime.handled.mark(message.topic, message.partition, message.offset)
-            return
-        except DeliveryFailed as failure:
-            delay = runtime.delivery_backoff.delay(attempt)
-            attempt += 1
-            if attempt >= 2:
-                await runtime.recreate_missing_topics()
-            log.warning(
-                "output not delivered; handling the message again",
-                topic=event.message.topic,
-                partition=event.message.partition,
-                offset=event.message.offset,
-                attempt=attempt,
-                retry_in=delay,
-                error=str(failure),
-            )
-            await asyncio.sleep(delay)
-
-
-async def _handle_or_reject(
-    runtime: Runtime, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[None]]
-) -> None:
-    try:
-        refuse_unreadable(event)
-        refuse_too_large(event)
-        if await runtime.forward_if_misplaced(event):
-            return
-        await handle(event)
-    except RefusedAt as refusal:
-        await _reject_safely(runtime, refusal.source, refusal.code, refusal.message)
-    except Refused as refusal:
-        await _reject_safely(runtime, runtime.source_of(event), refusal.code, refusal.message)
-    except Exception as error:
-        if delivery_failure(error):
-            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
-        log.exception("agent failed on a message", topic=event.message.topic)
-        await _reject_safely(
-            runtime,
-            runtime.source_of(event),
-            RejectionCode.INTERNAL_ERROR,
-            f"{type(error).__name__}: {error}",
-        )
-
-
-def refuse_unreadable(event: EventT[Any]) -> None:
-    """A placeholder for an offset of a record batch that could not be read is answered."""
-    message = event.message
-    if message.value is not None or message.key is not None:
-        return
-    reason = unreadable_reason(message.headers)
-    if reason is not None:
-        raise Refused(
-            f"the record batch holding this offset cannot be read ({reason}); "
-            "the producer must send it again",
-            RejectionCode.UNREADABLE_BATCH,
-        )
-
-
-def refuse_too_large(event: EventT[Any]) -> None:
-    """A message larger (once decompressed) than anything the contracts allow is answered
-    before it is decoded or forwarded: forwarding it whole would fail at the broker."""
-    message = event.message
-    size = len(message.value or b"") + len(message.key or b"")
-    if size > MAX_MESSAGE_BYTES:
-        raise Refused(
-            f"the message holds {size:,} bytes of key and value; the contracts allow far less "
-            f"(the worker takes at most {MAX_MESSAGE_BYTES:,}): a field is too long",
-            RejectionCode.TOO_LARGE,
-        )
-
-
-async def _reject_safely(
-    runtime: Runtime, source: SourceRef, code: RejectionCode, message: str
-) -> None:
-    try:
-        await runtime.reject(source, code, message)
-    except Exception as error:
-        if delivery_failure(error):
-            raise DeliveryFailed(
-                f"rejection not written: {type(error).__name__}: {error}"
-            ) from error
-        log.exception("could not write the rejection", topic=source.topic, offset=source.offset)
-
-
-Handler = Callable[[EventT[Any]], Awaitable[None]]
-
-
-def subscribe(app: Any, runtime: Runtime, name: str, handlers: Mapping[str, Handler]) -> None:
-    """Register agent `name` on the topics of `handlers` (co-partitioned), each message handled
-    by its topic's handler inside the error boundary."""
-
-    async def handle(event: EventT[Any]) -> None:
-        await handlers[event.message.topic](event)
-
-    channel = app.topic(*handlers, key_serializer="raw", value_serializer="raw")
-
-    async def agent(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, handle)
-
-    agent.__name__ = agent.__qualname__ = name.replace("-", "_")
-    app.agent(channel, name=name)(agent)

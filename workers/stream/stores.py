@@ -1,7 +1,9 @@
 """Typed stores over faust tables: each table keeps one record model, as its JSON bytes."""
 
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -118,3 +120,48 @@ class Writes:
             else:
                 unsettled += store.put_encoded(key, stored, record)
         return unsettled
+
+
+# Cheap tests of a stored task record's JSON bytes, before it is parsed (the timers look at
+# every task of the worker's partitions; the task's own fields come first in its JSON).
+
+DEADLINE = re.compile(rb'"deadline":"([^"]+)"')
+
+
+def past_deadline(now: datetime) -> Callable[[bytes], bool]:
+    """A cheap test of a stored task record, before it is parsed: not yet flagged overdue and
+    past its deadline (the task's own fields come first in its JSON). The timer looks at every
+    task of the worker's partitions."""
+
+    def candidate(stored: bytes) -> bool:
+        if b'"overdue":false' not in stored:
+            return False
+        found = DEADLINE.search(stored)
+        return found is None or datetime.fromisoformat(found.group(1).decode()) < now
+
+    return candidate
+
+
+CREATED_AT = re.compile(rb'"created_at":"([^"]+)"')
+
+
+def past_reminder(now: datetime, share: float) -> Callable[[bytes], bool]:
+    """A cheap test of a stored task record, before it is parsed: not reminded, not overdue,
+    and past its reminder point but not its deadline."""
+
+    def candidate(stored: bytes) -> bool:
+        if b'"reminded_at":null' not in stored or b'"overdue":false' not in stored:
+            return False
+        created, deadline = CREATED_AT.search(stored), DEADLINE.search(stored)
+        if created is None or deadline is None:
+            return True
+        start = datetime.fromisoformat(created.group(1).decode())
+        end = datetime.fromisoformat(deadline.group(1).decode())
+        return start + (end - start) * share <= now < end
+
+    return candidate
+
+
+def not_yet_sent(stored: bytes) -> bool:
+    """A cheap test of a stored task record, before it is parsed: kept as created."""
+    return b'"status":"created"' in stored

@@ -1,6 +1,5 @@
 """Intake's outputs, completion's merge of task events, and outputs turned into Kafka messages."""
 
-from collections.abc import Mapping
 from datetime import timedelta
 
 from hypothesis import given
@@ -10,7 +9,7 @@ from events.catalogue import build_catalogue
 from schemas import IncidentRetracted, RejectionCode, TaskStatus
 from schemas.escalation import Escalation, EscalationReason
 from tests.support.builders import T0, attribution, group, incident
-from workers.core.completion import TaskLine, progress_after
+from workers.core.completion import IncidentSlot, progress_after
 from workers.core.intake import admit, work_for_groups
 from workers.core.messages import (
     CancelTask,
@@ -19,7 +18,7 @@ from workers.core.messages import (
     SourceRef,
     TaskEvent,
 )
-from workers.core.outputs import Answer, Escalate, HandToGroup, Instruct, Progress
+from workers.core.outputs import Answer, Escalate, HandToGroup, Instruct, Progress, Snapshot
 from workers.core.planner import plan
 from workers.policies import load_policy
 from workers.stream.outbound import MAX_KEY_CHARS, messages_of
@@ -88,24 +87,16 @@ def test_completion_ends_at_every_tasks_latest_state_in_any_order(order: list[in
         )
     ]
     events = [planned, *updates]
-    lines: dict[str, dict[str, TaskLine]] = {}
-    version: int | None = None
-    groups: tuple[str, ...] = ()
+    slot = IncidentSlot()
     completed_seen = 0
     for index in order:
-        event = events[index]
-
-        def lines_of(group_id: str) -> Mapping[str, TaskLine]:
-            return lines.get(group_id, {})
-
-        change = progress_after(
-            version, groups, lines_of, "INC-TEST-1", event.event, 1, "p", event.tasks, T0
-        )
-        lines.update(change.lines)
-        version, groups = change.incident_version, change.groups
-        if change.snapshot is not None:
-            assert change.snapshot.tasks_completed >= completed_seen
-            completed_seen = change.snapshot.tasks_completed
+        decided = progress_after(slot, events[index], T0)
+        slot = decided.slot
+        for output in decided.outputs:
+            assert isinstance(output, Snapshot)
+            assert output.snapshot.tasks_completed >= completed_seen
+            completed_seen = output.snapshot.tasks_completed
+    lines = slot.lines
     final = lines["GRP-TEST-A"]
     assert len(final) == len(TASKS)
     assert final[str(first.task_id)].status is TaskStatus.COMPLETED

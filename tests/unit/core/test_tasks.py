@@ -31,7 +31,7 @@ from workers.core.tasks import (
     take_update,
 )
 from workers.policies import load_policy
-from workers.stream.agents.deadlines import not_yet_sent, past_deadline, past_reminder
+from workers.stream.stores import not_yet_sent, past_deadline, past_reminder
 
 POLICY = load_policy()
 WAIT = timedelta(minutes=10)

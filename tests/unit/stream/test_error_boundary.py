@@ -28,7 +28,8 @@ from workers.core.planner import plan
 from workers.core.projection import context_for, view_of
 from workers.policies import load_policy
 from workers.settings import Settings
-from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure, guarded
+from workers.stream.boundary import guarded
+from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure
 from workers.stream.stores import Store, Writes
 
 POLICY = load_policy()

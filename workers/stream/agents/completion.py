@@ -1,69 +1,88 @@
 """Completion: every task change of an incident becomes a new snapshot on `gvi.completion`."""
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from faust.types import EventT
 
+from events.catalogue import Catalogue
 from events.codec import decode_internal
-from workers.core.completion import TaskLine, progress_after
+from workers.core.completion import IncidentSlot, progress_after
 from workers.core.messages import TaskEvent
 from workers.core.outputs import Snapshot
 from workers.core.records import GroupTaskLines, IncidentTasks, progress_key
-from workers.stream.runtime import Runtime, subscribe, utc_now
+from workers.stream.runner import StageHandler
+from workers.stream.runtime import Runtime, utc_now
 from workers.stream.stores import Store, Writes
 
+NAME = "completion"
 log = structlog.get_logger("gvi.completion")
 
 
-def register(app: Any, runtime: Runtime) -> None:
-    """Register the completion agent on the internal task events (keyed by incident id)."""
-    headers = Store(runtime.tables["incident-progress"], IncidentTasks)
-    lines = Store(runtime.tables["incident-progress"], GroupTaskLines)
+@dataclass(frozen=True)
+class CompletionContext:
+    runtime: Runtime
+    headers: Store[IncidentTasks]
+    lines: Store[GroupTaskLines]
 
-    async def record_progress(event: EventT[Any]) -> None:
-        change = decode_internal(TaskEvent, event.value)
-        incident_id = change.incident_id
-        known = headers.get(incident_id)
+    def load(self, incident_id: str, groups: set[str]) -> IncidentSlot:
+        """The incident's slot with the lines of its known groups and of `groups`."""
+        header = self.headers.get(incident_id)
+        if header is None:
+            known: tuple[str, ...] = ()
+            slot = IncidentSlot()
+        else:
+            known = header.groups
+            slot = IncidentSlot(
+                header.incident_version, header.policy_version, header.partnership, known
+            )
+        lines = {}
+        for group_id in (*known, *sorted(groups - set(known))):
+            stored = self.lines.get(progress_key(incident_id, group_id))
+            if stored is not None:
+                lines[group_id] = stored.tasks
+        return IncidentSlot(slot.version, slot.policy_version, slot.partnership, known, lines)
 
-        def lines_of(group_id: str) -> Mapping[str, TaskLine]:
-            stored = lines.get(progress_key(incident_id, group_id))
-            return stored.tasks if stored is not None else {}
 
-        progress = progress_after(
-            known.incident_version if known is not None else None,
-            known.groups if known is not None else (),
-            lines_of,
-            incident_id,
-            change.event,
-            change.incident_version,
-            change.policy_version,
-            change.tasks,
-            utc_now(),
-            change.partnership or (known.partnership if known is not None else None),
-        )
-        if progress.snapshot is None:
-            return
-        writes = Writes()
-        for group_id, group_lines in progress.lines.items():
+def context(runtime: Runtime) -> CompletionContext:
+    table = runtime.tables["incident-progress"]
+    return CompletionContext(runtime, Store(table, IncidentTasks), Store(table, GroupTaskLines))
+
+
+async def on_task_event(ctx: CompletionContext, event: EventT[Any]) -> None:
+    change = decode_internal(TaskEvent, event.value)
+    incident_id = change.incident_id
+    before = ctx.load(incident_id, {task.group_id for task in change.tasks})
+    decided = progress_after(before, change, utc_now())
+    after = decided.slot
+    if after is before:
+        return
+    writes = Writes()
+    for group_id, lines in after.lines.items():
+        if lines is not before.lines.get(group_id):
             key = progress_key(incident_id, group_id)
-            writes.put(lines, key, GroupTaskLines(tasks=group_lines))
-        header = IncidentTasks(
-            incident_id=incident_id,
-            incident_version=progress.incident_version,
-            policy_version=progress.policy_version,
-            groups=progress.groups,
-            partnership=progress.partnership,
-        )
-        writes.put(headers, incident_id, header)
-        await runtime.emit([Snapshot(progress.snapshot)])
-        runtime.apply(writes)
-        log.info(
-            "completion",
-            incident_id=incident_id,
-            progress=progress.snapshot.progress.value,
-            percent=progress.snapshot.percent_complete,
-        )
+            writes.put(ctx.lines, key, GroupTaskLines(tasks=dict(lines)))
+    assert after.version is not None
+    header = IncidentTasks(
+        incident_id=incident_id,
+        incident_version=after.version,
+        policy_version=after.policy_version,
+        groups=after.groups,
+        partnership=after.partnership,
+    )
+    writes.put(ctx.headers, incident_id, header)
+    await ctx.runtime.commit(decided.outputs, writes)
+    for output in decided.outputs:
+        if isinstance(output, Snapshot):
+            snapshot = output.snapshot
+            log.info(
+                "completion",
+                incident_id=incident_id,
+                progress=snapshot.progress.value,
+                percent=snapshot.percent_complete,
+            )
 
-    subscribe(app, runtime, "completion", {runtime.catalogue.task_events.name: record_progress})
+
+def handlers(catalogue: Catalogue) -> dict[str, StageHandler]:
+    return {catalogue.task_events.name: on_task_event}

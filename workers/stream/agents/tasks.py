@@ -1,14 +1,18 @@
 """Task state: keeps dispatched tasks, applies agencies' updates and the system's commands."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from faust.types import EventT
 
+from events.catalogue import Catalogue
 from events.codec import decode, decode_with, require_key
 from schemas.task import TaskStatusChange
-from workers.core import tasks as task_state
+from workers.core import tasks as stage
+from workers.core.decision import Outcome
 from workers.core.messages import (
     TASK_COMMAND,
     CancelTask,
@@ -22,109 +26,113 @@ from workers.core.outputs import Progress
 from workers.core.policy import Policy
 from workers.core.records import ParkedUpdates, TaskRecord
 from workers.core.tasks import Decided, TaskSlot
-from workers.stream.runtime import Runtime, answering_at, subscribe, utc_now
+from workers.stream.boundary import answering_at
+from workers.stream.runner import StageHandler
+from workers.stream.runtime import Runtime, utc_now
 from workers.stream.stores import Store, Writes
 
+NAME = "task-state"
 log = structlog.get_logger("gvi.tasks")
-ROUTINE = {"task kept", "task already known"}
 
 
-def register(app: Any, runtime: Runtime) -> None:
-    """Register the task agent on the internal task commands and on each recipient's
-    `gvi.task-updates.<recipient>`."""
-    catalogue, policies = runtime.catalogue, runtime.policies
-    tasks = Store(runtime.tables["tasks"], TaskRecord)
-    parked = Store(runtime.tables["parked-updates"], ParkedUpdates)
-    parked_wait = timedelta(seconds=runtime.settings.parked_update_seconds)
+@dataclass(frozen=True)
+class TaskContext:
+    runtime: Runtime
+    tasks: Store[TaskRecord]
+    parked: Store[ParkedUpdates]
+    parked_wait: timedelta
 
-    def load(task_id: str) -> TaskSlot:
-        return TaskSlot(tasks.get(task_id), parked.get(task_id) or ParkedUpdates())
+    def load(self, task_id: str) -> TaskSlot:
+        return TaskSlot(self.tasks.get(task_id), self.parked.get(task_id) or ParkedUpdates())
 
-    def policy_of(slot: TaskSlot) -> Policy:
+    def policy_of(self, slot: TaskSlot) -> Policy:
         """The effective playbook that planned the slot's task (the fallback before it is known)."""
-        return policies.for_task(slot.record.task) if slot.record else policies.fallback
+        book = self.runtime.policies
+        return book.for_task(slot.record.task) if slot.record else book.fallback
 
-    async def settle(task_id: str, before: TaskSlot, decided: Decided) -> None:
-        """Send the decision's outputs, then store what changed."""
+    async def settle(self, task_id: str, before: TaskSlot, decided: Decided) -> None:
         after, writes = decided.slot, Writes()
-        writes.change(tasks, task_id, before.record, after.record)
+        writes.change(self.tasks, task_id, before.record, after.record)
         waiting = after.parked if after.parked.updates else None
-        writes.change(parked, task_id, before.parked if before.parked.updates else None, waiting)
-        await runtime.emit(decided.outputs)
-        runtime.apply(writes)
+        writes.change(
+            self.parked, task_id, before.parked if before.parked.updates else None, waiting
+        )
+        await self.runtime.commit(decided.outputs, writes)
         for output in decided.outputs:
             if isinstance(output, Progress):
                 for task in output.event.tasks:
                     log.info("task changed", task_id=task_id, status=task.status.value)
-        if decided.happened in ROUTINE:
-            log.debug(decided.happened, task_id=task_id)
-        elif decided.happened != Decided.happened:
-            log.info(decided.happened, task_id=task_id, outputs=len(decided.outputs))
+        if decided.outcome.routine:
+            log.debug(decided.outcome, task_id=task_id)
+        elif decided.outcome is not Outcome.NOTHING_CHANGED:
+            log.info(decided.outcome, task_id=task_id, outputs=len(decided.outputs))
 
-    async def apply_command(event: EventT[Any]) -> None:
-        command = decode_with(TASK_COMMAND, event.value, outside=False)
-        if isinstance(command, CreateTasks):
-            for version in sorted({new.task.policy_version for new in command.tasks}):
-                await runtime.policy_known(version)
-        else:
-            await runtime.policy_known(None)
-        match command:
-            case CreateTasks(tasks=created, source=source):
-                with answering_at(source):
-                    for new in created:
-                        task_id = str(new.task.task_id)
-                        slot = load(task_id)
-                        await settle(
-                            task_id,
-                            slot,
-                            task_state.keep_created(
-                                slot, new, policies.for_task(new.task), utc_now()
-                            ),
-                        )
-            case CancelTask() as command:
-                task_id = str(command.task_id)
-                slot = load(task_id)
-                with answering_at(command.source):
-                    await settle(
-                        task_id, slot, task_state.cancel_task(slot, command, policy_of(slot))
-                    )
-            case MarkOverdue(task_id=task_id, at=at):
-                slot = load(str(task_id))
-                await settle(str(task_id), slot, task_state.flag_overdue(slot, policy_of(slot), at))
-            case RemindTask() as command:
-                slot = load(str(command.task_id))
-                await settle(
-                    str(command.task_id), slot, task_state.remind(slot, command, policy_of(slot))
-                )
-            case MarkDelivered() as command:
-                slot = load(str(command.task_id))
-                decided = task_state.take_delivery(slot, command, policy_of(slot))
-                await settle(str(command.task_id), slot, decided)
-            case ExpireParkedUpdates(task_id=task_id, at=at):
-                slot = load(str(task_id))
-                decided = task_state.expire_parked(slot, parked_wait, policy_of(slot), at)
-                await settle(str(task_id), slot, decided)
+    async def decide(self, task_id: str, decide: Callable[[TaskSlot, Policy], Decided]) -> None:
+        """Load the task's slot, decide on it (`decide(slot, policy)`), settle the decision."""
+        slot = self.load(task_id)
+        await self.settle(task_id, slot, decide(slot, self.policy_of(slot)))
 
-    async def apply_update(event: EventT[Any]) -> None:
-        change = decode(TaskStatusChange, event.value)
-        task_id = str(change.task_id)
-        require_key(event.key, task_id)
-        source = runtime.source_of(event)
-        reporter = catalogue.reporter_of(source.topic)
-        if reporter is None:
-            raise RuntimeError(f"{source.topic} is no recipient's status topic")
-        await runtime.policy_known(None)
-        slot = load(task_id)
-        decided = task_state.take_update(slot, change, reporter, source, policy_of(slot), utc_now())
-        await settle(task_id, slot, decided)
 
-    subscribe(
-        app,
+def context(runtime: Runtime) -> TaskContext:
+    return TaskContext(
         runtime,
-        "task-state",
-        {
-            catalogue.task_commands.name: apply_command,
-            **{spec.name: apply_update for spec in catalogue.task_updates.values()},
-            catalogue.routed_updates.name: apply_update,
-        },
+        Store(runtime.tables["tasks"], TaskRecord),
+        Store(runtime.tables["parked-updates"], ParkedUpdates),
+        timedelta(seconds=runtime.settings.parked_update_seconds),
     )
+
+
+async def on_command(ctx: TaskContext, event: EventT[Any]) -> None:
+    """The system's commands: keep new tasks, cancel, flag overdue, remind, deliver, expire."""
+    command = decode_with(TASK_COMMAND, event.value, outside=False)
+    if isinstance(command, CreateTasks):
+        for version in sorted({new.task.policy_version for new in command.tasks}):
+            await ctx.runtime.policy_known(version)
+    else:
+        await ctx.runtime.policy_known(None)
+    match command:
+        case CreateTasks(tasks=created, source=source):
+            with answering_at(source):
+                for new in created:
+                    task_id, policy = str(new.task.task_id), ctx.runtime.policies.for_task(new.task)
+                    slot = ctx.load(task_id)
+                    await ctx.settle(
+                        task_id, slot, stage.keep_created(slot, new, policy, utc_now())
+                    )
+        case CancelTask() as cancel:
+            with answering_at(cancel.source):
+                await ctx.decide(str(cancel.task_id), lambda s, p: stage.cancel_task(s, cancel, p))
+        case MarkOverdue(task_id=task_id, at=at):
+            await ctx.decide(str(task_id), lambda s, p: stage.flag_overdue(s, p, at))
+        case RemindTask() as remind:
+            await ctx.decide(str(remind.task_id), lambda s, p: stage.remind(s, remind, p))
+        case MarkDelivered() as delivered:
+            await ctx.decide(
+                str(delivered.task_id), lambda s, p: stage.take_delivery(s, delivered, p)
+            )
+        case ExpireParkedUpdates(task_id=task_id, at=at):
+            wait = ctx.parked_wait
+            await ctx.decide(str(task_id), lambda s, p: stage.expire_parked(s, wait, p, at))
+
+
+async def on_update(ctx: TaskContext, event: EventT[Any]) -> None:
+    """An agency's status update, from its own status topic (or forwarded from it)."""
+    change = decode(TaskStatusChange, event.value)
+    task_id = str(change.task_id)
+    require_key(event.key, task_id)
+    source = ctx.runtime.source_of(event)
+    reporter = ctx.runtime.catalogue.reporter_of(source.topic)
+    if reporter is None:
+        raise RuntimeError(f"{source.topic} is no recipient's status topic")
+    await ctx.runtime.policy_known(None)
+    await ctx.decide(
+        task_id, lambda s, p: stage.take_update(s, change, reporter, source, p, utc_now())
+    )
+
+
+def handlers(catalogue: Catalogue) -> dict[str, StageHandler]:
+    return {
+        catalogue.task_commands.name: on_command,
+        **{spec.name: on_update for spec in catalogue.task_updates.values()},
+        catalogue.routed_updates.name: on_update,
+    }
