@@ -1,7 +1,6 @@
 """The gateway's edge in process (no broker): retention of the read model, the session cookie
 and HSTS behind a proxy, and a cross-site login refused."""
 
-import json
 import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,23 +10,13 @@ import httpx
 import pytest
 
 from events.catalogue import build_catalogue
-from events.codec import encode
-from schemas.incident import IncidentReported
-from tests.support.gateway import gateway_api
-from tests.support.scenario import expected_tasks, fresh_incident, notified_group
-from workers.core.partnerships import policy_for_incident
-from workers.core.policy import Policy
-from workers.core.projection import project_task
+from tests.support.gateway import gateway_api, incident_records
 from workers.gateway.credentials import add_token
 from workers.gateway.read_model import ReadModel, Record
 from workers.gateway.server import topic_roles
 from workers.policies import load_policy
 
 POLICY = load_policy()
-
-
-def _policy(reported: IncidentReported) -> Policy:
-    return policy_for_incident(POLICY, reported)
 
 
 CATALOGUE = build_catalogue("gvi.", 4, POLICY.recipient_ids)
@@ -42,22 +31,7 @@ async def model(tmp_path: Path) -> AsyncIterator[ReadModel]:
 
 
 def _records(incident_id: str, progress: str, updated_at: datetime) -> list[Record]:
-    group = notified_group(f"GRP-{incident_id}")
-    reported = fresh_incident(incident_id, group.group_id)
-    tasks = expected_tasks(reported, group)
-    records = []
-    for offset, task in enumerate(tasks):
-        view = project_task(task, reported, group, _policy(reported))
-        topic = CATALOGUE.tasks[task.recipient].name
-        records.append(Record(topic, 0, offset, json.loads(encode(view))))
-    snapshot = {
-        "incident_id": incident_id,
-        "progress": progress,
-        "updated_at": updated_at.isoformat().replace("+00:00", "Z"),
-        "tasks": [{"task_id": str(t.task_id), "status": "completed"} for t in tasks],
-    }
-    records.append(Record(CATALOGUE.completion.name, 0, len(tasks), snapshot))
-    return records
+    return incident_records(CATALOGUE, POLICY, incident_id, progress, updated_at)
 
 
 async def test_retention_forgets_closed_incidents_and_keeps_open_and_recent_ones(
