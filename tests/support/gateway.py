@@ -20,7 +20,8 @@ from workers.gateway.credentials import CredentialsFile
 from workers.gateway.dashboard import Sessions
 from workers.gateway.deps import Gateway
 from workers.gateway.disclosure import Disclosures
-from workers.gateway.read_model import ReadModel, Record
+from workers.gateway.read_model import ReadModel
+from workers.gateway.read_store import Record
 
 
 def gateway_api(

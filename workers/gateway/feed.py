@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from events.connection import KafkaConnection
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.output_records import BadRecord, checked, skipped
-from workers.gateway.read_model import ReadModel, Record
+from workers.gateway.read_model import ReadModel
+from workers.gateway.read_store import Record
 
 log = structlog.get_logger("gvi.gateway.feed")
 

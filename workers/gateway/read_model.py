@@ -3,14 +3,9 @@ snapshot and the escalations, kept in SQLite from the output topics, with the to
 they were read up to (in the same transaction, so a restart resumes exactly)."""
 
 import asyncio
-import base64
-import contextlib
 import json
 import os
-import sqlite3
-import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,156 +14,21 @@ import aiosqlite
 
 from schemas.task import TaskStatus
 from workers.core.lifecycle import moves_on
-
-SCHEMA_VERSION = 2
-"""PRAGMA user_version of the file; a file of another version is rebuilt from the topics."""
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    recipient TEXT NOT NULL,
-    status TEXT NOT NULL,
-    changed_at TEXT NOT NULL,
-    view TEXT NOT NULL,
-    sent_status TEXT NOT NULL,
-    sent_partition INTEGER NOT NULL,
-    sent_offset INTEGER NOT NULL,
-    reported_partition INTEGER,
-    reported_offset INTEGER
-);
-CREATE INDEX IF NOT EXISTS tasks_by_recipient ON tasks (recipient, task_id);
-CREATE TABLE IF NOT EXISTS reported (
-    task_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_facts (
-    task_id TEXT PRIMARY KEY,
-    facts TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS incidents (
-    incident_id TEXT PRIMARY KEY,
-    snapshot TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS escalations (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    partition INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    escalation TEXT NOT NULL,
-    UNIQUE (partition, offset)
-);
-CREATE TABLE IF NOT EXISTS disclosures (
-    task_id TEXT NOT NULL,
-    token_id TEXT NOT NULL,
-    PRIMARY KEY (task_id, token_id)
-);
-CREATE TABLE IF NOT EXISTS disclosed_views (
-    task_id TEXT NOT NULL,
-    token_id TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    PRIMARY KEY (task_id, token_id, digest)
-);
-CREATE TABLE IF NOT EXISTS positions (
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    PRIMARY KEY (topic, partition)
-);
-"""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One message read from an output topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: dict[str, Any] | None
-    timestamp_ms: int | None = None
-    """The record's Kafka timestamp: when a change happened, the same on every replica."""
-
-    def moment(self, received_at: datetime) -> datetime:
-        if self.timestamp_ms is None:
-            return received_at
-        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
-
-
-@dataclass(frozen=True)
-class Page:
-    """Some rows of a list; the cursor after them (to ask for what follows, now or later, of
-    any replica); whether more follow already."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-    has_more: bool
-
-
-def owner_only_folder(folder: Path) -> None:
-    """Create `folder` readable by its owner only, or make it so."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
+from workers.gateway.cursors import Cursor, Page
+from workers.gateway.read_store import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    Record,
+    TopicRoles,
+    drop_if_outdated,
+    owner_only_folder,
+)
 
 
 def instant(moment: datetime) -> str:
     """A moment as the read model stores it: UTC, always with microseconds, so that text order
     is time order whatever offset a caller wrote (`+01:00` or `Z`)."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-class BadCursor(ValueError):
-    """A cursor this API did not give."""
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a reader of a list stands, in terms every replica shares: per partition of the
-    topics the list is made of, the offset up to which it has seen every change (`since`);
-    while it pages through one round, also the positions that round ends at (`until`) and
-    the last key it was given (`after`). A replica that has read less answers less, never
-    skips: a row is listed when a record that made its current state lies at or past `since`.
-    """
-
-    since: tuple[int, ...]
-    until: tuple[int, ...] | None = None
-    after: str | None = None
-
-    def encode(self) -> str:
-        document: dict[str, Any] = {"s": list(self.since)}
-        if self.until is not None:
-            document |= {"u": list(self.until), "a": self.after}
-        packed = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 9)
-        return base64.urlsafe_b64encode(packed).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, text: str, width: int) -> "Cursor":
-        """The cursor `text` names, for lists over `width` partitions; raises BadCursor."""
-        try:
-            packed = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
-            document = json.loads(zlib.decompress(packed, bufsize=65536))
-        except (ValueError, zlib.error):
-            raise BadCursor("not a cursor of this API") from None
-        if not isinstance(document, dict):
-            raise BadCursor("not a cursor of this API")
-        since = _offsets(document.get("s"), width)
-        if "u" not in document:
-            return cls(since)
-        after = document.get("a")
-        if after is not None and (not isinstance(after, str) or len(after) > 64):
-            raise BadCursor("not a cursor of this API")
-        return cls(since, _offsets(document.get("u"), width), after)
-
-
-def _offsets(value: Any, width: int) -> tuple[int, ...]:
-    if (
-        not isinstance(value, list)
-        or len(value) != width
-        or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**62 for n in value)
-    ):
-        raise BadCursor("not a cursor of this API")
-    return tuple(value)
 
 
 class ReadModel:
@@ -185,7 +45,7 @@ class ReadModel:
         """Open (or create) the file: owner-only, in an owner-only folder (SQLite gives its WAL
         and shared-memory files the database file's mode); deleted rows are overwritten."""
         owner_only_folder(path.parent)
-        await asyncio.to_thread(_drop_if_outdated, path)
+        await asyncio.to_thread(drop_if_outdated, path)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(path, 0o600)
         connection = await aiosqlite.connect(path)
@@ -558,18 +418,6 @@ class ReadModel:
         await self.connection.commit()
 
 
-def _drop_if_outdated(path: Path) -> None:
-    """Delete a read model file of another schema version: it is rebuilt from the topics."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with contextlib.closing(sqlite3.connect(path)) as connection:
-        row = connection.execute("PRAGMA user_version").fetchone()
-    if row is not None and row[0] == SCHEMA_VERSION:
-        return
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        stale.unlink(missing_ok=True)
-
-
 PENDING_HOLD_DAYS = 1 / 24
 """How long (in record time, behind the newest snapshot) a snapshot's status of a task not yet
 read holds a listing round back: its task is written before the snapshot, so it comes soon."""
@@ -580,27 +428,3 @@ LISTENER_BACKLOG = 1000
 AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
 """What the gateway keeps of the worker's audit record of a task, to audit its own
 disclosures of that task with the same legal basis."""
-
-
-@dataclass(frozen=True)
-class TopicRoles:
-    """Which output topic holds what, for the read model."""
-
-    tasks: frozenset[str]
-    audit: str
-    completion: str
-    escalations: str
-    partitions: int = 1
-    task_topics: tuple[tuple[str, str], ...] = ()
-    """(recipient, its task topic) pairs."""
-
-    def task_topic(self, recipient: str) -> str:
-        return dict(self.task_topics)[recipient]
-
-    def role_of(self, topic: str) -> str:
-        if topic in self.tasks:
-            return "tasks"
-        return {self.audit: "audit", self.completion: "completion"}.get(topic, "escalations")
-
-    def all(self) -> list[str]:
-        return [*sorted(self.tasks), self.audit, self.completion, self.escalations]

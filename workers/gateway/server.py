@@ -6,10 +6,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import structlog
@@ -30,8 +31,9 @@ from workers.gateway.deps import Gateway
 from workers.gateway.disclosure import Disclosures
 from workers.gateway.feed import Feed
 from workers.gateway.metrics import GatewayMetrics
-from workers.gateway.read_model import ReadModel, TopicRoles, owner_only_folder
-from workers.gateway.webhook_rules import WebhooksInvalid, load_targets
+from workers.gateway.read_model import ReadModel
+from workers.gateway.read_store import TopicRoles, owner_only_folder
+from workers.gateway.webhook_rules import WebhooksInvalid, WebhookTargets, load_targets
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
 from workers.policies import load_policy
@@ -73,169 +75,178 @@ def store_path(settings: Settings) -> Path:
 def build_app(settings: Settings) -> FastAPI:
     """The gateway's app; its lifespan opens the read model, the feed, the producer and the
     webhooks. Raises CredentialsInvalid or WebhooksInvalid for files it cannot use."""
-    policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
-    credentials = CredentialsFile.open(settings.credentials_file)
-    targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
-    signing_secrets: dict[str, str] = {}
-    for recipient, target in targets.webhooks.items():
-        secret = os.environ.get(target.secret_env)
-        if not secret:
-            raise WebhooksInvalid(
-                f"the webhook of {recipient} is signed with ${target.secret_env}, which is not set"
-            )
-        signing_secrets[recipient] = secret
-    state: dict[str, object] = {}
+    parts = GatewayParts(settings)
+    api = create_api(lifespan=parts.lifespan)
+    metrics_api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    parts.metrics.expose(
+        api,
+        metrics_api if settings.gateway_metrics_port else api,
+        parts.read_model_lag,
+        parts.ready,
+        _revealed(settings.gateway_metrics_token),
+    )
+    api.state.metrics_api = metrics_api
+    api.state.on_exit = parts.leave_webhook_groups
+    return api
 
-    async def send(topic: str, key: str, value: bytes) -> None:
-        producer = state["producer"]
-        assert isinstance(producer, AIOKafkaProducer)
-        await producer.send_and_wait(topic, value=value, key=key.encode("utf-8"))
 
-    feeds: list[Feed] = []
+class GatewayParts:
+    """One gateway process's moving parts: its producer, its read model and feed, its webhook
+    pushers and the tasks that run them, opened and closed by `lifespan`."""
 
-    async def broker_reachable() -> bool:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        policy = load_policy(settings.policy_path)
+        self.catalogue = build_catalogue(
+            settings.topic_prefix, settings.partitions, policy.recipient_ids
+        )
+        self.credentials = CredentialsFile.open(settings.credentials_file)
+        self.targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
+        self.signing_secrets = signing_secrets(self.targets)
+        self.metrics = GatewayMetrics()
+        self.producer: AIOKafkaProducer | None = None
+        self.broker_checked: tuple[float, bool] | None = None
+        self.feeds: list[Feed] = []
+        self.running: list[asyncio.Task[None]] = []
+        self.webhook_tasks: list[asyncio.Task[None]] = []
+        configured_key = _revealed(settings.gateway_session_secret)
+        folder = store_path(settings).parent
+
+        def dashboard_key() -> str:
+            owner_only_folder(folder)
+            return session_key(configured_key, folder)
+
+        self.sessions = Sessions(dashboard_key)
+
+    async def send(self, topic: str, key: str, value: bytes) -> None:
+        assert self.producer is not None, "the gateway sends only while its lifespan runs"
+        await self.producer.send_and_wait(topic, value=value, key=key.encode("utf-8"))
+
+    async def broker_reachable(self) -> bool:
         """Whether the broker answers a metadata request within 2 s (asked at most every 2 s)."""
-        producer = state.get("producer")
         now = time.monotonic()
-        checked = state.get("broker_checked")
-        if isinstance(checked, tuple) and now - checked[0] < 2.0:
-            return bool(checked[1])
+        if self.broker_checked is not None and now - self.broker_checked[0] < 2.0:
+            return self.broker_checked[1]
         answered = False
-        if isinstance(producer, AIOKafkaProducer):
+        if self.producer is not None:
             try:
                 async with asyncio.timeout(2.0):
-                    await producer.client.fetch_all_metadata()
+                    await self.producer.client.fetch_all_metadata()
                 answered = True
             except (TimeoutError, KafkaError):
                 answered = False
-        state["broker_checked"] = (now, answered)
+        self.broker_checked = (now, answered)
         return answered
 
-    metrics = GatewayMetrics()
+    def ready(self) -> bool:
+        return bool(self.feeds) and self.feeds[0].caught_up.is_set()
 
-    async def read_model_lag() -> dict[tuple[str, int], int]:
-        return await feeds[0].lag() if feeds else {}
+    async def read_model_lag(self) -> dict[tuple[str, int], int]:
+        return await self.feeds[0].lag() if self.feeds else {}
 
-    def ready() -> bool:
-        return bool(feeds) and feeds[0].caught_up.is_set()
-
-    configured_key = _revealed(settings.gateway_session_secret)
-
-    def dashboard_key() -> str:
-        owner_only_folder(store_path(settings).parent)
-        return session_key(configured_key, store_path(settings).parent)
-
-    sessions = Sessions(dashboard_key)
-    running: list[asyncio.Task[None]] = []
-    webhook_tasks: list[asyncio.Task[None]] = []
-
-    def leave_webhook_groups() -> None:
+    def leave_webhook_groups(self) -> None:
         """On SIGTERM, before the open HTTP connections are drained: each webhook consumer
         leaves its group at once, so another replica takes its partitions within seconds."""
-        for task in webhook_tasks:
+        for task in self.webhook_tasks:
             task.cancel()
 
-    async def streams(model: ReadModel, client: httpx.AsyncClient) -> None:
+    async def streams(self, model: ReadModel, client: httpx.AsyncClient) -> None:
         """Wait, not ready, until the worker has made the topics (a gateway may start first);
         then read the output topics into the model and push each recipient's webhooks."""
+        settings, catalogue = self.settings, self.catalogue
         while True:
             try:
                 await await_topics(settings.kafka, gateway_topics(catalogue), within=5)
                 break
             except TopicsMissing as missing:
                 log.warning("waiting for the worker to create the topics", problem=str(missing))
-        feed = Feed(settings.kafka, settings.partitions, model, metrics)
-        feeds.append(feed)
-        started = [asyncio.create_task(feed.run(), name="gateway-feed")]
-        for recipient, target in targets.webhooks.items():
+        feed = Feed(settings.kafka, settings.partitions, model, self.metrics)
+        self.feeds.append(feed)
+        self._start(feed.run(), "gateway-feed")
+        for recipient, target in self.targets.webhooks.items():
             pusher = RecipientWebhook(
                 recipient,
                 target,
-                signing_secrets[recipient],
+                self.signing_secrets[recipient],
                 client,
-                send,
+                self.send,
                 model,
                 catalogue.gateway_events.name,
-                metrics,
+                self.metrics,
             )
             topic = catalogue.tasks[recipient].name
-            group_id = f"{settings.app_id}-webhook-{recipient}"
-            started.append(
-                asyncio.create_task(
-                    pusher.run(settings.kafka, topic, group_id), name=f"webhook-{recipient}"
-                )
-            )
-        for task in started:
-            task.add_done_callback(_stop_on_failure)
-        running.extend(started)
-        webhook_tasks.extend(started[1:])
-        log.info("gateway reads its topics", webhooks=sorted(targets.webhooks))
+            run = pusher.run(settings.kafka, topic, f"{settings.app_id}-webhook-{recipient}")
+            self.webhook_tasks.append(self._start(run, f"webhook-{recipient}"))
+        log.info("gateway reads its topics", webhooks=sorted(self.targets.webhooks))
 
-    async def forget_closed_incidents(model: ReadModel) -> None:
+    async def forget_closed_incidents(self, model: ReadModel) -> None:
         """Retention: what the model holds of an incident closed longer ago than the setting
         allows is deleted, at start and every hour."""
-        keep = timedelta(days=settings.gateway_retention_days)
+        keep = timedelta(days=self.settings.gateway_retention_days)
         while True:
             forgotten = await model.forget_closed(datetime.now(UTC) - keep)
             if forgotten:
                 log.info("closed incidents forgotten (retention)", incidents=forgotten)
             await asyncio.sleep(3600)
 
+    def _start(self, work: Coroutine[Any, Any, None], name: str) -> "asyncio.Task[None]":
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(_stop_on_failure)
+        self.running.append(task)
+        return task
+
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        settings, catalogue = self.settings, self.catalogue
         model = await ReadModel.open(store_path(settings), topic_roles(catalogue))
-        producer = AIOKafkaProducer(
+        self.producer = AIOKafkaProducer(
             **settings.kafka.aiokafka(), acks="all", request_timeout_ms=15000
         )
-        await producer.start()
-        state["producer"] = producer
+        await self.producer.start()
         app.state.gateway = Gateway(
             catalogue=catalogue,
             model=model,
-            credentials=credentials,
-            send=send,
-            ready=ready,
+            credentials=self.credentials,
+            send=self.send,
+            ready=self.ready,
             max_body_bytes=settings.max_body_bytes,
-            disclosures=Disclosures(lambda: model, send, catalogue.gateway_events.name),
-            broker_reachable=broker_reachable,
-            sessions=sessions,
+            disclosures=Disclosures(lambda: model, self.send, catalogue.gateway_events.name),
+            broker_reachable=self.broker_reachable,
+            sessions=self.sessions,
         )
         client = shared_client()
-        for work in (streams(model, client), forget_closed_incidents(model)):
-            task = asyncio.create_task(work)
-            task.add_done_callback(_stop_on_failure)
-            running.append(task)
+        self._start(self.streams(model, client), "gateway-streams")
+        self._start(self.forget_closed_incidents(model), "gateway-retention")
         log.info(
             "gateway started",
             store=str(store_path(settings)),
-            callers=len(credentials.entries),
-            webhooks=sorted(targets.webhooks),
+            callers=len(self.credentials.entries),
+            webhooks=sorted(self.targets.webhooks),
         )
         try:
             yield
         finally:
-            for task in running:
+            for task in self.running:
                 task.cancel()
-            for task in running:
+            for task in self.running:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await client.aclose()
-            await producer.stop()
+            await self.producer.stop()
             await model.close()
 
-    api = create_api(lifespan=lifespan)
-    metrics_api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    metrics.expose(
-        api,
-        metrics_api if settings.gateway_metrics_port else api,
-        read_model_lag,
-        ready,
-        _revealed(settings.gateway_metrics_token),
-    )
-    api.state.metrics_api = metrics_api
-    api.state.on_exit = leave_webhook_groups
-    return api
+
+def signing_secrets(targets: WebhookTargets) -> dict[str, str]:
+    """Each webhook's signing secret, from the environment variable its entry names."""
+    secrets: dict[str, str] = {}
+    for recipient, target in targets.webhooks.items():
+        secret = os.environ.get(target.secret_env)
+        if not secret:
+            raise WebhooksInvalid(
+                f"the webhook of {recipient} is signed with ${target.secret_env}, which is not set"
+            )
+        secrets[recipient] = secret
+    return secrets
 
 
 def _stop_on_failure(task: "asyncio.Task[None]") -> None:

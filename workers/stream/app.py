@@ -103,10 +103,53 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     unreadable_batches.install()
     policy = policy or load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    app = faust_app(settings)
+    topics = {
+        spec.name: app.topic(
+            spec.name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec.partitions,
+            replicas=settings.replication_factor,
+            compacting=spec.cleanup is CleanupPolicy.COMPACT,
+        )
+        for spec in catalogue.all()
+    }
+    runtime_metrics = WorkerMetrics()
+    tables = faust_tables(app, settings, runtime_metrics)
+    book = PolicyBook(policy)
+    feed = PolicyFeed(
+        settings.kafka, catalogue.policies.name, book, frozenset(policy.recipient_ids)
+    )
+    runtime = Runtime(
+        metrics=runtime_metrics,
+        settings=settings,
+        policies=book,
+        policy_feed=feed,
+        catalogue=catalogue,
+        topics=topics,
+        tables=tables,
+        app=app,
+    )
+    app.settle_state = runtime.state_settled
+    app.task(feed.run)
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
+    for agent in AGENTS:
+        runner.register(app, runtime, agent)
+    deadlines.register(app, runtime)
+    web.register(app, runtime)
+    recovery_watchdog.register(app, settings.recovery_stall_seconds)
+    watch = stuck_events.register(app, settings.stuck_event_seconds)
+    partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)
+    return app, runtime
+
+
+def faust_app(settings: Settings) -> Any:
+    """The faust app: the store, the group's timeouts, at-least-once, the web port's pages."""
     session_timeout = settings.rebalance_timeout_seconds
     data_dir = settings.data_dir / settings.app_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = SafeApp(
+    return SafeApp(
         settings.app_id,
         broker=settings.broker_url,
         store=settings.table_store,
@@ -141,19 +184,11 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         recovery_consistency_check=settings.table_store.startswith("rocksdb"),
         Table=CountedTable,
     )
-    topics = {
-        spec.name: app.topic(
-            spec.name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=spec.partitions,
-            replicas=settings.replication_factor,
-            compacting=spec.cleanup is CleanupPolicy.COMPACT,
-        )
-        for spec in catalogue.all()
-    }
+
+
+def faust_tables(app: Any, settings: Settings, metrics: WorkerMetrics) -> dict[str, Any]:
+    """Every table, raw bytes per key, each counting the changelog records it applies."""
     rocksdb = settings.table_store.startswith("rocksdb")
-    runtime_metrics = WorkerMetrics()
     tables = {
         name: app.Table(
             name,
@@ -166,29 +201,5 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     }
     for name, table in tables.items():
         assert isinstance(table, CountedTable)
-        table.count_applied = runtime_metrics.changelog_applied.labels(name).inc
-    book = PolicyBook(policy)
-    feed = PolicyFeed(
-        settings.kafka, catalogue.policies.name, book, frozenset(policy.recipient_ids)
-    )
-    runtime = Runtime(
-        metrics=runtime_metrics,
-        settings=settings,
-        policies=book,
-        policy_feed=feed,
-        catalogue=catalogue,
-        topics=topics,
-        tables=tables,
-        app=app,
-    )
-    app.settle_state = runtime.state_settled
-    app.task(feed.run)
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
-    for agent in AGENTS:
-        runner.register(app, runtime, agent)
-    deadlines.register(app, runtime)
-    web.register(app, runtime)
-    recovery_watchdog.register(app, settings.recovery_stall_seconds)
-    watch = stuck_events.register(app, settings.stuck_event_seconds)
-    partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)
-    return app, runtime
+        table.count_applied = metrics.changelog_applied.labels(name).inc
+    return tables

@@ -16,8 +16,9 @@ from workers.gateway.credentials import (
     add_token,
     revoke_token,
 )
+from workers.gateway.cursors import BadCursor, Cursor
 from workers.gateway.dashboard import partnership_numbers
-from workers.gateway.read_model import BadCursor, Cursor, moves_on
+from workers.gateway.read_model import moves_on
 
 
 def test_a_token_is_shown_once_and_only_its_hash_is_stored(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 from events.catalogue import build_catalogue
 from tests.support.gateway import gateway_api, incident_records
 from workers.gateway.credentials import add_token
-from workers.gateway.read_model import ReadModel, Record
+from workers.gateway.read_model import ReadModel
+from workers.gateway.read_store import Record
 from workers.gateway.server import topic_roles
 from workers.policies import load_policy
 

@@ -26,9 +26,11 @@ from workers.core.partnerships import policy_for_incident
 from workers.core.policy import Policy
 from workers.core.projection import project_task
 from workers.gateway.credentials import add_token, revoke_token
+from workers.gateway.cursors import Cursor
 from workers.gateway.dashboard import SESSION_COOKIE
 from workers.gateway.metrics import GatewayMetrics
-from workers.gateway.read_model import Cursor, ReadModel, Record
+from workers.gateway.read_model import ReadModel
+from workers.gateway.read_store import Record
 from workers.gateway.server import topic_roles
 from workers.policies import load_policy
 

@@ -12,11 +12,11 @@ from schemas.rejection import Refused
 from schemas.task import RecipientTaskView, TaskStatus, TaskStatusChange
 from workers.core.lifecycle import why_refused
 from workers.gateway.credentials import Caller
+from workers.gateway.cursors import BadCursor, Cursor
 from workers.gateway.deps import Agency, Gateway, GatewayParts, body_of, log, refused, valid
 from workers.gateway.disclosure import Shown
 from workers.gateway.openapi import body
 from workers.gateway.problems import PROBLEMS, Accepted, ProblemAnswer, TaskPage
-from workers.gateway.read_model import BadCursor, Cursor
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["agencies"], responses=PROBLEMS)
 

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Path, Query
 from schemas.audit import DisclosureChannel
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
+from workers.gateway.cursors import BadCursor, Cursor
 from workers.gateway.deps import GatewayParts, Supervisor, valid
 from workers.gateway.disclosure import SNAPSHOT_LINE_FIELDS, Shown, supervisor_read
 from workers.gateway.problems import PROBLEMS, EscalationPage, ProblemAnswer
-from workers.gateway.read_model import BadCursor, Cursor
 
 router = APIRouter(prefix="/api/v1", tags=["supervisors"], responses=PROBLEMS)
 
