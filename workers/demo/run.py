@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -33,64 +32,20 @@ from workers.demo.agencies import (
     webhook_receiver,
 )
 from workers.demo.data import demo_groups, demo_incidents
+from workers.demo.processes import SupervisedWorker, say, start_gateway, stop_process
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.embedded_broker import EmbeddedBroker, free_port
 from workers.tools.kafka_clients import follow_many, publish, wait_for_keys
-from workers.tools.processes import start_gateway_process, start_worker_process
 
 AGENCY_STEPS = (TaskStatus.ACKNOWLEDGED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)
 BAR_WIDTH = 24
 
 
-def _say(text: str) -> None:
-    stamp = datetime.now().strftime("%H:%M:%S")
-    # The terminal or pipe may be gone (e.g. `| head`, or `| tee` killed by Ctrl-C): go on.
-    with contextlib.suppress(OSError):
-        print(f"[{stamp}] {text}", flush=True)
-
-
 def _bar(percent: float) -> str:
     filled = round(BAR_WIDTH * percent / 100)
     return "#" * filled + "." * (BAR_WIDTH - filled)
-
-
-class SupervisedWorker:
-    """The demo's worker process, started again when it exits on its own, as a service manager
-    (systemd, Kubernetes) would; the worker exits on purpose when a watchdog gives up."""
-
-    def __init__(self, settings: Settings, data_dir: Path, max_starts: int = 5) -> None:
-        self.settings = settings
-        self.data_dir = data_dir
-        self.max_starts = max_starts
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log_path = self.data_dir / (
-            "worker.log" if self.starts == 1 else f"worker-{self.starts}.log"
-        )
-        self.process = start_worker_process(self.settings, log_path)
-        _say(f"worker pid {self.process.pid}; its log: {log_path}")
-
-    def keep_running(self) -> bool:
-        """Start the worker again if it has exited; False once it has exited `max_starts` times."""
-        if self.process is None or self.process.poll() is None:
-            return True
-        exited = f"worker pid {self.process.pid} exited with status {self.process.returncode}"
-        if self.starts >= self.max_starts:
-            _say(f"{exited}; it has exited {self.starts} times, not starting it again")
-            return False
-        _say(f"{exited}; starting it again")
-        self.start()
-        return True
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process)
-            _say(f"stopped worker pid {self.process.pid}")
 
 
 class Demo:
@@ -139,7 +94,7 @@ class Demo:
         await publish(
             self.bootstrap, self.catalogue.groups.name, [(g.group_id, encode(g)) for g in groups]
         )
-        _say(f"published {len(groups)} invented groups; waiting for the worker to register them")
+        say(f"published {len(groups)} invented groups; waiting for the worker to register them")
         changelog = f"{self.settings.app_id}-groups-changelog"
         await wait_for_keys(self.bootstrap, changelog, [f'"{g.group_id}"' for g in groups], 120)
         await self._gateway_ready()
@@ -153,7 +108,7 @@ class Demo:
             )
             answer.raise_for_status()
             attribution = incident.attributions[0]
-            _say(
+            say(
                 f"police published {incident.incident_id} over HTTP ({answer.status_code}): "
                 f"{incident.incident_type.value} in {incident.municipality}, attributed to "
                 f"{attribution.group_id} (confidence {attribution.confidence:.2f})"
@@ -175,7 +130,7 @@ class Demo:
             if watching in done:
                 return watching.result()
             if not done:
-                _say(f"time limit of {limit_seconds:.0f} s reached before every task was done")
+                say(f"time limit of {limit_seconds:.0f} s reached before every task was done")
             for task in done:
                 task.result()
             return False
@@ -213,7 +168,7 @@ class Demo:
             view = json.loads(record.value or b"{}")
             if view.get("recipient") not in on_kafka:
                 on_kafka.add(view["recipient"])
-                _say(
+                say(
                     f"{view['recipient']} consumes its tasks on Kafka ({record.topic}) and "
                     "reports on Kafka"
                 )
@@ -225,7 +180,7 @@ class Demo:
             new = [v for v in views if v["status"] == TaskStatus.DELIVERED.value]
             new = [v for v in new if v["task_id"] not in self.handled]
             if new:
-                _say(
+                say(
                     f"{PULL_AGENCY} pulled {len(new)} new task(s) from the gateway's API; "
                     "it reports over HTTP"
                 )
@@ -239,7 +194,7 @@ class Demo:
             except queue.Empty:
                 continue
             if view["task_id"] not in self.handled:
-                _say(
+                say(
                     f"{WEBHOOK_AGENCY} got task {view['task_id'][:8]} by webhook (signature "
                     "verified); it reports over HTTP"
                 )
@@ -277,7 +232,7 @@ class Demo:
                     self.http, token, change.model_dump(mode="json", exclude_none=True)
                 )
                 if answer != 202:
-                    _say(f"{recipient}: the gateway answered {answer} to {status.value}")
+                    say(f"{recipient}: the gateway answered {answer} to {status.value}")
                 continue
             await producer.send_and_wait(
                 self.catalogue.task_updates[recipient].name,
@@ -290,7 +245,7 @@ class Demo:
         async for record in follow_many(self.bootstrap, topics):
             if record.topic == self.catalogue.rejected.name:
                 rejection = json.loads(record.value or b"{}")
-                _say(f"REJECTED {rejection.get('source_key')}: {rejection.get('message')}")
+                say(f"REJECTED {rejection.get('source_key')}: {rejection.get('message')}")
                 continue
             snapshot = CompletionSnapshot.model_validate_json(record.value or b"{}")
             self.snapshots[snapshot.incident_id] = snapshot
@@ -324,36 +279,25 @@ class Demo:
             )
         if self.shown.get(snapshot.incident_id) != line:
             self.shown[snapshot.incident_id] = line
-            _say(line)
+            say(line)
 
     def _summary(self) -> None:
-        _say("need to know between partnerships: what each local social services received")
+        say("need to know between partnerships: what each local social services received")
         for recipient in sorted(r for r in self.received if r.startswith("socialtjansten-")):
             seen = self.received[recipient]
             listed = "; ".join(
                 f"{partnership} ({', '.join(sorted(incidents))})"
                 for partnership, incidents in sorted(seen.items())
             )
-            _say(f"  {recipient} received tasks of {len(seen)} partnership(s): {listed}")
-        _say("every incident is settled:")
+            say(f"  {recipient} received tasks of {len(seen)} partnership(s): {listed}")
+        say("every incident is settled:")
         for snapshot in self.snapshots.values():
             recipients = sorted({task.recipient for task in snapshot.tasks})
-            _say(
+            say(
                 f"  {snapshot.incident_id}: {snapshot.progress.value}, "
                 f"{snapshot.tasks_completed}/{snapshot.tasks_total} tasks completed"
                 + (f" by {', '.join(recipients)}" if recipients else "")
             )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -383,7 +327,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
                 "data_dir": data_dir,
             }
         )
-        _say(f"embedded broker (Tansu) pid {broker.process and broker.process.pid} on {broker.url}")
+        say(f"embedded broker (Tansu) pid {broker.process and broker.process.pid} on {broker.url}")
         worker = SupervisedWorker(settings, data_dir)
         worker.start()
         policy = load_policy(settings.policy_path)
@@ -395,27 +339,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
             agencies = set_up(data_dir, hook_url)
             secret_holder.append(agencies.secret)
             os.environ[SECRET_ENV] = agencies.secret
-            port = free_port()
-            gateway_settings = settings.model_copy(
-                update={
-                    "gateway_port": port,
-                    "credentials_file": agencies.credentials_file,
-                    "webhooks_file": agencies.webhooks_file,
-                    "gateway_store": data_dir / "gateway.sqlite",
-                }
-            )
-            gateway = start_gateway_process(gateway_settings, data_dir / "gateway.log")
-            _say(
-                f"gateway pid {gateway.pid} on http://127.0.0.1:{port}; its log: "
-                f"{data_dir / 'gateway.log'}"
-            )
-            token_file = data_dir / "supervisor-token.txt"
-            token_file.touch(mode=0o600)
-            token_file.write_text(agencies.tokens["supervisor"] + "\n", "utf-8")
-            _say(
-                f"supervisors' dashboard: http://127.0.0.1:{port}/ (log in with the token in "
-                f"{token_file}; it lives as long as the demo)"
-            )
+            gateway, port = start_gateway(settings, data_dir, agencies)
             demo = Demo(
                 settings,
                 catalogue,
@@ -426,18 +350,18 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
                 inbox,
             )
             done = asyncio.run(demo.run(limit_seconds))
-        _say(f"demo {'finished' if done else 'stopped'} after {time.monotonic() - started:.1f} s")
+        say(f"demo {'finished' if done else 'stopped'} after {time.monotonic() - started:.1f} s")
         return 0 if done else 1
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _say("interrupted")
+        say("interrupted")
         return 130
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if gateway is not None:
-            _stop(gateway)
-            _say(f"stopped gateway pid {gateway.pid}")
+            stop_process(gateway)
+            say(f"stopped gateway pid {gateway.pid}")
         if worker is not None:
             worker.stop()
         broker.stop()
-        _say(f"stopped broker pid {broker.process and broker.process.pid}")
+        say(f"stopped broker pid {broker.process and broker.process.pid}")
