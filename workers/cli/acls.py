@@ -10,6 +10,7 @@ from typing import Any
 from events.acls import Acl, Pattern, Principals, Resource, derive_acls, render
 from events.catalogue import build_catalogue
 from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused, check_access
+from workers.cli.broker import NoBroker
 from workers.policies import load_policy
 from workers.settings import Settings
 
@@ -88,8 +89,7 @@ def run_acls_command(arguments: argparse.Namespace) -> int:
     if not arguments.apply:
         return 0
     if settings.broker_url is None:
-        print("set GVI_BROKER_URL to apply the ACLs", file=sys.stderr)
-        return 2
+        raise NoBroker()
     # A broker that is not there or refuses the login is told apart from a refused ACL.
     asyncio.run(check_access(settings.kafka))
     started = time.monotonic()

@@ -25,6 +25,7 @@ from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
 from schemas.rejection import Rejection
 from schemas.task import RecipientTaskView, TaskStatusChange
+from workers.cli.broker import broker_settings
 from workers.core.evaluation import (
     IncidentEvent,
     Report,
@@ -222,10 +223,7 @@ def _in_partnership(window: Window, policy: Policy, partnership_id: str) -> Wind
 
 
 def run_report_command(arguments: argparse.Namespace) -> int:
-    settings = Settings()
-    if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
-        return 2
+    settings = broker_settings()
     policy = load_policy(settings.policy_path)
     catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
     window = Window(arguments.first, arguments.last, arguments.municipality)
@@ -311,10 +309,7 @@ def what_if_text(result: WhatIf) -> str:
 
 
 def run_what_if_command(arguments: argparse.Namespace) -> int:
-    settings = Settings()
-    if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
-        return 2
+    settings = broker_settings()
     try:
         deployed: Policy = load_policy(settings.policy_path)
         proposed: Policy = load_policy(arguments.file)

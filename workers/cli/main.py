@@ -16,6 +16,7 @@ from schemas.group import GroupProfile
 from schemas.history import GroupHistory
 from schemas.incident import IncidentRetracted, parse_incident_event
 from workers.cli.acls import add_acl_command
+from workers.cli.broker import NoBroker
 from workers.cli.evaluation import add_evaluation_commands
 from workers.cli.explain import partnership_of, render_decision
 from workers.cli.operations import add_operations_commands
@@ -171,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"gvi-sanctions: the GVI_ settings: {describe_validation_error(error)}", file=sys.stderr
         )
         return EXIT_SETTINGS
+    except NoBroker as missing:
+        print(f"gvi-sanctions {arguments.command}: {missing}", file=sys.stderr)
+        return missing.exit_code
     except KafkaAccessRefused as refused:
         print(f"gvi-sanctions {arguments.command}: {refused}", file=sys.stderr)
         return refused.exit_code

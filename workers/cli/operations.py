@@ -17,6 +17,7 @@ from events.admin import (
 )
 from events.catalogue import Catalogue, build_catalogue
 from events.connection import check_access
+from workers.cli.broker import NoBroker
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.app import changelog_topics
@@ -63,8 +64,7 @@ def run_topics_command(arguments: argparse.Namespace) -> int:
     if not arguments.apply:
         return 0
     if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://kafka-1:9092)", file=sys.stderr)
-        return 2
+        raise NoBroker("kafka://kafka-1:9092")
     asyncio.run(check_access(settings.kafka))
     try:
         created = asyncio.run(

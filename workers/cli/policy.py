@@ -12,6 +12,7 @@ from events.catalogue import build_catalogue
 from events.codec import encode
 from events.connection import check_access
 from schemas.playbook import PublishedPlaybook
+from workers.cli.broker import broker_settings
 from workers.core.policy import PolicyInvalid
 from workers.core.policy_checks import load_policy_text
 from workers.policies import load_policy
@@ -44,10 +45,7 @@ async def published_versions(settings: Settings, topic: str) -> dict[str, Publis
 
 def run_publish_policy_command(arguments: argparse.Namespace) -> int:
     """Validate a playbook file and publish it with the moment it takes effect."""
-    settings = Settings()
-    if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
-        return 2
+    settings = broker_settings()
     path: Path = arguments.file
     try:
         text = path.read_text("utf-8")

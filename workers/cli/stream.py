@@ -18,6 +18,7 @@ from schemas.common import describe_validation_error
 from schemas.group import GroupProfile
 from schemas.incident import parse_incident_event
 from schemas.task import TaskStatusChange
+from workers.cli.broker import broker_settings
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.worker import run_worker
@@ -71,10 +72,7 @@ def _validated(kind: str, document: Any) -> tuple[str, BaseModel]:
 def run_publish_command(arguments: argparse.Namespace) -> int:
     """Validate and publish; a status update goes to its agency's own topic,
     `gvi.task-updates.<recipient>`, which only that agency's principal may write."""
-    settings = Settings()
-    if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
-        return 2
+    settings = broker_settings()
     try:
         documents = _documents(arguments.file)
         validated = [_validated(arguments.kind, document) for document in documents]
@@ -110,10 +108,7 @@ def resolve_topic(settings: Settings, name: str) -> str:
 
 
 def run_tail_command(arguments: argparse.Namespace) -> int:
-    settings = Settings()
-    if settings.broker_url is None:
-        print("set GVI_BROKER_URL (e.g. kafka://127.0.0.1:9092)", file=sys.stderr)
-        return 2
+    settings = broker_settings()
     topic = resolve_topic(settings, arguments.topic)
     asyncio.run(check_access(settings.kafka, [topic]))
 

@@ -17,17 +17,15 @@ from faust.exceptions import ProducerSendError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events.catalogue import build_catalogue
 from events.partitioning import partition_of
 from schemas import Refused, RejectionCode
 from tests.support.builders import T0, group, incident
+from tests.support.fakes import RecordingTopic, in_process_runtime
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Disclosure
-from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
 from workers.core.projection import context_for, view_of
 from workers.policies import load_policy
-from workers.settings import Settings
 from workers.stream.boundary import guarded
 from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure
 from workers.stream.stores import Store, Writes
@@ -35,37 +33,8 @@ from workers.stream.stores import Store, Writes
 POLICY = load_policy()
 
 
-class RecordingTopic:
-    """A topic stand-in whose sends succeed, or fail with the errors queued in `failures`."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, bytes]] = []
-        self.failures: list[Exception] = []
-        self.headers: list[list[tuple[str, bytes]] | None] = []
-
-    async def send(
-        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
-    ) -> Awaitable[None]:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((key, value))
-        self.headers.append(headers)
-        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        acknowledged.set_result(None)
-        return acknowledged
-
-
 def _runtime() -> Runtime:
-    settings = Settings()
-    catalogue = build_catalogue(settings.topic_prefix, 4, POLICY.recipient_ids)
-    return Runtime(
-        settings=settings,
-        policies=PolicyBook(POLICY),
-        catalogue=catalogue,
-        topics={spec.name: RecordingTopic() for spec in catalogue.all()},
-        tables={},
-        delivery_backoff=RetryBackoff(first=0.001, longest=0.004),
-    )
+    return in_process_runtime(POLICY)
 
 
 def _event(offset: int = 7, partition: int | None = None) -> Any:
