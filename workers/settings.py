@@ -1,9 +1,11 @@
 """The one settings class of gvi-sanctions, read from `GVI_`-prefixed environment variables."""
 
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.connection import KafkaConnection, SaslMechanism, SecurityProtocol
@@ -320,3 +322,22 @@ class Settings(BaseSettings):
 
 def _revealed(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
+
+
+class _NamedSecrets(BaseSettings):
+    """Secrets read from environment variables named elsewhere (a webhooks file)."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+
+def secrets_named(variables: Iterable[str]) -> dict[str, SecretStr | None]:
+    """The value of each named environment variable, read as settings and held as SecretStr
+    (None when unset or empty): the webhook signing secrets that the webhooks file names by
+    variable (`secret_env`), so that no secret is ever in a file."""
+    names = sorted(set(variables))
+    fields: dict[str, Any] = {name: (SecretStr | None, None) for name in names}
+    model = create_model("NamedSecrets", __base__=_NamedSecrets, **fields)
+    read = model().model_dump()
+    return {
+        name: read[name] if read[name] and read[name].get_secret_value() else None for name in names
+    }

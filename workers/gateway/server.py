@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -37,7 +36,7 @@ from workers.gateway.webhook_rules import WebhooksInvalid, WebhookTargets, load_
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
 from workers.policies import load_policy
-from workers.settings import Settings
+from workers.settings import Settings, secrets_named
 
 log = structlog.get_logger("gvi.gateway")
 EXIT_CONFIG = 78
@@ -237,15 +236,16 @@ class GatewayParts:
 
 
 def signing_secrets(targets: WebhookTargets) -> dict[str, str]:
-    """Each webhook's signing secret, from the environment variable its entry names."""
+    """Each webhook's signing secret, read as a setting from the variable its entry names."""
+    named = secrets_named(target.secret_env for target in targets.webhooks.values())
     secrets: dict[str, str] = {}
     for recipient, target in targets.webhooks.items():
-        secret = os.environ.get(target.secret_env)
-        if not secret:
+        secret = named[target.secret_env]
+        if secret is None:
             raise WebhooksInvalid(
                 f"the webhook of {recipient} is signed with ${target.secret_env}, which is not set"
             )
-        secrets[recipient] = secret
+        secrets[recipient] = secret.get_secret_value()
     return secrets
 
 
