@@ -11,8 +11,10 @@ from typing import Any, Protocol
 from faust.types import EventT
 
 from events.catalogue import Catalogue
+from workers.core.decision import Decision, Outcome
 from workers.stream.boundary import subscribe
 from workers.stream.runtime import Runtime
+from workers.stream.stores import Writes
 
 StageHandler = Callable[[Any, EventT[Any]], Awaitable[None]]
 """`async def on_update(ctx, event)`: one message of one topic, in the agent's context."""
@@ -37,3 +39,15 @@ def register(app: Any, runtime: Runtime, agent: Agent) -> Any:
     }
     subscribe(app, runtime, agent.NAME, bound)
     return context
+
+
+async def commit(
+    runtime: Runtime, decision: Decision[Any], writes: Writes, log: Any, **fields: Any
+) -> None:
+    """Commit a decision (outputs acknowledged, then `writes` made) and log its outcome:
+    routine ones at debug level, nothing when nothing changed."""
+    await runtime.commit(decision.outputs, writes)
+    if decision.outcome.routine:
+        log.debug(decision.outcome, **fields)
+    elif decision.outcome is not Outcome.NOTHING_CHANGED:
+        log.info(decision.outcome, outputs=len(decision.outputs), **fields)

@@ -17,11 +17,11 @@ from workers.core.messages import GROUP_WORK, GiveUpWaiting, PlanForGroup, Retra
 from workers.core.outputs import Answer
 from workers.core.planning import GroupSlot, Planned, give_up_waiting, plan_for_group, unparked
 from workers.core.policy import Policy
-from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident, plan_key
 from workers.stream.boundary import answering_at
-from workers.stream.runner import StageHandler
+from workers.stream.runner import StageHandler, commit
 from workers.stream.runtime import Runtime, utc_now
-from workers.stream.stores import Store, Writes
+from workers.stream.slots import GroupSlots
+from workers.stream.stores import Writes
 
 NAME = "group-planning"
 log = structlog.get_logger("gvi.planning")
@@ -30,10 +30,7 @@ log = structlog.get_logger("gvi.planning")
 @dataclass(frozen=True)
 class PlanningContext:
     runtime: Runtime
-    groups: Store[GroupProfile]
-    group_plans: Store[GroupPlans]
-    incident_plans: Store[IncidentPlan]
-    parked: Store[ParkedIncident]
+    slots: GroupSlots
     parked_wait: timedelta
 
     def policy_of(self, work: PlanForGroup | RetractForGroup) -> Policy:
@@ -44,41 +41,27 @@ class PlanningContext:
             return known or book.fallback
         return book.for_incident(work.incident, work.policy_version)
 
-    def load(self, group_id: str, incident_id: str) -> GroupSlot:
-        key = plan_key(group_id, incident_id)
-        return GroupSlot(
-            self.groups.get(group_id),
-            self.group_plans.get(group_id) or GroupPlans.empty(group_id),
-            self.incident_plans.get(key),
-            self.parked.get(key),
-        )
-
     async def settle(
         self, group_id: str, incident_id: str, before: GroupSlot, planned: Planned
     ) -> None:
-        after, key, writes = planned.slot, plan_key(group_id, incident_id), Writes()
-        writes.change(self.incident_plans, key, before.incident_plan, after.incident_plan)
-        writes.change(self.parked, key, before.parked, after.parked)
-        writes.change(self.group_plans, group_id, before.plans, after.plans)
-        await self.runtime.commit(planned.outputs, writes)
-        if planned.outcome is Outcome.NOTHING_CHANGED:
-            return
+        writes = self.slots.writes(group_id, incident_id, before, planned.slot)
         fields = {"group_id": group_id, "incident_id": incident_id}
-        log.info(planned.outcome, **fields, added=planned.added, cancelled=planned.cancelled)
+        await commit(
+            self.runtime,
+            planned,
+            writes,
+            log,
+            **fields,
+            added=planned.added,
+            cancelled=planned.cancelled,
+        )
         if planned.added:
             log.info("tasks dispatched", incident_id=incident_id, count=planned.added)
 
 
 def context(runtime: Runtime) -> PlanningContext:
-    tables = runtime.tables
-    return PlanningContext(
-        runtime,
-        Store(tables["groups"], GroupProfile),
-        Store(tables["group-plans"], GroupPlans),
-        Store(tables["incident-plans"], IncidentPlan),
-        Store(tables["parked-incidents"], ParkedIncident),
-        timedelta(seconds=runtime.settings.parked_incident_seconds),
-    )
+    wait = timedelta(seconds=runtime.settings.parked_incident_seconds)
+    return PlanningContext(runtime, GroupSlots.of(runtime), wait)
 
 
 async def on_group_work(ctx: PlanningContext, event: EventT[Any]) -> None:
@@ -87,7 +70,7 @@ async def on_group_work(ctx: PlanningContext, event: EventT[Any]) -> None:
     runtime, now = ctx.runtime, utc_now()
     if isinstance(work, PlanForGroup | RetractForGroup):
         await runtime.policy_known(work.policy_version)
-    slot = ctx.load(work.group_id, work.incident_id)
+    slot = ctx.slots.load(work.group_id, work.incident_id)
     if isinstance(work, GiveUpWaiting):
         planned = give_up_waiting(slot, work, ctx.parked_wait, now)
         await ctx.settle(work.group_id, work.incident_id, slot, planned)
@@ -105,16 +88,16 @@ async def on_group_profile(ctx: PlanningContext, event: EventT[Any]) -> None:
     """A group's profile (or its removal); incidents that waited for it are planned now."""
     key, writes = key_text(event.key), Writes()
     if event.value is None and key:
-        writes.pop(ctx.groups, key)
+        writes.pop(ctx.slots.groups, key)
         ctx.runtime.apply(writes)
         log.info("group removed", group_id=key)
         return
     profile = decode(GroupProfile, event.value)
     require_key(event.key, profile.group_id)
-    writes.put(ctx.groups, profile.group_id, profile)
+    writes.put(ctx.slots.groups, profile.group_id, profile)
     ctx.runtime.apply(writes)
     log.info("group registered", group_id=profile.group_id, member_count=len(profile.members))
-    waiting = ctx.group_plans.get(profile.group_id)
+    waiting = ctx.slots.group_plans.get(profile.group_id)
     for incident_id in waiting.waiting if waiting is not None else ():
         await plan_parked(ctx, profile.group_id, incident_id)
 
@@ -122,7 +105,7 @@ async def on_group_profile(ctx: PlanningContext, event: EventT[Any]) -> None:
 async def plan_parked(ctx: PlanningContext, group_id: str, incident_id: str) -> None:
     """Plan an incident that waited for its group's profile; a refusal is answered at the
     coordinates of the incident's message."""
-    slot = ctx.load(group_id, incident_id)
+    slot = ctx.slots.load(group_id, incident_id)
     if slot.parked is None:
         await ctx.settle(group_id, incident_id, slot, Planned(unparked(slot, incident_id)))
         return

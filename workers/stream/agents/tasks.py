@@ -12,7 +12,6 @@ from events.catalogue import Catalogue
 from events.codec import decode, decode_with, require_key
 from schemas.task import TaskStatusChange
 from workers.core import tasks as stage
-from workers.core.decision import Outcome
 from workers.core.messages import (
     TASK_COMMAND,
     CancelTask,
@@ -20,85 +19,64 @@ from workers.core.messages import (
     ExpireParkedUpdates,
     MarkDelivered,
     MarkOverdue,
+    NewTask,
     RemindTask,
 )
 from workers.core.outputs import Progress
 from workers.core.policy import Policy
-from workers.core.records import ParkedUpdates, TaskRecord
 from workers.core.tasks import Decided, TaskSlot
 from workers.stream.boundary import answering_at
-from workers.stream.runner import StageHandler
+from workers.stream.runner import StageHandler, commit
 from workers.stream.runtime import Runtime, utc_now
-from workers.stream.stores import Store, Writes
+from workers.stream.slots import TaskSlots
 
 NAME = "task-state"
 log = structlog.get_logger("gvi.tasks")
+Decide = Callable[[TaskSlot, Policy], Decided]
 
 
 @dataclass(frozen=True)
 class TaskContext:
     runtime: Runtime
-    tasks: Store[TaskRecord]
-    parked: Store[ParkedUpdates]
+    slots: TaskSlots
     parked_wait: timedelta
 
-    def load(self, task_id: str) -> TaskSlot:
-        return TaskSlot(self.tasks.get(task_id), self.parked.get(task_id) or ParkedUpdates())
-
-    def policy_of(self, slot: TaskSlot) -> Policy:
-        """The effective playbook that planned the slot's task (the fallback before it is known)."""
-        book = self.runtime.policies
-        return book.for_task(slot.record.task) if slot.record else book.fallback
-
-    async def settle(self, task_id: str, before: TaskSlot, decided: Decided) -> None:
-        after, writes = decided.slot, Writes()
-        writes.change(self.tasks, task_id, before.record, after.record)
-        waiting = after.parked if after.parked.updates else None
-        writes.change(
-            self.parked, task_id, before.parked if before.parked.updates else None, waiting
-        )
-        await self.runtime.commit(decided.outputs, writes)
+    async def decide(self, task_id: str, decide: Decide, policy: Policy | None = None) -> None:
+        """Load the task's slot, decide on it with its playbook (the one that planned it, the
+        fallback before it is known), commit the decision."""
+        book, before = self.runtime.policies, self.slots.load(task_id)
+        if policy is None:
+            policy = book.for_task(before.record.task) if before.record else book.fallback
+        decided = decide(before, policy)
+        writes = self.slots.writes(task_id, before, decided.slot)
+        await commit(self.runtime, decided, writes, log, task_id=task_id)
         for output in decided.outputs:
             if isinstance(output, Progress):
                 for task in output.event.tasks:
                     log.info("task changed", task_id=task_id, status=task.status.value)
-        if decided.outcome.routine:
-            log.debug(decided.outcome, task_id=task_id)
-        elif decided.outcome is not Outcome.NOTHING_CHANGED:
-            log.info(decided.outcome, task_id=task_id, outputs=len(decided.outputs))
-
-    async def decide(self, task_id: str, decide: Callable[[TaskSlot, Policy], Decided]) -> None:
-        """Load the task's slot, decide on it (`decide(slot, policy)`), settle the decision."""
-        slot = self.load(task_id)
-        await self.settle(task_id, slot, decide(slot, self.policy_of(slot)))
 
 
 def context(runtime: Runtime) -> TaskContext:
-    return TaskContext(
-        runtime,
-        Store(runtime.tables["tasks"], TaskRecord),
-        Store(runtime.tables["parked-updates"], ParkedUpdates),
-        timedelta(seconds=runtime.settings.parked_update_seconds),
-    )
+    wait = timedelta(seconds=runtime.settings.parked_update_seconds)
+    return TaskContext(runtime, TaskSlots.of(runtime), wait)
 
 
 async def on_command(ctx: TaskContext, event: EventT[Any]) -> None:
     """The system's commands: keep new tasks, cancel, flag overdue, remind, deliver, expire."""
     command = decode_with(TASK_COMMAND, event.value, outside=False)
-    if isinstance(command, CreateTasks):
-        for version in sorted({new.task.policy_version for new in command.tasks}):
-            await ctx.runtime.policy_known(version)
-    else:
-        await ctx.runtime.policy_known(None)
+    versions = (
+        {new.task.policy_version for new in command.tasks}
+        if isinstance(command, CreateTasks)
+        else {None}
+    )
+    for version in sorted(versions, key=str):
+        await ctx.runtime.policy_known(version)
     match command:
         case CreateTasks(tasks=created, source=source):
             with answering_at(source):
                 for new in created:
-                    task_id, policy = str(new.task.task_id), ctx.runtime.policies.for_task(new.task)
-                    slot = ctx.load(task_id)
-                    await ctx.settle(
-                        task_id, slot, stage.keep_created(slot, new, policy, utc_now())
-                    )
+                    policy = ctx.runtime.policies.for_task(new.task)
+                    await ctx.decide(str(new.task.task_id), _keeping(new), policy)
         case CancelTask() as cancel:
             with answering_at(cancel.source):
                 await ctx.decide(str(cancel.task_id), lambda s, p: stage.cancel_task(s, cancel, p))
@@ -106,10 +84,8 @@ async def on_command(ctx: TaskContext, event: EventT[Any]) -> None:
             await ctx.decide(str(task_id), lambda s, p: stage.flag_overdue(s, p, at))
         case RemindTask() as remind:
             await ctx.decide(str(remind.task_id), lambda s, p: stage.remind(s, remind, p))
-        case MarkDelivered() as delivered:
-            await ctx.decide(
-                str(delivered.task_id), lambda s, p: stage.take_delivery(s, delivered, p)
-            )
+        case MarkDelivered() as late:
+            await ctx.decide(str(late.task_id), lambda s, p: stage.take_delivery(s, late, p))
         case ExpireParkedUpdates(task_id=task_id, at=at):
             wait = ctx.parked_wait
             await ctx.decide(str(task_id), lambda s, p: stage.expire_parked(s, wait, p, at))
@@ -128,6 +104,10 @@ async def on_update(ctx: TaskContext, event: EventT[Any]) -> None:
     await ctx.decide(
         task_id, lambda s, p: stage.take_update(s, change, reporter, source, p, utc_now())
     )
+
+
+def _keeping(new: NewTask) -> Decide:
+    return lambda slot, policy: stage.keep_created(slot, new, policy, utc_now())
 
 
 def handlers(catalogue: Catalogue) -> dict[str, StageHandler]:
