@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workers.tools.embedded_broker import EmbeddedBroker
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPTS = ROOT / "deploy" / "kafka"
 
 
