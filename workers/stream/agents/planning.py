@@ -67,10 +67,10 @@ def context(runtime: Runtime) -> PlanningContext:
 async def on_group_work(ctx: PlanningContext, event: EventT[Any]) -> None:
     """An incident's work for one group from intake, or the deadline timer's give-up."""
     work = decode_with(GROUP_WORK, event.value, outside=False)
-    runtime, now = ctx.runtime, utc_now()
+    runtime = ctx.runtime
     if isinstance(work, PlanForGroup | RetractForGroup):
         await runtime.policy_known(work.policy_version)
-    slot = ctx.slots.load(work.group_id, work.incident_id)
+    slot, now = ctx.slots.load(work.group_id, work.incident_id), utc_now()
     if isinstance(work, GiveUpWaiting):
         planned = give_up_waiting(slot, work, ctx.parked_wait, now)
         await ctx.settle(work.group_id, work.incident_id, slot, planned)
