@@ -12,11 +12,12 @@ from quixstreams import Application
 
 from events.codec import decode
 from schemas import GroupProfile, IncidentReported
+from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
 from workers.core.projection import project_task
 from workers.policies import load_policy
 
-POLICY = load_policy()
+BOOK = PolicyBook(load_policy())
 
 
 def main() -> None:
@@ -36,11 +37,12 @@ def main() -> None:
 
     def tasks_of(raw: bytes) -> list[dict[str, Any]]:
         incident = decode(IncidentReported, raw)
+        policy = BOOK.for_incident(incident, None)
         return [
-            project_task(task, incident, groups[task.group_id], POLICY).model_dump(
+            project_task(task, incident, groups[task.group_id], policy).model_dump(
                 mode="json", exclude_none=True
             )
-            for task in plan(incident, groups, {}, POLICY).tasks
+            for task in plan(incident, groups, {}, policy).tasks
         ]
 
     app = Application(

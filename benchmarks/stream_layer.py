@@ -20,7 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics
+from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
 from events.codec import decode, encode
@@ -50,13 +50,19 @@ async def publish_all(bootstrap: str, topic: str, messages: list[tuple[str, byte
 
 
 async def end_offsets(bootstrap: str, topics: list[str], partitions: int) -> dict[str, int]:
-    """Messages per topic (sum of the end offsets of its `partitions` partitions)."""
+    """Messages per topic (sum of the end offsets of its partitions; `partitions` when the
+    metadata does not say, e.g. for a topic not created yet)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         totals = {}
+        await consumer.topics()
         for topic in topics:
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            found = consumer.partitions_for_topic(topic)
+            if not found:
+                totals[topic] = 0
+                continue
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(found)])
             totals[topic] = sum(ends.values())
         return totals
     finally:
@@ -88,9 +94,9 @@ async def raw_floor(
             for records in batches.values():
                 for record in records:
                     incident = decode(IncidentReported, record.value)
-                    for task in plan(incident, groups, {}, POLICY).tasks:
+                    for task in plan(incident, groups, {}, policy_for(incident)).tasks:
                         group = groups[task.group_id]
-                        view = project_task(task, incident, group, POLICY)
+                        view = project_task(task, incident, group, policy_for(incident))
                         topic = f"floor.tasks.{task.recipient}"
                         acks.append(
                             await producer.send(
@@ -200,8 +206,9 @@ async def raw_latency_loop(
                 for record in records:
                     incident = decode(IncidentReported, record.value)
                     acks = []
-                    for task in plan(incident, groups, {}, POLICY).tasks:
-                        view = project_task(task, incident, groups[task.group_id], POLICY)
+                    policy = policy_for(incident)
+                    for task in plan(incident, groups, {}, policy).tasks:
+                        view = project_task(task, incident, groups[task.group_id], policy)
                         acks.append(
                             await producer.send(
                                 f"floor.tasks.{task.recipient}",
@@ -273,7 +280,7 @@ def expected_tasks(incidents: list[IncidentReported], groups: Groups) -> dict[st
     return {
         str(task.task_id): incident.incident_id
         for incident in incidents
-        for task in plan(incident, groups, {}, POLICY).tasks
+        for task in plan(incident, groups, {}, policy_for(incident)).tasks
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.throughput import POLICY, _completed, _group, _incident
+from benchmarks.throughput import _completed, _group, _incident, policy_for
 from events.codec import encode
 from tests.support.brokers import running_broker
 from workers.core.planner import plan
@@ -71,7 +71,7 @@ async def _run(
         _incident(n, groups[n % groups_count].group_id, now) for n in range(incidents_count)
     ]
     planned = {
-        i.incident_id: len(plan(i, {g.group_id: g for g in groups}, {}, POLICY).tasks)
+        i.incident_id: len(plan(i, {g.group_id: g for g in groups}, {}, policy_for(i)).tasks)
         for i in incidents
     }
     (victim, victim_log), (survivor, survivor_log) = (

@@ -31,7 +31,9 @@ from schemas import (
     SupervisionStatus,
 )
 from tests.support.brokers import running_broker
+from workers.core.partnerships import PolicyBook
 from workers.core.planner import plan
+from workers.core.policy import Policy
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
@@ -39,6 +41,12 @@ from workers.tools.kafka_clients import follow, publish, wait_for_keys
 from workers.tools.processes import start_worker_process
 
 POLICY = load_policy()
+BOOK = PolicyBook(POLICY)
+
+
+def policy_for(incident: IncidentReported) -> Policy:
+    """The playbook the worker plans `incident` with: its municipality's partnership's."""
+    return BOOK.for_incident(incident, None)
 
 
 async def create_topics(bootstrap: str, *names: str) -> None:
@@ -149,7 +157,7 @@ async def worker_run(
         _incident(n, groups[n % groups_count].group_id, now) for n in range(incidents_count)
     ]
     tasks_per_incident = {
-        i.incident_id: len(plan(i, {g.group_id: g for g in groups}, {}, POLICY).tasks)
+        i.incident_id: len(plan(i, {g.group_id: g for g in groups}, {}, policy_for(i)).tasks)
         for i in incidents
     }
     await publish(bootstrap, f"{prefix}groups", [(g.group_id, encode(g)) for g in groups])
