@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from events.admin import ensure_topics
@@ -50,19 +51,29 @@ async def publish_all(bootstrap: str, topic: str, messages: list[tuple[str, byte
 
 
 async def end_offsets(bootstrap: str, topics: list[str], partitions: int) -> dict[str, int]:
-    """Messages per topic (sum of the end offsets of its partitions; `partitions` when the
-    metadata does not say, e.g. for a topic not created yet)."""
+    """Messages per topic: the sum of the end offsets of the partitions the broker lists for it
+    (0 for a topic it does not know; `partitions` is the fallback count)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    listed = {
+        str(entry["topic"]): [int(p["partition"]) for p in entry["partitions"]]
+        or list(range(partitions))
+        for entry in described
+        if entry["error_code"] == 0
+    }
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         totals = {}
-        await consumer.topics()
         for topic in topics:
-            found = consumer.partitions_for_topic(topic)
-            if not found:
+            if topic not in listed:
                 totals[topic] = 0
                 continue
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(found)])
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in listed[topic]])
             totals[topic] = sum(ends.values())
         return totals
     finally:
@@ -408,6 +419,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         catchup_seconds = (
             max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
         )
+        cpu_seconds = _cpu_seconds(worker.pid)
         counted = await end_offsets(
             bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
         )
@@ -453,6 +465,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "floor_seconds": round(floor_seconds, 1),
             "floor_tasks_per_s": round(floor_tasks / floor_seconds, 1),
             "worker_to_floor": round(floor_seconds / catchup_seconds, 3),
+            "worker_cpu_ms_per_incident": round(1000 * cpu_seconds / len(queued), 2),
+            "worker_records_per_s": round((messages + writes) / catchup_seconds, 1),
+            "floor_records_per_s": round(floor_tasks / floor_seconds, 1),
             "peer_quix_streams": peer,
         },
         "steady_rate": steady,
@@ -463,6 +478,12 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         "worker_peak_rss_mib": round(rss / 1024, 1),
         "open_tasks_at_peak": tasks_so_far,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a running process has used so far, start-up included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

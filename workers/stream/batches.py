@@ -36,8 +36,9 @@ class Queued:
     """The stream's events, taken by a task of their own into a short queue, so that the
     batch runner can see whether more are waiting without waiting itself."""
 
-    def __init__(self, stream: Any, size: int) -> None:
+    def __init__(self, stream: Any, size: int, app: Any = None) -> None:
         self.stream = stream
+        self.app = app
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(size, 1))
         self.taking = asyncio.create_task(self._take(), name="gvi-batch-intake")
 
@@ -61,11 +62,24 @@ class Queued:
         try:
             async with asyncio.timeout(within):
                 item = await self.queue.get()
+                while not isinstance(item, StreamStopped) and self.stale(item):
+                    await self.stream.ack(item)
+                    item = await self.queue.get()
         except TimeoutError:
             return None
         if isinstance(item, StreamStopped):
             raise item
         return item  # type: ignore[no-any-return]
+
+    def stale(self, event: EventT[Any]) -> bool:
+        """An event taken before a rebalance (or while the flow is paused for one): skipped
+        and acknowledged, as faust's stream does with it. Handling it could write the state of
+        a partition that another worker now owns over newer state."""
+        app = self.app
+        if app is None:
+            return False
+        generation = getattr(event.message, "generation_id", None)
+        return not app.flow_control.is_active() or generation != app.consumer_generation_id
 
     def stop(self) -> None:
         self.taking.cancel()
@@ -75,7 +89,7 @@ async def run_batches(
     runtime: Runtime, stream: StreamT[Any], handle: Guarded, limits: BatchLimits, agent: str
 ) -> None:
     """Handle `stream` (whose events are acknowledged by hand) batch after batch."""
-    queued = Queued(stream, limits.messages)
+    queued = Queued(stream, limits.messages, runtime.app)
     carried: EventT[Any] | None = None
     try:
         while True:

@@ -4,8 +4,9 @@ after its outputs, before its state); and its ordering and conflict rules."""
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -18,7 +19,7 @@ from tests.support.builders import T0, attribution, correction, group, incident
 from tests.support.fakes import event_on, in_process_runtime, sent_on
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
-from workers.stream.batches import BatchLimits, fill, flush
+from workers.stream.batches import BatchLimits, Queued, fill, flush
 from workers.stream.boundary import guarded
 from workers.stream.runtime import Runtime
 
@@ -207,3 +208,40 @@ def test_a_batch_sends_every_output_before_it_writes_any_state() -> None:
     kinds = [kind for kind, _ in asyncio.run(run())]
     assert kinds.count("send") >= 2 and kinds.count("write") >= 2
     assert "send" not in kinds[kinds.index("write") :], kinds
+
+
+class FakeStream:
+    """A stream of listed events, acknowledged by hand."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.listed = events
+        self.acked: list[Any] = []
+        self.channel = SimpleNamespace(queue=asyncio.Queue())
+
+    async def events(self) -> AsyncIterator[Any]:
+        for event in self.listed:
+            yield event
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True
+
+
+def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:
+    async def run() -> tuple[list[Any], list[Any], list[Any]]:
+        events = [
+            event_on("gvi.incidents", f"INC-TEST-{n}", b"{}", generation_id=generation)
+            for n, generation in enumerate((1, 2, 2))
+        ]
+        app = SimpleNamespace(
+            consumer_generation_id=2, flow_control=SimpleNamespace(is_active=lambda: True)
+        )
+        stream = FakeStream(events)
+        queued = Queued(stream, 8, app)
+        taken = [await queued.next(1.0), await queued.next(1.0)]
+        queued.stop()
+        return events, taken, stream.acked
+
+    events, taken, acked = asyncio.run(run())
+    assert taken == events[1:], "the event of the earlier generation is not handled"
+    assert acked == events[:1]
