@@ -162,7 +162,10 @@ class Runtime:
         self.unsettled_state += writes.apply()
 
     def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
-        messages = messages_of(
+        batch.add(outputs, self._messages_of(outputs))
+
+    def _messages_of(self, outputs: tuple[Output, ...]) -> list[Outbound]:
+        return messages_of(
             outputs,
             self.catalogue,
             self.settings.partitions,
@@ -170,7 +173,6 @@ class Runtime:
             utc_now(),
             self.receiver_of,
         )
-        batch.add(outputs, messages)
 
     def once_sent(self, then: Callable[[], None]) -> None:
         """Call `then` once the outputs so far are acknowledged: now, or at the batch's flush."""
@@ -234,14 +236,7 @@ class Runtime:
         if batch is not None:
             self._add(batch, outputs)
             return
-        messages = messages_of(
-            outputs,
-            self.catalogue,
-            self.settings.partitions,
-            self.worker_name,
-            utc_now(),
-            self.receiver_of,
-        )
+        messages = self._messages_of(outputs)
         if messages:
             await self.state_settled()
         await self._send_all(messages)
