@@ -29,7 +29,11 @@ class BatchLimits:
 
 
 class StreamStopped(Exception):
-    """The stream that fed the batches ended."""
+    """The stream that fed the batches failed."""
+
+
+ENDED: Any = object()
+"""Put in the queue when the stream ends (the worker stops): the agent returns."""
 
 
 class Queued:
@@ -39,6 +43,7 @@ class Queued:
     def __init__(self, stream: Any, size: int, app: Any = None) -> None:
         self.stream = stream
         self.app = app
+        self.ended = False
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(size, 1))
         self.taking = asyncio.create_task(self._take(), name="gvi-batch-intake")
 
@@ -51,24 +56,32 @@ class Queued:
         except BaseException as error:
             await self.queue.put(StreamStopped(f"{type(error).__name__}: {error}"))
             raise
-        await self.queue.put(StreamStopped("the stream ended"))
+        await self.queue.put(ENDED)
 
     def waiting(self) -> bool:
         """Whether another event is queued here or in the stream's channel."""
         return not self.queue.empty() or not self.stream.channel.queue.empty()
 
     async def next(self, within: float | None = None) -> EventT[Any] | None:
-        """The next event; None when none came `within` seconds."""
+        """The next event; None when none came `within` seconds or the stream ended
+        (`ended`)."""
+        if self.ended:
+            return None
         try:
             async with asyncio.timeout(within):
                 item = await self.queue.get()
-                while not isinstance(item, StreamStopped) and self.stale(item):
+                while item is not ENDED and not isinstance(item, StreamStopped):
+                    if not self.stale(item):
+                        break
                     await self.stream.ack(item)
                     item = await self.queue.get()
         except TimeoutError:
             return None
         if isinstance(item, StreamStopped):
             raise item
+        if item is ENDED:
+            self.ended = True
+            return None
         return item  # type: ignore[no-any-return]
 
     def stale(self, event: EventT[Any]) -> bool:
@@ -94,7 +107,8 @@ async def run_batches(
     try:
         while True:
             first = carried if carried is not None else await queued.next()
-            assert first is not None
+            if first is None:
+                return
             batch, carried = await fill(first, queued, handle, limits)
             with runtime.metrics.batch_flush_seconds.labels(agent).time():
                 await flush(runtime, stream, batch, handle)

@@ -19,7 +19,7 @@ from tests.support.builders import T0, attribution, correction, group, incident
 from tests.support.fakes import event_on, in_process_runtime, sent_on
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
-from workers.stream.batches import BatchLimits, Queued, fill, flush
+from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
 from workers.stream.boundary import guarded
 from workers.stream.runtime import Runtime
 
@@ -245,3 +245,21 @@ def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:
     events, taken, acked = asyncio.run(run())
     assert taken == events[1:], "the event of the earlier generation is not handled"
     assert acked == events[:1]
+
+
+def test_when_the_stream_ends_its_last_batch_is_flushed_and_the_agent_returns() -> None:
+    async def run() -> tuple[list[Any], list[Any]]:
+        events = [event_on("gvi.incidents", f"INC-TEST-{n}", b"{}") for n in range(3)]
+        stream, handled = FakeStream(events), []
+
+        async def handle(event: Any) -> None:
+            handled.append(event)
+
+        runtime = in_process_runtime(POLICY)
+        async with asyncio.timeout(5):
+            await run_batches(runtime, stream, handle, BatchLimits(2, 1.0), "incident-intake")
+        return handled, stream.acked
+
+    handled, acked = asyncio.run(run())
+    assert len(handled) == 3
+    assert acked == handled, "every event acknowledged once its batch was flushed"
