@@ -77,8 +77,13 @@ class HandledRuns:
     runs: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     def already_handled(self, topic: str, partition: int, offset: int) -> bool:
+        """Inside the run, or handled earlier in the batch being filled (its marks wait for
+        the flush; a message delivered again after a seek can follow in the same batch)."""
         run = self.runs.get((topic, partition))
-        return run is not None and run[0] <= offset <= run[1]
+        if run is not None and run[0] <= offset <= run[1]:
+            return True
+        batch = PENDING.get()
+        return batch is not None and (topic, partition, offset) in batch.handled
 
     def mark_handled(self, topic: str, partition: int, offset: int) -> None:
         """A message handled: at once, or inside a batch once the batch is flushed."""

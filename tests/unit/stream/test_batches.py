@@ -266,3 +266,18 @@ def test_when_the_stream_ends_its_last_batch_is_flushed_and_the_agent_returns() 
     handled, acked = asyncio.run(run())
     assert len(handled) == 3
     assert acked == handled, "every event acknowledged once its batch was flushed"
+
+
+def test_a_message_delivered_again_within_its_batch_is_answered_once() -> None:
+    async def run() -> list[tuple[bytes, bytes]]:
+        with frozen_clock():
+            stages = Stages()
+            incidents = stages.topic("incidents")
+            unreadable = event_on(incidents, "INC-TEST-9", b'{"incident_id": "INC-TEST-9"')
+            again = ListedEvents([unreadable])
+            batch, _ = await fill(unreadable, again, stages.handle, BatchLimits(8, 60.0))
+            assert len(batch.events) == 2, "delivered again after a seek, in the same batch"
+            await flush(stages.runtime, Acks(), batch, stages.handle)
+            return sent_on(stages.runtime, stages.runtime.catalogue.rejected.name)
+
+    assert len(asyncio.run(run())) == 1
