@@ -37,9 +37,8 @@ class Outbound:
     """One message to send."""
 
     topic: str
-    key: str | bytes
-    value: bytes | None
-    headers: list[tuple[str, bytes]] | None = None
+    key: str
+    value: bytes
 
 
 def rejection_of(answer: Answer, worker: str, now: datetime) -> Rejection:
