@@ -105,9 +105,10 @@ async def raw_floor(
             for records in batches.values():
                 for record in records:
                     incident = decode(IncidentReported, record.value)
-                    for task in plan(incident, groups, {}, policy_for(incident)).tasks:
+                    policy = policy_for(incident)
+                    for task in plan(incident, groups, {}, policy).tasks:
                         group = groups[task.group_id]
-                        view = project_task(task, incident, group, policy_for(incident))
+                        view = project_task(task, incident, group, policy)
                         topic = f"floor.tasks.{task.recipient}"
                         acks.append(
                             await producer.send(
