@@ -182,6 +182,20 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )
+    batch_max_messages: int = Field(
+        default=32,
+        ge=1,
+        le=500,
+        description="most messages an agent handles before it sends their outputs together "
+        "and writes their state (1: one message at a time)",
+    )
+    batch_max_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=5000,
+        description="longest an agent goes on handling the messages already queued before it "
+        "sends the batch's outputs",
+    )
     single_record_batches: bool | None = Field(
         default=None,
         description=(

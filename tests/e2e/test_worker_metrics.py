@@ -84,7 +84,9 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     }
     assert deployment.topic("incidents") in lag
     assert _value(samples, "gvi_ready") == 1
-    assert (_value(samples, "faust_messages_received_total") or 0) > 0, "faust's own sensor"
+    batches = _value(samples, "gvi_batch_messages_count", agent="incident-intake") or 0
+    assert batches > 0, "each agent's batches are counted"
+    assert not any(name.startswith("faust_") for name, _ in samples), "faust's sensor is off"
 
     # The port Prometheus scrapes shows no table: faust's table and router pages are off.
     key = json.dumps(reported.incident_id)

@@ -77,6 +77,10 @@ def in_process_runtime(policy: Policy, journal: list[tuple[str, str]] | None = N
 _offsets = itertools.count(1)
 
 
+class ConsumedEvent(SimpleNamespace):
+    """A consumed message's event (a class of its own: faust keeps weak references to events)."""
+
+
 def event_on(topic: str, key: str | bytes | None, value: bytes | None, **message: Any) -> Any:
     """A consumed message of `topic` as faust hands it to an agent, on the partition that
     owns its key (unless `partition` is given)."""
@@ -91,7 +95,7 @@ def event_on(topic: str, key: str | bytes | None, value: bytes | None, **message
         "timestamp": None,
     }
     fields.update(message)
-    return SimpleNamespace(message=SimpleNamespace(**fields), key=raw_key, value=value)
+    return ConsumedEvent(message=SimpleNamespace(**fields), key=raw_key, value=value)
 
 
 def sent_on(runtime: Runtime, topic: str) -> list[tuple[bytes, bytes]]:

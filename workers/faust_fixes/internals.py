@@ -6,9 +6,12 @@ asks the group coordinator to rejoin. A rename in an upgrade raises AttributeErr
 watchdogs' runner treats as fatal (`workers/stream/watchdogs/diagnostics.py`, `run_every`)."""
 
 import inspect
+import weakref
 from collections.abc import Iterable, Mapping
 from importlib import import_module
 from typing import Any
+
+from faust import streams
 
 PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "aiokafka.producer.producer:AIOKafkaProducer": ("_sender", "_message_accumulator"),
@@ -30,13 +33,17 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
         "_committed_offset",
     ),
     "faust.tables.recovery:Recovery": ("_active_events_received_at", "_recovery_started_at"),
+    "faust.streams:": ("_current_event",),
 }
 """Each class, `module:Class`, with the private names read or acted through here."""
 
 
 def defines(class_path: str, name: str) -> bool:
-    """Whether the class (or a base) has `name` as an attribute or assigns `self.<name>`."""
+    """Whether the class (or a base) has `name` as an attribute or assigns `self.<name>`; for
+    `module:` (no class), whether the module has it."""
     module_name, _, class_name = class_path.partition(":")
+    if not class_name:
+        return hasattr(import_module(module_name), name)
     found: type = getattr(import_module(module_name), class_name)
     for klass in inspect.getmro(found):
         if name in vars(klass) or name in getattr(klass, "__annotations__", {}):
@@ -48,6 +55,13 @@ def defines(class_path: str, name: str) -> bool:
         if f"self.{name} =" in source or f"self.{name}:" in source:
             return True
     return False
+
+
+def set_current_event(event: Any) -> None:
+    """Make `event` the running task's current faust event, as faust's stream iteration does:
+    a table write takes its changelog partition (and RocksDB its partition file) from it. The
+    batch runner handles events taken by another task, and writes a batch's state later."""
+    streams._current_event.set(weakref.ref(event))
 
 
 def aiokafka_consumer(app: Any) -> Any:

@@ -4,7 +4,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from faust import SASLCredentials, SSLCredentials
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
 from events.catalogue import CleanupPolicy, build_catalogue
 from events.connection import KafkaConnection
@@ -43,6 +42,10 @@ TABLES = (
     "parked-updates",
     "incident-progress",
 )
+
+
+PRODUCER_BATCH_BYTES = 512 * 1024
+"""Largest record batch per partition the producer builds (below the broker's 1 MB limit)."""
 
 
 def faust_credentials(kafka: KafkaConnection) -> Any:
@@ -133,7 +136,6 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     )
     app.settle_state = runtime.state_settled
     app.task(feed.run)
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(runtime.metrics.registry, "faust"))
     for agent in AGENTS:
         runner.register(app, runtime, agent)
     deadlines.register(app, runtime)
@@ -176,7 +178,10 @@ def faust_app(settings: Settings) -> Any:
         broker_credentials=faust_credentials(settings.kafka),
         table_standby_replicas=settings.standby_replicas,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        **({"producer_max_batch_size": 1} if settings.single_record_batches else {}),
+        # One produce request in flight per broker (aiokafka): a batch's outputs go out in as
+        # few requests as the batch size allows; 16 KiB (the default) took one round trip per
+        # 16 KiB of a partition. Tansu needs one record per batch (the setting's description).
+        producer_max_batch_size=1 if settings.single_record_batches else PRODUCER_BATCH_BYTES,
         # The check guards a RocksDB file against a changelog emptied under it. With the memory
         # store, offsets carried from standby to active reading once stood one above a highwater
         # read a moment later (195 > 194, Tansu, kill loop in CI), and both survivors crashed

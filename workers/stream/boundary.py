@@ -4,7 +4,7 @@ gets exactly one answer, its effect or one rejection at the coordinates it was p
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from faust.types import EventT, StreamT
@@ -12,6 +12,7 @@ from faust.types import EventT, StreamT
 from schemas.rejection import Refused, RejectionCode
 from workers.core.messages import SourceRef
 from workers.faust_fixes.unreadable_batches import unreadable_reason
+from workers.stream.batches import BatchLimits, run_batches
 from workers.stream.runtime import MAX_MESSAGE_BYTES, DeliveryFailed, Runtime, delivery_failure
 
 log = structlog.get_logger("gvi.boundary")
@@ -67,7 +68,7 @@ async def guarded(
     while True:
         try:
             await _handle_or_reject(runtime, event, handle)
-            runtime.handled.mark(message.topic, message.partition, message.offset)
+            runtime.handled.mark_handled(message.topic, message.partition, message.offset)
             return
         except DeliveryFailed as failure:
             delay = runtime.delivery_backoff.delay(attempt)
@@ -156,16 +157,22 @@ Handler = Callable[[EventT[Any]], Awaitable[None]]
 
 def subscribe(app: Any, runtime: Runtime, name: str, handlers: Mapping[str, Handler]) -> None:
     """Register agent `name` on the topics of `handlers` (co-partitioned), each message handled
-    by its topic's handler inside the error boundary."""
+    by its topic's handler inside the error boundary, in batches (`stream/batches.py`)."""
 
     async def handle(event: EventT[Any]) -> None:
         await handlers[event.message.topic](event)
 
     channel = app.topic(*handlers, key_serializer="raw", value_serializer="raw")
 
+    limits = BatchLimits(
+        runtime.settings.batch_max_messages, runtime.settings.batch_max_ms / 1000.0
+    )
+
+    async def one(event: EventT[Any]) -> None:
+        await guarded(runtime, event, handle)
+
     async def agent(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await guarded(runtime, event, handle)
+        await run_batches(runtime, cast(Any, stream).noack(), one, limits, name)
 
     agent.__name__ = agent.__qualname__ = name.replace("-", "_")
     app.agent(channel, name=name)(agent)

@@ -4,6 +4,7 @@ import re
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -73,9 +74,25 @@ class WorkerMetrics:
             ["table"],
             registry=registry,
         )
+        self.batch_messages = Histogram(
+            "gvi_batch_messages",
+            "Messages per batch an agent handled before sending their outputs together",
+            ["agent"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500),
+            registry=registry,
+        )
+        self.batch_flush_seconds = Histogram(
+            "gvi_batch_flush_seconds",
+            "A batch's outputs sent and acknowledged, then its state written and acknowledged",
+            ["agent"],
+            registry=registry,
+        )
         self.ready = Gauge(
             "gvi_ready", "1 when the worker answers (no recovery, no rebalance)", registry=registry
         )
+
+    def observe_dispatch(self, published_at: datetime, now: datetime) -> None:
+        self.dispatch_seconds.observe(max((now - published_at).total_seconds(), 0.0))
 
     def count_sent(self, outputs: Iterable[object]) -> None:
         """Count the rejections and escalations among a decision's acknowledged outputs."""

@@ -37,8 +37,9 @@ class Outbound:
     """One message to send."""
 
     topic: str
-    key: str
-    value: bytes
+    key: str | bytes
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
 
 
 def rejection_of(answer: Answer, worker: str, now: datetime) -> Rejection:

@@ -5,7 +5,7 @@ import functools
 import os
 import socket
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +26,8 @@ from workers.core.partnerships import PolicyBook
 from workers.settings import Settings
 from workers.stream.exits import crash_within
 from workers.stream.metrics import WorkerMetrics
-from workers.stream.outbound import messages_of
+from workers.stream.outbound import Outbound, messages_of
+from workers.stream.pending import PENDING, PendingBatch
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.stores import Writes
 
@@ -76,8 +77,21 @@ class HandledRuns:
     runs: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     def already_handled(self, topic: str, partition: int, offset: int) -> bool:
+        """Inside the run, or handled earlier in the batch being filled (its marks wait for
+        the flush; a message delivered again after a seek can follow in the same batch)."""
         run = self.runs.get((topic, partition))
-        return run is not None and run[0] <= offset <= run[1]
+        if run is not None and run[0] <= offset <= run[1]:
+            return True
+        batch = PENDING.get()
+        return batch is not None and (topic, partition, offset) in batch.handled
+
+    def mark_handled(self, topic: str, partition: int, offset: int) -> None:
+        """A message handled: at once, or inside a batch once the batch is flushed."""
+        batch = PENDING.get()
+        if batch is not None:
+            batch.handled.append((topic, partition, offset))
+        else:
+            self.mark(topic, partition, offset)
 
     def mark(self, topic: str, partition: int, offset: int) -> None:
         run = self.runs.get((topic, partition))
@@ -133,15 +147,58 @@ class Runtime:
 
     async def commit(self, outputs: Iterable[Output], writes: Writes) -> None:
         """Commit one decision: its outputs sent and acknowledged first, then its state written
-        (a crash between the two sends the outputs again, which their ids make harmless)."""
+        (a crash between the two sends the outputs again, which their ids make harmless).
+        Inside a batch both wait for the batch's flush (`flush`)."""
+        batch = PENDING.get()
+        if batch is not None:
+            writes.record()
+            self._add(batch, tuple(outputs))
+            return
         await self.emit(outputs)
         self.apply(writes)
 
     def apply(self, writes: Writes) -> None:
         """Make a message's table writes (after its outputs were acknowledged); their changelog
-        writes settle before any later output is sent (`emit`)."""
+        writes settle before any later output is sent (`emit`). Inside a batch, at its flush."""
+        if PENDING.get() is not None:
+            writes.record()
+            return
         self.unsettled_state = [w for w in self.unsettled_state if not _settled_cleanly(w)]
         self.unsettled_state += writes.apply()
+
+    def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
+        batch.add(outputs, self._messages_of(outputs))
+
+    def _messages_of(self, outputs: tuple[Output, ...]) -> list[Outbound]:
+        return messages_of(
+            outputs,
+            self.catalogue,
+            self.settings.partitions,
+            self.worker_name,
+            utc_now(),
+            self.receiver_of,
+        )
+
+    def once_sent(self, then: Callable[[], None]) -> None:
+        """Call `then` once the outputs so far are acknowledged: now, or at the batch's flush."""
+        batch = PENDING.get()
+        if batch is None:
+            then()
+        else:
+            batch.once_sent.append(then)
+
+    async def flush(self, batch: PendingBatch) -> None:
+        """Make a batch's effects: every output sent and acknowledged, then every table write
+        made and acknowledged (so the next batch's outputs follow this batch's state)."""
+        await self.flush_outputs(batch)
+        await self.settled(batch.state.make())
+
+    async def flush_outputs(self, batch: PendingBatch) -> None:
+        """Send a batch's outputs and await their acknowledgements (its state waits)."""
+        await self._send_all(batch.messages)
+        self.metrics.count_sent(batch.outputs)
+        for then in batch.once_sent:
+            then()
 
     async def recreate_missing_topics(self) -> None:
         """When output is not delivered, a topic may have been deleted under the worker: create
@@ -167,27 +224,37 @@ class Runtime:
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Send and wait for the broker's acknowledgement, so that state is written only after."""
+        """Send and wait for the broker's acknowledgement, so that state is written only after
+        (inside a batch: sent with the batch's outputs)."""
+        batch = PENDING.get()
+        if batch is not None:
+            batch.add((), [Outbound(topic_name, key, value, headers)])
+            return
         await acknowledged([await self._queue(topic_name, key, value, headers)])
 
     async def emit(self, outputs: Iterable[Output]) -> None:
         """Send every output of a decision, then await their acknowledgements together: the
-        caller writes its state only after all of them (at least once, one round trip)."""
+        caller writes its state only after all of them (at least once, one round trip).
+        Inside a batch, they are sent with the batch's outputs."""
         outputs = tuple(outputs)
-        messages = messages_of(
-            outputs,
-            self.catalogue,
-            self.settings.partitions,
-            self.worker_name,
-            utc_now(),
-            self.receiver_of,
-        )
+        batch = PENDING.get()
+        if batch is not None:
+            self._add(batch, outputs)
+            return
+        messages = self._messages_of(outputs)
         if messages:
             await self.state_settled()
+        await self._send_all(messages)
+        self.metrics.count_sent(outputs)
+
+    async def _send_all(self, messages: list[Outbound]) -> None:
+        """Hand every message to the producer, then await their acknowledgements together."""
         acks: list[Awaitable[Any]] = []
         for message in messages:
             try:
-                acks.append(await self._queue(message.topic, message.key, message.value))
+                acks.append(
+                    await self._queue(message.topic, message.key, message.value, message.headers)
+                )
             except Exception as error:
                 await self._note_unreachable(message.topic, error)
                 raise
@@ -198,7 +265,6 @@ class Runtime:
             else:
                 self.unreachable_topics.discard(message.topic)
         await acknowledged(acks)
-        self.metrics.count_sent(outputs)
 
     async def _note_unreachable(self, topic: str, error: BaseException) -> None:
         """Remember a recipient topic that did not take a message for a reason that may pass,
@@ -234,9 +300,16 @@ class Runtime:
         if not self.unsettled_state:
             return
         waiting = list(self.unsettled_state)
-        results = await asyncio.gather(*waiting, return_exceptions=True)
         settled = {id(w) for w in waiting}
+        await self.settled(waiting)
         self.unsettled_state = [w for w in self.unsettled_state if id(w) not in settled]
+
+    async def settled(self, waiting: list[Awaitable[Any]]) -> None:
+        """Wait until the changelog writes `waiting` are acknowledged; a refused one crashes
+        the worker (see `state_settled`)."""
+        if not waiting:
+            return
+        results = await asyncio.gather(*waiting, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.error("a table write was not acknowledged; restarting", error=str(failed[0]))
@@ -254,9 +327,16 @@ class Runtime:
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         try:
             async with asyncio.timeout(METADATA_WAIT_SECONDS):
-                pending: Awaitable[Any] = await self.topics[topic_name].send(
-                    key=raw_key, value=value, headers=headers
-                )
+                if self.app is None:
+                    pending: Awaitable[Any] = await self.topics[topic_name].send(
+                        key=raw_key, value=value, headers=headers
+                    )
+                else:
+                    # The producer itself, not the faust topic: a topic's send passes each
+                    # message through faust's channel, codecs and sensors first.
+                    pending = await self.app.producer.send(
+                        topic_name, raw_key, value, None, None, headers
+                    )
         except TimeoutError:
             # aiokafka waits for a topic's metadata with no end when the topic is missing
             raise KafkaTimeoutError(

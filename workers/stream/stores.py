@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from schemas.rejection import Refused, RejectionCode
+from workers.stream.pending import PENDING, UNWRITTEN
 
 Record = TypeVar("Record", bound=BaseModel)
 PARSED_KEPT = 256
@@ -34,14 +35,18 @@ class Store(Generic[Record]):
         self._parsed: dict[str, tuple[Any, Record]] = {}
 
     def get(self, key: str) -> Record | None:
-        stored = self.table.get(key)
+        """The record under `key`, as the running batch wrote it if it did."""
+        batch = PENDING.get()
+        stored = UNWRITTEN if batch is None else batch.state.lookup(self.table, key)
+        if stored is UNWRITTEN:
+            stored = self.table.get(key)
         if not stored:
             return None
         cached = self._parsed.get(key)
         if cached is not None and cached[0] is stored:
             return cached[1]
         record = self.model.model_validate_json(stored)
-        self._remember(key, stored, record)
+        self.remember(key, stored, record)
         return record
 
     def encode(self, key: str, record: Record) -> bytes:
@@ -61,7 +66,7 @@ class Store(Generic[Record]):
     def put_encoded(self, key: str, stored: bytes, record: Record) -> list[Awaitable[Any]]:
         """Write a record; the result is its changelog write, settled once acknowledged."""
         self.table[key] = stored
-        self._remember(key, stored, record)
+        self.remember(key, stored, record)
         return self._unsettled()
 
     def pop(self, key: str) -> list[Awaitable[Any]]:
@@ -83,7 +88,7 @@ class Store(Generic[Record]):
                 if record is not None:
                     yield key, record
 
-    def _remember(self, key: str, stored: Any, record: Record) -> None:
+    def remember(self, key: str, stored: Any, record: Record) -> None:
         if len(self._parsed) >= PARSED_KEPT:
             self._parsed.clear()
         self._parsed[key] = (stored, record)
@@ -110,6 +115,16 @@ class Writes:
             self.pop(store, key)
         elif new is not None and new != old:
             self.put(store, key, new)
+
+    def record(self) -> None:
+        """Keep the writes in the running batch, which makes them once its outputs are
+        acknowledged (raises WriteConflict for a key an earlier message of the batch wrote)."""
+        batch = PENDING.get()
+        assert batch is not None
+        for store, key, stored, record in self.pending:
+            batch.state.write(store.table, key, stored)
+            if record is not None:
+                store.remember(key, stored, record)
 
     def apply(self) -> list[Awaitable[Any]]:
         """Make the writes; the result is their changelog writes (see `Runtime.apply`)."""

@@ -6,7 +6,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from faust.streams import current_event
 
+from tests.support.fakes import event_on
 from workers.faust_fixes import (
     PINNED,
     REPLACED,
@@ -15,7 +17,7 @@ from workers.faust_fixes import (
     require_pinned_versions,
     upstream_digest,
 )
-from workers.faust_fixes.internals import PRIVATE_NAMES, defines
+from workers.faust_fixes.internals import PRIVATE_NAMES, defines, set_current_event
 
 
 def test_the_installed_libraries_are_the_pinned_ones() -> None:
@@ -84,3 +86,14 @@ def test_no_module_outside_the_quarantine_reads_a_private_library_name() -> None
         and "`" not in line[: match.start()]  # a name quoted in prose
     ]
     assert leaks == []
+
+
+def test_the_attribute_canary_reads_a_module_name_too() -> None:
+    assert defines("faust.streams:", "_current_event")
+    assert not defines("faust.streams:", "_current_event_renamed")
+
+
+def test_set_current_event_is_what_faust_tables_read() -> None:
+    event = event_on("gvi.incidents", "INC-TEST-1", b"{}")
+    set_current_event(event)
+    assert current_event() is event

@@ -35,6 +35,8 @@ def test_every_setting_survives_the_trip_through_the_environment(
         parked_update_seconds=45,
         parked_incident_seconds=90,
         fetch_max_wait_ms=50,
+        batch_max_messages=7,
+        batch_max_ms=12.5,
         single_record_batches=False,
         recovery_stall_seconds=12,
         stuck_event_seconds=20,

@@ -80,8 +80,8 @@ async def on_group_work(ctx: PlanningContext, event: EventT[Any]) -> None:
         planned = plan_for_group(slot, work, ctx.policy_of(work), now, unreachable)
         await ctx.settle(work.group_id, work.incident_id, slot, planned)
     if isinstance(work, PlanForGroup) and planned.added and work.published_at:
-        waited = (utc_now() - work.published_at).total_seconds()
-        runtime.metrics.dispatch_seconds.observe(max(waited, 0.0))
+        published = work.published_at
+        runtime.once_sent(lambda: runtime.metrics.observe_dispatch(published, utc_now()))
 
 
 async def on_group_profile(ctx: PlanningContext, event: EventT[Any]) -> None:

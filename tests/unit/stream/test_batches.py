@@ -1,0 +1,283 @@
+"""The batch runner against the messages handled one by one: the same outputs and the same final
+state for any cut into batches, also when a batch is replayed from the state before it (a crash
+after its outputs, before its state); and its ordering and conflict rules."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events.codec import encode
+from schemas.incident import IncidentRetracted
+from tests.support.builders import T0, attribution, correction, group, incident
+from tests.support.fakes import event_on, in_process_runtime, sent_on
+from workers.policies import load_policy
+from workers.stream.agents import completion, intake, planning, tasks
+from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
+from workers.stream.boundary import guarded
+from workers.stream.runtime import Runtime
+
+POLICY = load_policy()
+NOW = T0 + timedelta(hours=1)
+CLOCKS = ("runtime", "agents.intake", "agents.planning", "agents.tasks", "agents.completion")
+STAGES = ("groups", "incidents", "group_work", "task_commands", "task_events")
+"""Each stage's input topic (catalogue attribute), in the incident's order."""
+
+
+@contextlib.contextmanager
+def frozen_clock() -> Iterator[None]:
+    """Every agent's clock at NOW, so that a message handled twice gives the same output."""
+    with contextlib.ExitStack() as stack:
+        for module in CLOCKS:
+            stack.enter_context(mock.patch(f"workers.stream.{module}.utc_now", return_value=NOW))
+        yield
+
+
+def outside_messages() -> dict[str, list[tuple[str, bytes]]]:
+    """Two groups, incidents that are corrected (moved to the other group), duplicated,
+    retracted, and one that cannot be read: keys repeat, so batches must be cut."""
+    profiles = [group("GRP-TEST-A"), group("GRP-TEST-B")]
+    one = incident()
+    two = incident(incident_id="INC-TEST-2", attributions=(attribution("GRP-TEST-B"),))
+    moved = correction(attributions=(attribution("GRP-TEST-B"),))
+    three = incident(incident_id="INC-TEST-3")
+    retracted = IncidentRetracted(
+        incident_id="INC-TEST-2",
+        version=2,
+        retracted_at=T0 + timedelta(minutes=40),
+        reason="invented: wrong group",
+        source_system="test-feed",
+    )
+    reports = [one, two, moved, one, three, retracted, moved]
+    return {
+        "groups": [(p.group_id, encode(p)) for p in profiles],
+        "incidents": [(i.incident_id, encode(i)) for i in reports]
+        + [("INC-TEST-9", b'{"incident_id": "INC-TEST-9"')],
+    }
+
+
+class Stages:
+    """One in-process worker's stage handlers, fed stage by stage."""
+
+    def __init__(self, journal: list[tuple[str, str]] | None = None) -> None:
+        self.runtime: Runtime = in_process_runtime(POLICY, journal)
+        self.handlers: dict[str, Any] = {}
+        for agent in (intake, planning, tasks, completion):
+            context = agent.context(self.runtime)
+            for topic, handler in agent.handlers(self.runtime.catalogue).items():
+                self.handlers[topic] = (handler, context)
+
+    def topic(self, stage: str) -> str:
+        return str(getattr(self.runtime.catalogue, stage).name)
+
+    def inputs(self, stage: str, outside: dict[str, list[tuple[str, bytes]]]) -> list[Any]:
+        name = self.topic(stage)
+        sent = [(k.decode(), v) for k, v in sent_on(self.runtime, name)]
+        # A replayed batch sends its outputs again; the next stage gets each message once, as
+        # in the run one by one, so that a difference can only come from the batching.
+        found = outside.get(stage) or list(dict.fromkeys(sent))
+        return [
+            event_on(name, key, value, offset=offset) for offset, (key, value) in enumerate(found)
+        ]
+
+    async def handle(self, event: Any) -> None:
+        handler, context = self.handlers[event.message.topic]
+
+        async def one(event: Any) -> None:
+            await handler(context, event)
+
+        await guarded(self.runtime, event, one)
+
+    def outputs(self) -> set[tuple[str, bytes, bytes]]:
+        return {
+            (name, key, value)
+            for name, topic in self.runtime.topics.items()
+            for key, value in topic.sent
+        }
+
+    def state(self) -> dict[str, dict[str, bytes]]:
+        return {name: dict(table) for name, table in self.runtime.tables.items()}
+
+
+class ListedEvents:
+    """The batch runner's queue over a list (`batches.Queued`)."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+
+    def waiting(self) -> bool:
+        return bool(self.events)
+
+    async def next(self, within: float | None = None) -> Any:
+        return self.events.pop(0) if self.events else None
+
+
+class Acks:
+    def __init__(self) -> None:
+        self.acked: list[Any] = []
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True
+
+
+async def one_by_one() -> Stages:
+    stages, outside = Stages(), outside_messages()
+    for stage in STAGES:
+        for event in stages.inputs(stage, outside):
+            await stages.handle(event)
+    return stages
+
+
+async def in_batches(cuts: list[int], crash: int | None) -> tuple[Stages, int]:
+    """Every stage's messages in batches of the sizes in `cuts` (repeated); the batch numbered
+    `crash` (counted over all stages) sends its outputs and is then replayed from the state
+    before it. Returns the stages and the number of batches."""
+    stages, outside, acks, count = Stages(), outside_messages(), Acks(), 0
+    for stage in STAGES:
+        events = stages.inputs(stage, outside)
+        queue, carried = ListedEvents(events[1:]), events[0] if events else None
+        while carried is not None:
+            limits = BatchLimits(cuts[count % len(cuts)], 60.0)
+            first = carried
+            batch, carried = await fill(first, queue, stages.handle, limits)
+            if count == crash:
+                await stages.runtime.flush_outputs(batch)
+                queue.events[:0] = [*batch.events[1:], *([carried] if carried else [])]
+                carried = batch.events[0]
+                crash = None
+                continue
+            await flush(stages.runtime, acks, batch, stages.handle)
+            if carried is None and queue.events:
+                carried = queue.events.pop(0)
+            count += 1
+    return stages, count
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=5),
+    crash=st.none() | st.integers(min_value=0, max_value=30),
+)
+def test_batches_cut_anywhere_and_replayed_give_the_outputs_and_state_of_one_by_one(
+    cuts: list[int], crash: int | None
+) -> None:
+    async def compare() -> None:
+        with frozen_clock():
+            reference = await one_by_one()
+            batched, _ = await in_batches(cuts, crash)
+        assert batched.outputs() == reference.outputs()
+        assert batched.state() == reference.state()
+
+    asyncio.run(compare())
+
+
+def test_the_scenario_needs_cuts_and_gives_work_to_every_stage() -> None:
+    async def run() -> tuple[Stages, int, Stages]:
+        with frozen_clock():
+            return *(await in_batches([64], None)), await one_by_one()
+
+    batched, count, reference = asyncio.run(run())
+    assert count > len(STAGES), "a repeated key cut at least one stage's batch"
+    for stage in STAGES[2:]:
+        assert sent_on(reference.runtime, reference.topic(stage)), stage
+    catalogue = reference.runtime.catalogue
+    assert sent_on(reference.runtime, catalogue.rejected.name), "the unreadable one answered"
+    assert batched.outputs() == reference.outputs()
+
+
+def test_a_batch_sends_every_output_before_it_writes_any_state() -> None:
+    async def run() -> list[tuple[str, str]]:
+        with frozen_clock():
+            journal: list[tuple[str, str]] = []
+            stages, outside = Stages(journal), outside_messages()
+            for event in stages.inputs("groups", outside):
+                await stages.handle(event)
+            events = stages.inputs("incidents", outside)
+            start = len(journal)
+            queue = ListedEvents(events[1:])
+            batch, _ = await fill(events[0], queue, stages.handle, BatchLimits(64, 60.0))
+            assert len(batch.events) == 2, "the third incident repeats the first one's key"
+            assert journal[start:] == [], "nothing is sent or written while a batch fills"
+            await flush(stages.runtime, Acks(), batch, stages.handle)
+            return journal[start:]
+
+    kinds = [kind for kind, _ in asyncio.run(run())]
+    assert kinds.count("send") >= 2 and kinds.count("write") >= 2
+    assert "send" not in kinds[kinds.index("write") :], kinds
+
+
+class FakeStream:
+    """A stream of listed events, acknowledged by hand."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.listed = events
+        self.acked: list[Any] = []
+        self.channel = SimpleNamespace(queue=asyncio.Queue())
+
+    async def events(self) -> AsyncIterator[Any]:
+        for event in self.listed:
+            yield event
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True
+
+
+def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:
+    async def run() -> tuple[list[Any], list[Any], list[Any]]:
+        events = [
+            event_on("gvi.incidents", f"INC-TEST-{n}", b"{}", generation_id=generation)
+            for n, generation in enumerate((1, 2, 2))
+        ]
+        app = SimpleNamespace(
+            consumer_generation_id=2, flow_control=SimpleNamespace(is_active=lambda: True)
+        )
+        stream = FakeStream(events)
+        queued = Queued(stream, 8, app)
+        taken = [await queued.next(1.0), await queued.next(1.0)]
+        queued.stop()
+        return events, taken, stream.acked
+
+    events, taken, acked = asyncio.run(run())
+    assert taken == events[1:], "the event of the earlier generation is not handled"
+    assert acked == events[:1]
+
+
+def test_when_the_stream_ends_its_last_batch_is_flushed_and_the_agent_returns() -> None:
+    async def run() -> tuple[list[Any], list[Any]]:
+        events = [event_on("gvi.incidents", f"INC-TEST-{n}", b"{}") for n in range(3)]
+        stream, handled = FakeStream(events), []
+
+        async def handle(event: Any) -> None:
+            handled.append(event)
+
+        runtime = in_process_runtime(POLICY)
+        async with asyncio.timeout(5):
+            await run_batches(runtime, stream, handle, BatchLimits(2, 1.0), "incident-intake")
+        return handled, stream.acked
+
+    handled, acked = asyncio.run(run())
+    assert len(handled) == 3
+    assert acked == handled, "every event acknowledged once its batch was flushed"
+
+
+def test_a_message_delivered_again_within_its_batch_is_answered_once() -> None:
+    async def run() -> list[tuple[bytes, bytes]]:
+        with frozen_clock():
+            stages = Stages()
+            incidents = stages.topic("incidents")
+            unreadable = event_on(incidents, "INC-TEST-9", b'{"incident_id": "INC-TEST-9"')
+            again = ListedEvents([unreadable])
+            batch, _ = await fill(unreadable, again, stages.handle, BatchLimits(8, 60.0))
+            assert len(batch.events) == 2, "delivered again after a seek, in the same batch"
+            await flush(stages.runtime, Acks(), batch, stages.handle)
+            return sent_on(stages.runtime, stages.runtime.catalogue.rejected.name)
+
+    assert len(asyncio.run(run())) == 1

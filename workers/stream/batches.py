@@ -1,0 +1,165 @@
+"""The batch runner of an agent: it handles the messages already queued for it one at a time,
+then sends all their outputs together, then writes their state, then acknowledges them."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from faust.types import EventT, StreamT
+
+from workers.faust_fixes.internals import set_current_event
+from workers.stream.pending import PENDING, PendingBatch, WriteConflict
+from workers.stream.runtime import Runtime
+
+log = structlog.get_logger("gvi.batches")
+Guarded = Callable[[EventT[Any]], Awaitable[None]]
+"""One message handled inside the error boundary (`boundary.guarded`)."""
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """A batch ends at `messages` messages, after `seconds` of handling, or when nothing more
+    is queued."""
+
+    messages: int
+    seconds: float
+
+
+class StreamStopped(Exception):
+    """The stream that fed the batches failed."""
+
+
+ENDED: Any = object()
+"""Put in the queue when the stream ends (the worker stops): the agent returns."""
+
+
+class Queued:
+    """The stream's events, taken by a task of their own into a short queue, so that the
+    batch runner can see whether more are waiting without waiting itself."""
+
+    def __init__(self, stream: Any, size: int, app: Any = None) -> None:
+        self.stream = stream
+        self.app = app
+        self.ended = False
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(size, 1))
+        self.taking = asyncio.create_task(self._take(), name="gvi-batch-intake")
+
+    async def _take(self) -> None:
+        try:
+            async for event in self.stream.events():
+                await self.queue.put(event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            await self.queue.put(StreamStopped(f"{type(error).__name__}: {error}"))
+            raise
+        await self.queue.put(ENDED)
+
+    def waiting(self) -> bool:
+        """Whether another event is queued here or in the stream's channel."""
+        return not self.queue.empty() or not self.stream.channel.queue.empty()
+
+    async def next(self, within: float | None = None) -> EventT[Any] | None:
+        """The next event; None when none came `within` seconds or the stream ended
+        (`ended`)."""
+        if self.ended:
+            return None
+        try:
+            async with asyncio.timeout(within):
+                item = await self.queue.get()
+                while item is not ENDED and not isinstance(item, StreamStopped):
+                    if not self.stale(item):
+                        break
+                    await self.stream.ack(item)
+                    item = await self.queue.get()
+        except TimeoutError:
+            return None
+        if isinstance(item, StreamStopped):
+            raise item
+        if item is ENDED:
+            self.ended = True
+            return None
+        return item  # type: ignore[no-any-return]
+
+    def stale(self, event: EventT[Any]) -> bool:
+        """An event taken before a rebalance (or while the flow is paused for one): skipped
+        and acknowledged, as faust's stream does with it. Handling it could write the state of
+        a partition that another worker now owns over newer state."""
+        app = self.app
+        if app is None:
+            return False
+        generation = getattr(event.message, "generation_id", None)
+        return not app.flow_control.is_active() or generation != app.consumer_generation_id
+
+    def stop(self) -> None:
+        self.taking.cancel()
+
+
+async def run_batches(
+    runtime: Runtime, stream: StreamT[Any], handle: Guarded, limits: BatchLimits, agent: str
+) -> None:
+    """Handle `stream` (whose events are acknowledged by hand) batch after batch."""
+    queued = Queued(stream, limits.messages, runtime.app)
+    carried: EventT[Any] | None = None
+    try:
+        while True:
+            first = carried if carried is not None else await queued.next()
+            if first is None:
+                return
+            batch, carried = await fill(first, queued, handle, limits)
+            with runtime.metrics.batch_flush_seconds.labels(agent).time():
+                await flush(runtime, stream, batch, handle)
+            runtime.metrics.batch_messages.labels(agent).observe(len(batch.events))
+    finally:
+        queued.stop()
+
+
+async def fill(
+    first: EventT[Any], queued: Queued, handle: Guarded, limits: BatchLimits
+) -> tuple[PendingBatch, EventT[Any] | None]:
+    """Handle events into one batch; returns it and the event that must start the next one
+    (it writes a key this batch wrote), if any."""
+    batch, started = PendingBatch(), time.monotonic()
+    token = PENDING.set(batch)
+    event: EventT[Any] | None = first
+    try:
+        while event is not None:
+            batch.begin(event)
+            try:
+                await handle(event)
+            except WriteConflict:
+                return batch, batch.drop_last()
+            left = limits.seconds - (time.monotonic() - started)
+            if len(batch.events) >= limits.messages or left <= 0 or not queued.waiting():
+                break
+            event = await queued.next(left)
+        return batch, None
+    finally:
+        PENDING.reset(token)
+
+
+async def flush(
+    runtime: Runtime, stream: StreamT[Any], batch: PendingBatch, handle: Guarded
+) -> None:
+    """Send the batch's outputs, then write its state, then acknowledge its events. When the
+    broker does not take the outputs, the batch's messages are handled again one at a time,
+    so that a failure is answered at the message that caused it."""
+    try:
+        await runtime.flush(batch)
+    except Exception as error:
+        log.warning(
+            "a batch's outputs were not all written; handling its messages one at a time",
+            messages=len(batch.events),
+            error=f"{type(error).__name__}: {error}",
+        )
+        for event in batch.events:
+            set_current_event(event)
+            await handle(event)
+    else:
+        for topic, partition, offset in batch.handled:
+            runtime.handled.mark(topic, partition, offset)
+    for event in batch.events:
+        await stream.ack(event)
