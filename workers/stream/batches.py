@@ -85,14 +85,18 @@ class Queued:
         return item  # type: ignore[no-any-return]
 
     def stale(self, event: EventT[Any]) -> bool:
-        """An event taken before a rebalance (or while the flow is paused for one): skipped
-        and acknowledged, as faust's stream does with it. Handling it could write the state of
-        a partition that another worker now owns over newer state."""
+        """An event of a consumer generation before the current one (the worker lost its
+        membership without a revocation): skipped and acknowledged, as faust's stream does with
+        it, because handling it could write the state of a partition that another worker now
+        owns over newer state. An event of the current generation was taken while the flow was
+        on, so faust counts it as started: a revocation or a stop waits until it is acknowledged
+        (`wait_empty`) and commits after that, so it is handled even once the flow is paused;
+        acknowledging it unhandled would commit past a message nobody handled."""
         app = self.app
         if app is None:
             return False
         generation = getattr(event.message, "generation_id", None)
-        return not app.flow_control.is_active() or generation != app.consumer_generation_id
+        return generation != app.consumer_generation_id
 
     def stop(self) -> None:
         self.taking.cancel()

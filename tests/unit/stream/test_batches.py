@@ -250,6 +250,28 @@ def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:
     assert acked == events[:1]
 
 
+def test_events_taken_before_a_stop_are_handled_while_the_flow_is_paused() -> None:
+    """A stop pauses the flow and then waits for the events already taken; acknowledging them
+    unhandled would let the stop's commit pass a message that nobody handled (it was lost
+    when a worker stopped while incidents arrived)."""
+
+    async def run() -> tuple[list[Any], list[Any], list[Any]]:
+        events = [event_on("gvi.incidents", f"INC-TEST-{n}", b"{}") for n in range(3)]
+        app = SimpleNamespace(
+            consumer_generation_id=None,
+            flow_control=SimpleNamespace(is_active=lambda: False),
+        )
+        stream = FakeStream(events)
+        queued = Queued(stream, 8, app)
+        taken = [await queued.next(1.0) for _ in events]
+        queued.stop()
+        return events, taken, stream.acked
+
+    events, taken, acked = asyncio.run(run())
+    assert taken == events
+    assert acked == [], "nothing is acknowledged before it is handled"
+
+
 def test_when_the_stream_ends_its_last_batch_is_flushed_and_the_agent_returns() -> None:
     async def run() -> tuple[list[Any], list[Any]]:
         events = [event_on("gvi.incidents", f"INC-TEST-{n}", b"{}") for n in range(3)]
