@@ -186,15 +186,6 @@ class SafeConsumer(faust_aiokafka.Consumer):
         start = self._committed_offset[tp]
         return committable_offset(self._acked[tp], self._acked_index[tp], start)
 
-    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
-        # faust flushes its producer buffer before a commit but stops waiting for any message
-        # the buffer has not sent within 0.1 s (`ProducerBuffer.flush_atmost`): an offset could
-        # be committed while the table writes of the messages below it were still unsent. A
-        # worker killed then, or a new owner recovering the table then, lost that state for good
-        # (docs/streams.md, "At least once, nothing doubled").
-        await cast(SafeApp, self.app).state_settled()
-        return await super()._commit(offsets)
-
 
 def committable_offset(acked: list[int], acked_index: set[int], start: int | None) -> int | None:
     """The offset to commit: one past the unbroken run of processed offsets from ``start``.
@@ -239,13 +230,6 @@ class SafeApp(faust.App):
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self._background: list[Callable[[], Awaitable[None]]] = []
         super().__init__(*args, **kwargs)
-
-    settle_state: Callable[[], Awaitable[None]] | None = None
-    """Waits until every table write made so far is on its changelog (set by the runtime)."""
-
-    async def state_settled(self) -> None:
-        if self.settle_state is not None:
-            await self.settle_state()
 
     def background(self, run: Callable[[], Awaitable[None]]) -> None:
         """Run ``run()`` from the app's start on; faust's timers wait for the first recovery."""

@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import faust
 from faust import SASLCredentials, SSLCredentials
 
 from events.catalogue import CleanupPolicy, build_catalogue
@@ -11,7 +12,6 @@ from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
 from workers.faust_fixes.rebalance_safety import SafeApp
-from workers.faust_fixes.settled_changelog import SettledTable
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream import runner, web
@@ -23,6 +23,7 @@ from workers.stream.agents import (
     planning,
     tasks,
 )
+from workers.stream.changelog import Changelog
 from workers.stream.metrics import WorkerMetrics
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.runtime import Runtime
@@ -68,7 +69,7 @@ def changelog_topics(app_id: str) -> list[str]:
     return [f"{app_id}-{table}-changelog" for table in TABLES]
 
 
-class CountedTable(SettledTable):
+class CountedTable(faust.Table[Any, Any]):
     """A table that counts the changelog records it applies: on recovery, and as a standby.
     With RocksDB a restarted worker applies only what its files do not hold yet."""
 
@@ -133,8 +134,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         topics=topics,
         tables=tables,
         app=app,
+        table_writer=Changelog(app),
     )
-    app.settle_state = runtime.state_settled
     app.task(feed.run)
     for agent in AGENTS:
         runner.register(app, runtime, agent)

@@ -96,7 +96,7 @@ class Queued:
         if app is None:
             return False
         generation = getattr(event.message, "generation_id", None)
-        return generation != app.consumer_generation_id
+        return bool(generation != app.consumer_generation_id)
 
     def stop(self) -> None:
         self.taking.cancel()
@@ -162,6 +162,7 @@ async def flush(
         for event in batch.events:
             set_current_event(event)
             await handle(event)
+            await runtime.state_settled()
     else:
         for topic, partition, offset in batch.handled:
             runtime.handled.mark(topic, partition, offset)

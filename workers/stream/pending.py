@@ -8,6 +8,7 @@ from typing import Any
 
 from workers.core.outputs import Output
 from workers.faust_fixes.internals import set_current_event
+from workers.stream.changelog import TableWrite
 from workers.stream.outbound import Outbound
 
 
@@ -51,26 +52,9 @@ class PendingState:
     def forget(self, writer: int) -> None:
         self.writes = {k: w for k, w in self.writes.items() if w.writer != writer}
 
-    def make(self) -> list[Any]:
-        """Write every value into its faust table, each under the event that caused it (faust
-        takes the changelog partition, and RocksDB its partition file, from the current event);
-        the result is the changelog sends, settled once acknowledged."""
-        unsettled: list[Any] = []
-        tables: dict[int, Any] = {}
-        for write in self.writes.values():
-            set_current_event(write.event)
-            table = write.table
-            if write.stored is None:
-                if write.key in table:
-                    del table[write.key]
-            else:
-                table[write.key] = write.stored
-            tables[id(table)] = table
-        for table in tables.values():
-            take = getattr(table, "take_unsettled", None)
-            if take is not None:
-                unsettled += take()
-        return unsettled
+    def table_writes(self) -> list[TableWrite]:
+        """The batch's writes, each with the event that caused it (its changelog partition)."""
+        return [TableWrite(w.table, w.key, w.stored, w.event) for w in self.writes.values()]
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import faust
 import structlog
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAuthorizationFailedError
 from faust.exceptions import ProducerSendError
@@ -24,6 +25,7 @@ from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.partnerships import PolicyBook
 from workers.settings import Settings
+from workers.stream.changelog import InProcessTables, TableWrite, TableWriter
 from workers.stream.exits import crash_within
 from workers.stream.metrics import WorkerMetrics
 from workers.stream.outbound import Outbound, messages_of
@@ -118,6 +120,9 @@ class Runtime:
     policy_feed: PolicyFeed | None = None
     """Reads `gvi.policies` (None in tests without a broker: the book is what it is)."""
     unsettled_state: list[Awaitable[Any]] = field(default_factory=list)
+    """Changelog writes made outside a batch (a batch's flush re-run one message at a time)."""
+    table_writer: TableWriter = field(default_factory=InProcessTables)
+    """Makes table writes: faust's stores and changelogs in the worker (`changelog.Changelog`)."""
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
@@ -164,7 +169,13 @@ class Runtime:
             writes.record()
             return
         self.unsettled_state = [w for w in self.unsettled_state if not _settled_cleanly(w)]
-        self.unsettled_state += writes.apply()
+        made = writes.table_writes(faust.current_event())
+        for write in made:
+            self.table_writer.put(write)
+        self.unsettled_state.append(asyncio.ensure_future(self._recorded(made)))
+
+    async def _recorded(self, writes: list[TableWrite]) -> None:
+        await acknowledged(await self.table_writer.record(writes))
 
     def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
         batch.add(outputs, self._messages_of(outputs))
@@ -191,7 +202,10 @@ class Runtime:
         """Make a batch's effects: every output sent and acknowledged, then every table write
         made and acknowledged (so the next batch's outputs follow this batch's state)."""
         await self.flush_outputs(batch)
-        await self.settled(batch.state.make())
+        made = batch.state.table_writes()
+        for write in made:
+            self.table_writer.put(write)
+        await self.settled(await self.table_writer.record(made))
 
     async def flush_outputs(self, batch: PendingBatch) -> None:
         """Send a batch's outputs and await their acknowledgements (its state waits)."""
@@ -283,20 +297,17 @@ class Runtime:
         await self.recreate_missing_topics()
 
     async def state_settled(self) -> None:
-        """Wait until every earlier table write is on the changelog: before any output is sent,
-        and before any offset is committed (`SafeConsumer._commit`). Without the first, a worker
-        killed between a message's outputs and its changelog write comes back with older
-        state, and an older message handled again emits an older snapshot than one already
-        sent; without the second, a committed message's state can be lost for good.
+        """Wait until every table write made outside a batch is on the changelog: before any
+        output is sent, and before its message is acknowledged. Without it, a worker killed
+        between a message's outputs and its changelog write comes back with older state, and
+        an older message handled again emits an older snapshot than one already sent; or a
+        committed message's state is lost for good. (A batch waits for its own writes in
+        `flush`.)
 
         A changelog write the broker refused leaves state that no restart would see: the
         worker crashes (its supervisor restarts it, and it recovers from the changelog) and
         never answers another message meanwhile.
         """
-        for table in self.tables.values():
-            take = getattr(table, "take_unsettled", None)
-            if take is not None:
-                self.unsettled_state += take()
         if not self.unsettled_state:
             return
         waiting = list(self.unsettled_state)

@@ -1,7 +1,7 @@
 """Typed stores over faust tables: each table keeps one record model, as its JSON bytes."""
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from schemas.rejection import Refused, RejectionCode
+from workers.stream.changelog import TableWrite
 from workers.stream.pending import PENDING, UNWRITTEN
 
 Record = TypeVar("Record", bound=BaseModel)
@@ -60,24 +61,8 @@ class Store(Generic[Record]):
             )
         return stored
 
-    def put(self, key: str, record: Record) -> list[Awaitable[Any]]:
-        return self.put_encoded(key, self.encode(key, record), record)
-
-    def put_encoded(self, key: str, stored: bytes, record: Record) -> list[Awaitable[Any]]:
-        """Write a record; the result is its changelog write, settled once acknowledged."""
-        self.table[key] = stored
-        self.remember(key, stored, record)
-        return self._unsettled()
-
-    def pop(self, key: str) -> list[Awaitable[Any]]:
-        if key in self.table:
-            del self.table[key]
+    def forget(self, key: str) -> None:
         self._parsed.pop(key, None)
-        return self._unsettled()
-
-    def _unsettled(self) -> list[Awaitable[Any]]:
-        take = getattr(self.table, "take_unsettled", None)
-        return list(take()) if take is not None else []
 
     def items(self, where: Callable[[bytes], bool] | None = None) -> Iterator[tuple[str, Record]]:
         """Every record of this worker's partitions (for timers; a copy, safe to write during),
@@ -126,15 +111,17 @@ class Writes:
             if record is not None:
                 store.remember(key, stored, record)
 
-    def apply(self) -> list[Awaitable[Any]]:
-        """Make the writes; the result is their changelog writes (see `Runtime.apply`)."""
-        unsettled: list[Awaitable[Any]] = []
+    def table_writes(self, event: Any) -> list[TableWrite]:
+        """The writes to make now (outside a batch), as caused by `event`; each store
+        remembers its new record."""
+        made = []
         for store, key, stored, record in self.pending:
-            if stored is None:
-                unsettled += store.pop(key)
+            if record is None:
+                store.forget(key)
             else:
-                unsettled += store.put_encoded(key, stored, record)
-        return unsettled
+                store.remember(key, stored, record)
+            made.append(TableWrite(store.table, key, stored, event))
+        return made
 
 
 # Cheap tests of a stored task record's JSON bytes, before it is parsed (the timers look at

@@ -2,13 +2,9 @@
 producer forgets no topic."""
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
-import pytest
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
@@ -148,29 +144,3 @@ def test_a_seek_since_the_fetch_decides_instead() -> None:
 def test_stream_partitions_and_empty_fetches_are_left_to_the_committed_seek() -> None:
     fetched = {STREAM: _fetched(7), CHANGELOG: []}
     assert records_to_put_back(fetched, {CHANGELOG.topic}, {}, {STREAM: 0, CHANGELOG: 0}) == {}
-
-
-def test_no_offset_is_committed_before_the_table_writes_are_on_the_changelog(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    committed: list[Mapping[TP, int]] = []
-
-    async def broker_commit(consumer: Any, offsets: Mapping[TP, int]) -> bool:
-        committed.append(offsets)
-        return True
-
-    monkeypatch.setattr(faust_aiokafka.Consumer, "_commit", broker_commit)
-
-    async def scenario() -> None:
-        settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
-        app, runtime = create_app(settings)
-        changelog_write: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        runtime.unsettled_state.append(changelog_write)
-        commit = asyncio.ensure_future(app.consumer._commit({OWN: 8}))
-        await asyncio.sleep(0.05)
-        assert committed == [], "an offset went out before its message's state was written"
-        changelog_write.set_result(None)
-        assert await commit is True
-        assert committed == [{OWN: 8}]
-
-    asyncio.run(scenario())

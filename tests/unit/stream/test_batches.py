@@ -4,7 +4,7 @@ after its outputs, before its state); and its ordering and conflict rules."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +21,7 @@ from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
 from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
 from workers.stream.boundary import guarded
+from workers.stream.changelog import InProcessTables, TableWrite
 from workers.stream.runtime import Runtime
 
 POLICY = load_policy()
@@ -303,3 +304,42 @@ def test_a_message_delivered_again_within_its_batch_is_answered_once() -> None:
             return sent_on(stages.runtime, stages.runtime.catalogue.rejected.name)
 
     assert len(asyncio.run(run())) == 1
+
+
+class HeldChangelog(InProcessTables):
+    """Changelog records that the broker acknowledges when the test says so."""
+
+    def __init__(self) -> None:
+        self.sends: list[asyncio.Future[None]] = []
+
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        held = [asyncio.get_running_loop().create_future() for _ in writes]
+        self.sends += held
+        return list(held)
+
+
+def test_a_batch_is_acknowledged_only_once_its_changelog_records_are() -> None:
+    """Each event is acknowledged once its effects are durable, so that a commit needs no wait
+    of its own: here the state's changelog records are held, and no event is acknowledged."""
+
+    async def run() -> tuple[int, int, int]:
+        with frozen_clock():
+            stages, outside = Stages(), outside_messages()
+            for event in stages.inputs("groups", outside):
+                await stages.handle(event)
+            stages.runtime.table_writer = changelog = HeldChangelog()
+            events = stages.inputs("incidents", outside)
+            batch, _ = await fill(events[0], ListedEvents([]), stages.handle, BatchLimits(8, 60))
+            acks = Acks()
+            flushing = asyncio.ensure_future(flush(stages.runtime, acks, batch, stages.handle))
+            await asyncio.sleep(0.05)
+            held, acked_while_held = len(changelog.sends), len(acks.acked)
+            for sent in changelog.sends:
+                sent.set_result(None)
+            await flushing
+            return held, acked_while_held, len(acks.acked)
+
+    held, acked_while_held, acked = asyncio.run(run())
+    assert held >= 1, "the incident's state has a changelog record"
+    assert acked_while_held == 0
+    assert acked == 1

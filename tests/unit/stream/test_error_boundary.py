@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +27,7 @@ from workers.core.planner import plan
 from workers.core.projection import context_for, view_of
 from workers.policies import load_policy
 from workers.stream.boundary import guarded
+from workers.stream.changelog import InProcessTables, TableWrite
 from workers.stream.runtime import HandledRuns, RetryBackoff, Runtime, delivery_failure
 from workers.stream.stores import Store, Writes
 
@@ -222,23 +223,24 @@ async def test_an_offset_of_an_unreadable_batch_is_answered_with_its_coordinates
     assert "codec 5" in rejection["message"]
 
 
-class ChangelogTable(dict[str, Any]):
-    """A table stand-in whose changelog writes settle when the test says so."""
+class HeldChangelog(InProcessTables):
+    """Table writes whose changelog records settle when the test says so."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.writes: list[asyncio.Future[None]] = []
-        self.unsettled: list[asyncio.Future[None]] = []
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        write: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.writes.append(write)
-        self.unsettled.append(write)
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        sends: list[Awaitable[Any]] = []
+        for _ in writes:
+            sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.writes.append(sent)
+            sends.append(sent)
+        return sends
 
-    def take_unsettled(self) -> list[asyncio.Future[None]]:
-        taken, self.unsettled = self.unsettled, []
-        return taken
+
+def _held(runtime: Runtime) -> HeldChangelog:
+    runtime.table_writer = held = HeldChangelog()
+    return held
 
 
 def _answer() -> Answer:
@@ -248,11 +250,12 @@ def _answer() -> Answer:
 
 async def test_no_output_is_sent_before_the_earlier_table_writes_are_on_the_changelog() -> None:
     runtime = _runtime()
-    table = ChangelogTable()
-    store = Store(table, SourceRef)
+    table = _held(runtime)
+    store = Store({}, SourceRef)
     writes = Writes()
     writes.put(store, "one", SourceRef(topic="t", partition=0, offset=1, key="one"))
     runtime.apply(writes)
+    await asyncio.sleep(0)
     sending = asyncio.ensure_future(runtime.emit([_answer()]))
     await asyncio.sleep(0.05)
     assert not sending.done()
@@ -273,10 +276,11 @@ async def test_a_refused_changelog_write_crashes_the_worker_and_answers_nothing(
 
     monkeypatch.setattr("workers.stream.runtime.crash_within", crash)
     runtime = _runtime()
-    table = ChangelogTable()
+    table = _held(runtime)
     writes = Writes()
-    writes.put(Store(table, SourceRef), "one", SourceRef(topic="t", partition=0, offset=1))
+    writes.put(Store({}, SourceRef), "one", SourceRef(topic="t", partition=0, offset=1))
     runtime.apply(writes)
+    await asyncio.sleep(0)
     table.writes[0].set_exception(MessageSizeTooLargeError())
     sending = asyncio.ensure_future(runtime.emit([_answer()]))
     await asyncio.sleep(0.05)
@@ -336,19 +340,23 @@ def _disclosure_to(recipient: str) -> Disclosure:
 
 async def test_acknowledged_changelog_writes_are_not_kept_but_a_failed_one_is() -> None:
     runtime = _runtime()
-    table = ChangelogTable()
-    store = Store(table, SourceRef)
+    table = _held(runtime)
+    store = Store({}, SourceRef)
+    recorded: list[Any] = []
     for key in ("one", "two", "three"):
         writes = Writes()
         writes.put(store, key, SourceRef(topic="t", partition=0, offset=1, key=key))
         runtime.apply(writes)
+        recorded.append(runtime.unsettled_state[-1])
+        await asyncio.sleep(0)
         if key == "one":
             table.writes[0].set_result(None)
         if key == "two":
             table.writes[1].set_exception(MessageSizeTooLargeError())
-    assert table.writes[0] not in runtime.unsettled_state
-    assert table.writes[1] in runtime.unsettled_state, "a failed write is kept to be reported"
-    assert table.writes[2] in runtime.unsettled_state
+        await asyncio.sleep(0)
+    assert recorded[0] not in runtime.unsettled_state
+    assert recorded[1] in runtime.unsettled_state, "a failed write is kept to be reported"
+    assert recorded[2] in runtime.unsettled_state
 
 
 @pytest.mark.parametrize("misplaced", [False, True])

@@ -1,6 +1,7 @@
 """Typed stores: records kept as JSON bytes, read back as models; the app's tables are raw."""
 
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -14,19 +15,28 @@ from workers.core.completion import TaskLine
 from workers.core.records import GroupTaskLines
 from workers.settings import Settings
 from workers.stream.app import TABLES, create_app
+from workers.stream.changelog import InProcessTables
 from workers.stream.stores import Store, Writes
+
+
+def _make(change: Any, *arguments: Any) -> None:
+    """One write (`Writes().put` or `.pop` with its arguments), made at once."""
+    writes: Writes = change.__self__
+    change(*arguments)
+    for write in writes.table_writes(None):
+        InProcessTables().put(write)
 
 
 def test_a_record_is_kept_as_its_json_bytes_and_read_back_equal() -> None:
     table: dict[str, object] = {}
     store = Store(table, GroupProfile)
     profile = group("GRP-STORE-1")
-    store.put(profile.group_id, profile)
+    _make(Writes().put, store, profile.group_id, profile)
     assert isinstance(table[profile.group_id], bytes)
     assert Store(table, GroupProfile).get(profile.group_id) == profile
     assert [key for key, _ in store.items(lambda raw: b"GRP-STORE-1" in raw)] == ["GRP-STORE-1"]
     assert list(store.items(lambda raw: False)) == []
-    store.pop(profile.group_id)
+    _make(Writes().pop, store, profile.group_id)
     assert store.get(profile.group_id) is None and table == {}
 
 
@@ -62,5 +72,6 @@ def test_a_record_too_large_for_the_changelog_is_refused_before_anything_is_writ
         writes.put(store, "huge", huge)
     assert refused.value.code is RejectionCode.INTERNAL_ERROR
     assert table == {}, "nothing is written before the outputs were sent"
-    writes.apply()
+    for write in writes.table_writes(None):
+        InProcessTables().put(write)
     assert list(table) == ["small"]

@@ -1,0 +1,76 @@
+"""The worker's own table writes: the store holds the value, and the changelog record is the one
+faust would send (same topic, key and value bytes, partition), so that faust's recovery reads it
+back; the store remembers the acknowledged offset."""
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import Message
+
+from tests.support.fakes import event_on
+from workers.settings import Settings
+from workers.stream.app import create_app
+from workers.stream.changelog import Changelog, TableWrite
+
+
+class Producer:
+    """Takes sends as aiokafka's producer does, and acknowledges each at offset 40 + n."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, int | None]] = []
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: int | None,
+        headers: Any,
+    ) -> asyncio.Future[Any]:
+        self.sent.append((topic, key, value, partition))
+        acknowledged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(
+            SimpleNamespace(topic=topic, partition=partition, offset=40 + len(self.sent))
+        )
+        return acknowledged
+
+
+def test_a_write_goes_to_the_store_and_its_record_is_the_one_faust_recovers(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
+    _, runtime = create_app(settings)
+    table = runtime.tables["incidents"]
+    producer = Producer()
+    changelog = Changelog(SimpleNamespace(producer=producer))
+    event = event_on("gvi.incidents", "INC-TEST-1", b"{}", partition=2)
+    stored = b'{"incident_id":"INC-TEST-1","version":1}'
+    persisted: list[tuple[Any, int]] = []
+    table.data.set_persisted_offset = lambda tp, offset: persisted.append((tp, offset))
+
+    async def write(*writes: TableWrite) -> None:
+        for made in writes:
+            changelog.put(made)
+        await asyncio.gather(*await changelog.record(writes))
+
+    asyncio.run(write(TableWrite(table, "INC-TEST-1", stored, event)))
+    assert table.data["INC-TEST-1"] == stored
+    [(topic, key, value, partition)] = producer.sent
+    assert topic == table.changelog_topic.get_topic_name() == "gvi-sanctions-incidents-changelog"
+    assert partition == 2, "the partition of the message that wrote it"
+    assert (key, value) == (b'"INC-TEST-1"', stored), "faust's encoding: JSON keys, raw values"
+    assert [(tp.topic, tp.partition, offset) for tp, offset in persisted] == [(topic, 2, 41)]
+
+    _, recovering = create_app(settings.model_copy(update={"data_dir": tmp_path / "other"}))
+    fresh = recovering.tables["incidents"]
+    message = Message(topic, 2, 41, 0.0, 0, [], key, value, None)
+    record = asyncio.run(fresh.changelog_topic.decode(message, propagate=True))
+    fresh.apply_changelog_batch([record])
+    assert fresh["INC-TEST-1"] == stored, "faust's recovery reads the record back"
+
+    asyncio.run(write(TableWrite(table, "INC-TEST-1", None, event)))
+    assert "INC-TEST-1" not in table.data
+    assert producer.sent[-1] == (topic, b'"INC-TEST-1"', None, 2), "a removal is a tombstone"

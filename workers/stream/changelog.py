@@ -1,0 +1,94 @@
+"""Table writes made by the worker itself: each value into faust's store, and its changelog
+record produced with the batch's outputs, on the changelog partition of the message that caused
+it and with faust's own key and value encoding."""
+
+import functools
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from faust.types import TP
+
+from workers.faust_fixes.internals import set_current_event
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """One key's new value (None: removed), and the event whose handling wrote it."""
+
+    table: Any
+    key: str
+    stored: bytes | None
+    event: Any
+
+
+class TableWriter(Protocol):
+    def put(self, write: TableWrite) -> None:
+        """Make the write in the table's store (later reads see it)."""
+        ...
+
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        """Send the changelog records of `writes`, in order; the result is their
+        acknowledgements."""
+        ...
+
+
+class InProcessTables:
+    """Writes into plain mappings (tests of the agents without a broker): nothing to await."""
+
+    def put(self, write: TableWrite) -> None:
+        if write.stored is not None:
+            write.table[write.key] = write.stored
+        elif write.key in write.table:
+            del write.table[write.key]
+
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        return []
+
+
+class Changelog:
+    """Writes into faust tables without faust's changelog path.
+
+    `table[key] = value` hands the changelog record to faust's `ProducerBuffer`, which sends
+    one record at a time, holds the consumer back when it has more than 100, and forgets the
+    send (so a state write could not be awaited without a correction of faust). Here the value
+    goes into the table's store (`table.data`, what `Table.__setitem__` does after its changelog
+    send), and its record is produced like any output: the same key and value bytes faust would
+    send (the changelog topic's `prepare_key`/`prepare_value` with the table's serializers), to
+    the partition faust would pick (the message's own, `Table.partition_for_key`). Once the
+    broker acknowledges it, the store remembers the offset (`set_persisted_offset`, as faust's
+    `_on_changelog_sent` does), so a RocksDB store reads only newer records on recovery.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def put(self, write: TableWrite) -> None:
+        set_current_event(write.event)  # a RocksDB store takes its partition file from it
+        store = write.table.data
+        if write.stored is not None:
+            store[write.key] = write.stored
+        elif write.key in store:
+            del store[write.key]
+
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        sends: list[Awaitable[Any]] = []
+        for write in writes:
+            table, topic = write.table, write.table.changelog_topic
+            key, _ = topic.prepare_key(write.key, table.key_serializer)
+            value = None
+            if write.stored is not None:
+                value, _ = topic.prepare_value(write.stored, table.value_serializer)
+            sent = await self.app.producer.send(
+                topic.get_topic_name(), key, value, write.event.message.partition, None, None
+            )
+            sent.add_done_callback(functools.partial(_persisted, table.data))
+            sends.append(sent)
+        return sends
+
+
+def _persisted(store: Any, sent: Any) -> None:
+    if sent.cancelled() or sent.exception() is not None:
+        return
+    metadata = sent.result()
+    store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
