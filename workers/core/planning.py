@@ -41,7 +41,7 @@ from workers.core.planner import (
     without_incident,
 )
 from workers.core.policy import Policy
-from workers.core.projection import context_for, view_of
+from workers.core.projection import contexts_for, view_of
 from workers.core.records import GroupPlans, IncidentPlan, ParkedIncident
 
 PLANNED_CHUNK = 200
@@ -207,7 +207,8 @@ def _dispatched(
         for task in diff.add
     ]
     kept = tuple(
-        NewTask(task=task, context=context_for(task, incident, group, policy)) for task in tasks
+        NewTask(task=task, context=context)
+        for task, context in zip(tasks, contexts_for(tasks, incident, group, policy), strict=True)
     )
     outputs: list[Output] = [
         Disclosure.of(new.task, view_of(new.task, new.context, policy), "created", now)

@@ -1,5 +1,6 @@
 """Per-recipient projection: the task as its recipient may see it, by that recipient's allowlist."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -80,8 +81,23 @@ def _context_fields(
     }
 
 
+_VISIBLE: dict[tuple[int, str], tuple[Policy, frozenset[str]]] = {}
+"""`visible_fields` by playbook (its identity, kept alive with the entry) and recipient."""
+
+
 def visible_fields(policy: Policy, recipient_id: str) -> frozenset[str]:
     """The fields a recipient sees; partners never see police-only fields, whatever they list."""
+    known = _VISIBLE.get((id(policy), recipient_id))
+    if known is not None and known[0] is policy:
+        return known[1]
+    if len(_VISIBLE) >= 4096:
+        _VISIBLE.clear()
+    allowed = _visible_fields(policy, recipient_id)
+    _VISIBLE[(id(policy), recipient_id)] = (policy, allowed)
+    return allowed
+
+
+def _visible_fields(policy: Policy, recipient_id: str) -> frozenset[str]:
     recipient = policy.recipient(recipient_id)
     allowed = ALWAYS_VISIBLE_FIELDS | frozenset(recipient.fields)
     if recipient.side is Side.PARTNER:
@@ -96,12 +112,31 @@ def context_for(
     policy: Policy,
 ) -> TaskContext:
     """The incident's and group's facts that `task`'s recipient may see."""
-    if task.incident_id != incident.incident_id or task.group_id != group.group_id:
-        raise ValueError(f"task {task.task_id} does not belong to this incident and group")
-    allowed = visible_fields(policy, task.recipient)
-    return TaskContext.model_validate(
-        {k: v for k, v in _context_fields(incident, group).items() if k in allowed}
-    )
+    return contexts_for((task,), incident, group, policy)[0]
+
+
+def contexts_for(
+    tasks: Iterable[SanctionTask],
+    incident: IncidentReported | IncidentCorrected,
+    group: GroupProfile,
+    policy: Policy,
+) -> list[TaskContext]:
+    """`context_for` of each task of one incident and group: the facts gathered once, and one
+    context per set of visible fields (tasks for the same recipient share it)."""
+    facts = _context_fields(incident, group)
+    by_fields: dict[frozenset[str], TaskContext] = {}
+    contexts = []
+    for task in tasks:
+        if task.incident_id != incident.incident_id or task.group_id != group.group_id:
+            raise ValueError(f"task {task.task_id} does not belong to this incident and group")
+        allowed = visible_fields(policy, task.recipient)
+        context = by_fields.get(allowed)
+        if context is None:
+            context = by_fields[allowed] = TaskContext.model_validate(
+                {k: v for k, v in facts.items() if k in allowed}
+            )
+        contexts.append(context)
+    return contexts
 
 
 def view_of(task: SanctionTask, context: TaskContext, policy: Policy) -> RecipientTaskView:

@@ -244,7 +244,7 @@ class Runtime:
         if batch is not None:
             batch.add((), [Outbound(topic_name, key, value, headers)])
             return
-        await acknowledged([await self._queue(topic_name, key, value, headers)])
+        await self._send_all([Outbound(topic_name, key, value, headers)])
 
     async def emit(self, outputs: Iterable[Output]) -> None:
         """Send every output of a decision, then await their acknowledgements together: the
@@ -264,14 +264,23 @@ class Runtime:
     async def _send_all(self, messages: list[Outbound]) -> None:
         """Hand every message to the producer, then await their acknowledgements together."""
         acks: list[Awaitable[Any]] = []
-        for message in messages:
-            try:
-                acks.append(
-                    await self._queue(message.topic, message.key, message.value, message.headers)
-                )
-            except Exception as error:
-                await self._note_unreachable(message.topic, error)
-                raise
+        topic = ""
+        try:
+            # One bound for the whole hand-over (a timer per message cost more than the send):
+            # aiokafka waits for a missing topic's metadata with no end.
+            async with asyncio.timeout(METADATA_WAIT_SECONDS):
+                for message in messages:
+                    topic = message.topic
+                    acks.append(
+                        await self._queue(topic, message.key, message.value, message.headers)
+                    )
+        except TimeoutError:
+            error = KafkaTimeoutError(f"{topic}: no metadata within {METADATA_WAIT_SECONDS} s")
+            await self._note_unreachable(topic, error)
+            raise error from None
+        except Exception as error:
+            await self._note_unreachable(topic, error)
+            raise
         results = await asyncio.gather(*acks, return_exceptions=True)
         for message, result in zip(messages, results, strict=True):
             if isinstance(result, BaseException):
@@ -334,25 +343,17 @@ class Runtime:
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> Awaitable[Any]:
-        """Hand a message to the producer; the result is its acknowledgement."""
+        """Hand a message to the producer (within `_send_all`'s time bound); the result is its
+        acknowledgement."""
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
-        try:
-            async with asyncio.timeout(METADATA_WAIT_SECONDS):
-                if self.app is None:
-                    pending: Awaitable[Any] = await self.topics[topic_name].send(
-                        key=raw_key, value=value, headers=headers
-                    )
-                else:
-                    # The producer itself, not the faust topic: a topic's send passes each
-                    # message through faust's channel, codecs and sensors first.
-                    pending = await self.app.producer.send(
-                        topic_name, raw_key, value, None, None, headers
-                    )
-        except TimeoutError:
-            # aiokafka waits for a topic's metadata with no end when the topic is missing
-            raise KafkaTimeoutError(
-                f"{topic_name}: no metadata within {METADATA_WAIT_SECONDS} s"
-            ) from None
+        if self.app is None:
+            pending: Awaitable[Any] = await self.topics[topic_name].send(
+                key=raw_key, value=value, headers=headers
+            )
+        else:
+            # The producer itself, not the faust topic: a topic's send passes each message
+            # through faust's channel, codecs and sensors first.
+            pending = await self.app.producer.send(topic_name, raw_key, value, None, None, headers)
         return pending
 
     def source_of(self, event: EventT[Any]) -> SourceRef:
