@@ -8,6 +8,7 @@ to its recipient's topic.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -349,6 +351,84 @@ async def steady_rate(
     }
 
 
+async def settled_after(
+    bootstrap: str, topics: list[str], partitions: int, quiet: float = 2.0, limit: float = 300
+) -> float:
+    """The time (s since the epoch) of the last change to the end offsets of `topics` (the
+    worker's internal topics, completion and changelogs), once they stayed unchanged for
+    `quiet` seconds: when the task agent and completion were done writing."""
+    last, changed_at = await end_offsets(bootstrap, topics, partitions), time.time()
+    deadline = time.monotonic() + limit
+    while time.time() - changed_at < quiet and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        now = await end_offsets(bootstrap, topics, partitions)
+        if now != last:
+            last, changed_at = now, time.time()
+    return changed_at
+
+
+async def scrape_metrics(port: int, every: float, stop: asyncio.Event) -> int:
+    """Read the worker's `/metrics` every `every` seconds until `stop`, as a Prometheus server
+    would; returns the number of scrapes."""
+    scrapes = 0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        while not stop.is_set():
+            response = await client.get(f"http://127.0.0.1:{port}/metrics")
+            response.raise_for_status()
+            scrapes += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    return scrapes
+
+
+async def scale_out(
+    settings: Settings, scratch: Path, groups: Groups, count: int, workers: int
+) -> dict[str, Any]:
+    """The catch-up of `count` queued incidents by `workers` worker processes started together,
+    on topics and an app of its own; returns its seconds, tasks/s and CPU per incident."""
+    tag = f"scale{workers}-{os.getpid()}"
+    own = settings.model_copy(
+        update={"topic_prefix": f"{tag}.", "app_id": tag, "log_level": "warning"}
+    )
+    bootstrap, prefix = own.bootstrap_servers, own.topic_prefix
+    catalogue = build_catalogue(prefix, own.partitions, POLICY.recipient_ids)
+    changelogs = [f"{own.app_id}-{table}-changelog" for table in TABLES]
+    await ensure_topics(bootstrap, catalogue, 1, changelogs)
+    await publish_all(bootstrap, f"{prefix}groups", [(g, encode(p)) for g, p in groups.items()])
+    names, now = list(groups), datetime.now(UTC)
+    queued = [
+        _incident(n, names[n % len(names)], now).model_copy(
+            update={"incident_id": f"SCALE-{workers}-{n:05d}"}
+        )
+        for n in range(count)
+    ]
+    await publish_all(bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in queued])
+    started = time.time()
+    processes = [
+        start_worker_process(
+            own.model_copy(update={"web_port": free_port(), "data_dir": scratch / f"{tag}-{n}"}),
+            scratch / f"{tag}-{n}.log",
+        )
+        for n in range(workers)
+    ]
+    try:
+        recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
+        wanted = expected_tasks(queued, groups)
+        seconds = max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
+        cpu = sum(_cpu_seconds(p.pid) for p in processes)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+    return {
+        "workers": workers,
+        "seconds": round(seconds, 1),
+        "tasks_per_s": round(len(wanted) / seconds, 1),
+        "cpu_ms_per_incident": round(1000 * cpu / count, 2),
+    }
+
+
 def table(report: dict[str, Any]) -> str:
     """The report as the table of docs/benchmarks.md."""
     catch_up, per_incident = report["catch_up"], report["per_incident"]
@@ -367,6 +447,19 @@ def table(report: dict[str, Any]) -> str:
             f"| the same catch-up by Quix Streams 3.28.1 (peer), tasks/s | "
             f"{peer['tasks_per_s']:,} ({peer['seconds']} s) | | |"
         )
+    rows.append(
+        f"| catch-up, records/s (every output and changelog record) | "
+        f"{catch_up['worker_records_per_s']:,} | {catch_up['floor_records_per_s']:,} | "
+        f"{catch_up['worker_records_per_s'] / catch_up['floor_records_per_s']:.2f} |"
+    )
+    rows.append(
+        f"| catch-up, CPU per incident (start-up included) | "
+        f"{catch_up['worker_cpu_ms_per_incident']} ms | | |"
+    )
+    rows.append(
+        f"| all state written after the last task | "
+        f"{catch_up['settle_seconds_after_last_task']} s | | |"
+    )
     for phase in report["steady_rate"]:
         worker, floor = phase["worker"], phase["floor"]
         rows.append(
@@ -374,6 +467,12 @@ def table(report: dict[str, Any]) -> str:
             f"{worker['p50_ms']} / {worker['p99_ms']} / {worker['max_ms']} | "
             f"{floor['p50_ms']} / {floor['p99_ms']} / {floor['max_ms']} | "
             f"p99 ×{worker['p99_ms'] / max(floor['p99_ms'], 0.1):.1f} |"
+        )
+    for scaled in report["scale_out"]:
+        rows.append(
+            f"| catch-up by {scaled['workers']} worker process(es), tasks/s (CPU per incident) | "
+            f"{scaled['tasks_per_s']:,} ({scaled['seconds']} s; "
+            f"{scaled['cpu_ms_per_incident']} ms) | | |"
         )
     rows.append(
         f"| messages / changelog writes per incident | {per_incident['messages']} / "
@@ -417,10 +516,18 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     try:
         recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
         wanted = expected_tasks(queued, groups)
-        catchup_seconds = (
-            max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
-        )
+        last_task = max((await task_times(bootstrap, recipients, wanted, 1800)).values())
+        catchup_seconds = last_task - started
         cpu_seconds = _cpu_seconds(worker.pid)
+        state_topics = [
+            catalogue.task_commands.name,
+            catalogue.task_events.name,
+            catalogue.completion.name,
+            *changelogs,
+        ]
+        settle_seconds = (
+            await settled_after(bootstrap, state_topics, settings.partitions) - last_task
+        )
         counted = await end_offsets(
             bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
         )
@@ -431,12 +538,16 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         }
         messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
         writes = sum(counted[name] for name in changelogs)
+        stop_scraping = asyncio.Event()
+        scraper = asyncio.create_task(scrape_metrics(own.web_port, 5.0, stop_scraping))
         steady = [
             await steady_rate(
                 bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now
             )
             for rate in ((10.0, 100.0) if arguments.seconds > 0 else ())
         ]
+        stop_scraping.set()
+        scrapes = await scraper
         tasks_so_far = len(wanted) + sum(int(phase["tasks"]) for phase in steady)
         if tasks_so_far < arguments.open_tasks:
             per_incident = len(wanted) / len(queued)
@@ -456,6 +567,14 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    scaling = (
+        [
+            await scale_out(settings, scratch, groups, arguments.scale_incidents, workers)
+            for workers in (1, 2)
+        ]
+        if arguments.scale_incidents
+        else []
+    )
     return {
         "broker": os.environ.get("GVI_TEST_BROKER", "tansu"),
         "catch_up": {
@@ -470,8 +589,13 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "worker_records_per_s": round((messages + writes) / catchup_seconds, 1),
             "floor_records_per_s": round(floor_tasks / floor_seconds, 1),
             "peer_quix_streams": peer,
+            "settle_seconds_after_last_task": round(settle_seconds, 2),
         },
         "steady_rate": steady,
+        "metrics_scrapes_during_steady_rate": scrapes,
+        "open_tasks_during_steady_rate": len(wanted),
+        "deadline_timer_every_s": own.overdue_check_seconds,
+        "scale_out": scaling,
         "per_incident": {
             "messages": round((messages + len(queued)) / len(queued), 1),
             "changelog_writes": round(writes / len(queued), 1),
@@ -498,6 +622,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--open-tasks", type=int, default=100_000, help="open tasks when peak RSS is read"
+    )
+    parser.add_argument(
+        "--scale-incidents",
+        type=int,
+        default=2000,
+        help="queued for the catch-up by one worker and by two (0: skip that figure)",
     )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, running_broker(Path(scratch)) as url:
