@@ -2,7 +2,7 @@
 
 import re
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,15 +104,15 @@ class WorkerMetrics:
                     level, reason = escalation.level.value, escalation.reason.value
                     self.escalations.labels(level, reason).inc()
 
-    def count_tasks(
-        self, stored: Iterable[tuple[str, bytes]], owned: Callable[[str], bool]
+    async def count_tasks(
+        self, stored: AsyncIterable[tuple[str, bytes]], owned: Callable[[str], bool]
     ) -> None:
         """Set the task gauges from the stored task records (JSON bytes, the task's own fields
         first) of the partitions this worker owns."""
         by_status: Tally[tuple[str, str]] = Tally()
         overdue: Tally[str] = Tally()
         escalated: Tally[str] = Tally()
-        for task_id, record in stored:
+        async for task_id, record in stored:
             if not owned(task_id):
                 continue
             found_recipient, found_status = RECIPIENT.search(record), STATUS.search(record)

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workers.stream.metrics import owned_by, readiness
 from workers.stream.runtime import Runtime
+from workers.stream.stores import sliced
 
 # prometheus_client's content type without its charset, which aiohttp adds itself.
 EXPOSITION = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset"))
@@ -35,7 +36,7 @@ def register(app: Any, runtime: Runtime) -> None:
     @app.page("/metrics")  # type: ignore[untyped-decorator]
     async def metrics_page(self: View, request: Request) -> Response:
         owned = owned_by(app, catalogue.task_commands.name, runtime.settings.partitions)
-        metrics.count_tasks(list(tasks.items()), owned)
+        await metrics.count_tasks(sliced(tasks), owned)
         metrics.ready.set(1 if readiness(app)["ready"] else 0)
         refresh_lag()
         exposition = generate_latest(metrics.registry).decode("utf-8")

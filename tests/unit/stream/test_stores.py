@@ -1,5 +1,6 @@
 """Typed stores: records kept as JSON bytes, read back as models; the app's tables are raw."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -16,7 +17,7 @@ from workers.core.records import GroupTaskLines
 from workers.settings import Settings
 from workers.stream.app import TABLES, create_app
 from workers.stream.changelog import InProcessTables
-from workers.stream.stores import Store, Writes
+from workers.stream.stores import SCAN_SLICE, Store, Writes
 
 
 def _make(change: Any, *arguments: Any) -> None:
@@ -75,3 +76,34 @@ def test_a_record_too_large_for_the_changelog_is_refused_before_anything_is_writ
     for write in writes.table_writes(None):
         InProcessTables().put(write)
     assert list(table) == ["small"]
+
+
+def test_a_pass_over_the_table_sorts_records_out_and_gives_the_event_loop_back() -> None:
+    table = {
+        f"GRP-STORE-{n}": group(f"GRP-STORE-{n}").model_dump_json().encode() for n in range(1200)
+    }
+    table["GRP-EMPTY"] = b""
+    store = Store(table, GroupProfile)
+    turns: list[int] = []
+
+    async def run() -> list[list[tuple[str, GroupProfile]]]:
+        async def other_agent() -> None:
+            while True:
+                turns.append(1)
+                await asyncio.sleep(0)
+
+        running = asyncio.ensure_future(other_agent())
+        await asyncio.sleep(0)
+        before = len(turns)
+        found = await store.sorted_out([lambda raw: b"GRP-STORE-7" in raw, lambda raw: True])
+        turns[:] = turns[before:]
+        running.cancel()
+        return found
+
+    sevens, every = asyncio.run(run())
+    assert {key for key, _ in sevens} == {
+        key for key in table if key.startswith("GRP-STORE-7") and table[key]
+    }
+    assert len(every) == 1200, "an empty value is no record"
+    assert all(isinstance(record, GroupProfile) for _, record in every)
+    assert len(turns) >= 1200 // SCAN_SLICE, "another task ran between the slices"

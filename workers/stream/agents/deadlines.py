@@ -16,6 +16,10 @@ log = structlog.get_logger("gvi.deadlines")
 MAX_SENT_LATE_PER_CHECK = 500
 
 
+def _nothing(stored: bytes) -> bool:
+    return False
+
+
 def register(app: Any, runtime: Runtime) -> None:
     """Register the deadline timer; it reads the task tables and writes commands, never a table."""
     tasks = Store(runtime.tables["tasks"], TaskRecord)
@@ -29,10 +33,12 @@ def register(app: Any, runtime: Runtime) -> None:
         mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
         return lambda key: partition_of(key, partitions) in mine
 
-    async def send_undelivered(owned: deadlines.Owned) -> None:
+    async def send_undelivered(
+        owned: deadlines.Owned, unsent: list[tuple[str, TaskRecord]]
+    ) -> None:
         """Send each waiting task to its recipient, a recipient at a time (one whose topic is
         still silent delays only this timer), then tell the task agent it was delivered."""
-        waiting = deadlines.undelivered(tasks.items(not_yet_sent), owned, policy_of, utc_now())
+        waiting = deadlines.undelivered(unsent, owned, policy_of, utc_now())
         for recipient, disclosures in waiting.items():
             disclosures = disclosures[:MAX_SENT_LATE_PER_CHECK]
             try:
@@ -55,13 +61,11 @@ def register(app: Any, runtime: Runtime) -> None:
         group_owned = owned_on(runtime.catalogue.group_work.name)
         given_up = deadlines.given_up_incidents(waiting_incidents, group_owned, incident_wait, now)
         expired = deadlines.expired_parked_updates(parked.items(), owned, parked_wait, now)
-        flagged = deadlines.overdue(tasks.items(past_deadline(now)), owned, now)
         earliest = runtime.policies.earliest_reminder_share()
-        reminded = (
-            deadlines.reminders(tasks.items(past_reminder(now, earliest)), owned, policy_of, now)
-            if earliest is not None
-            else []
-        )
+        reminding = past_reminder(now, earliest) if earliest is not None else _nothing
+        late, due, unsent = await tasks.sorted_out([past_deadline(now), reminding, not_yet_sent])
+        flagged = deadlines.overdue(late, owned, now)
+        reminded = deadlines.reminders(due, owned, policy_of, now)
         await runtime.emit([*given_up, *expired, *flagged, *reminded])
         for found, what in (
             (expired, "parked status updates past their wait"),
@@ -70,4 +74,4 @@ def register(app: Any, runtime: Runtime) -> None:
         ):
             if found:
                 log.info(what, count=len(found))
-        await send_undelivered(owned)
+        await send_undelivered(owned, unsent)
