@@ -4,52 +4,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import UUID
-
-from pydantic import BaseModel, ConfigDict
 
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
-from schemas.task import OPEN_STATUSES, SanctionTask, TaskKind, TaskStatus
+from schemas.task import OPEN_STATUSES, SanctionTask, TaskStatus
 from workers.core.decision import Decision, Outcome
-from workers.core.messages import TaskEvent
+from workers.core.messages import TaskEvent, TaskLine
 from workers.core.outputs import Snapshot
 
 MAX_LISTED_TASKS = 500
 """Tasks listed per snapshot (about 250 bytes each); the counts always cover every task."""
-
-
-class TaskLine(BaseModel):
-    """What completion keeps of a task: its line in the snapshot and its revision."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    task_id: UUID
-    recipient: str
-    kind: TaskKind
-    action: str
-    group_id: str
-    status: TaskStatus
-    deadline: datetime
-    overdue: bool
-    escalated: bool
-    revision: int
-
-    @classmethod
-    def of(cls, task: "SanctionTask | TaskLine") -> "TaskLine":
-        if isinstance(task, TaskLine):
-            return task
-        return cls(
-            task_id=task.task_id,
-            recipient=task.recipient,
-            kind=task.kind,
-            action=task.action,
-            group_id=task.group_id,
-            status=task.status,
-            deadline=task.deadline,
-            overdue=task.overdue,
-            escalated=task.escalated,
-            revision=task.revision,
-        )
 
 
 def completion_snapshot(
@@ -119,7 +82,7 @@ def completion_snapshot(
 
 
 def merge_tasks(
-    known: Mapping[str, TaskLine], incoming: Iterable[SanctionTask], planned: bool
+    known: Mapping[str, TaskLine], incoming: Iterable[SanctionTask | TaskLine], planned: bool
 ) -> dict[str, TaskLine] | None:
     """An incident's tasks with newer states merged in; None when nothing changes.
 
@@ -151,7 +114,7 @@ class IncidentSlot:
 def progress_after(slot: IncidentSlot, change: TaskEvent, now: datetime) -> Decision[IncidentSlot]:
     """Merge one task event into an incident's progress: the new slot and, when anything
     changed, the incident's new completion snapshot."""
-    by_group: dict[str, list[SanctionTask]] = {}
+    by_group: dict[str, list[TaskLine]] = {}
     for task in change.tasks:
         by_group.setdefault(task.group_id, []).append(task)
     changed: dict[str, dict[str, TaskLine]] = {}

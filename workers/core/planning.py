@@ -21,6 +21,7 @@ from workers.core.messages import (
     RetractForGroup,
     SourceRef,
     TaskEvent,
+    TaskLine,
     UnknownGroupReport,
 )
 from workers.core.outputs import (
@@ -254,7 +255,7 @@ def _event(
             "incident_version": version,
             "policy_version": policy.policy_version,
             "partnership": policy.partnership,
-            "tasks": tasks,
+            "tasks": tuple(TaskLine.of(task) for task in tasks),
             "at": now,
         }
     )

@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.history import GroupHistory
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
-from workers.core.completion import TaskLine
-from workers.core.messages import PlanForGroup, SourceRef
+from workers.core.messages import PlanForGroup, SourceRef, TaskLine
 from workers.core.planner import PlannedTask
 from workers.core.projection import TaskContext
 

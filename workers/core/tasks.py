@@ -15,6 +15,7 @@ from workers.core.messages import (
     RemindTask,
     SourceRef,
     TaskEvent,
+    TaskLine,
 )
 from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
 from workers.core.policy import Policy
@@ -262,7 +263,7 @@ def _stored(
         incident_version=task.incident_version,
         policy_version=task.policy_version,
         partnership=task.partnership,
-        tasks=(task,),
+        tasks=(TaskLine.of(task),),
         at=now,
     )
     return record, Progress(event)

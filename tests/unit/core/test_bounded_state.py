@@ -6,8 +6,8 @@ from events.codec import encode
 from schemas import GroupHistory, GroupProfile, TaskStatus
 from schemas.group import GroupMember, SupervisionStatus
 from tests.support.builders import T0, attribution, group, incident
-from workers.core.completion import MAX_LISTED_TASKS, TaskLine, completion_snapshot
-from workers.core.messages import TaskEvent
+from workers.core.completion import MAX_LISTED_TASKS, completion_snapshot
+from workers.core.messages import TaskEvent, TaskLine
 from workers.core.planner import PlannedTask, history_entry, plan, replan_group, with_entry
 from workers.core.planning import PLANNED_CHUNK
 from workers.core.records import GroupPlans, GroupTaskLines, IncidentPlan
@@ -43,7 +43,7 @@ def test_an_incident_of_three_groups_of_200_members_stays_within_every_bound() -
                 incident_id=reported.incident_id,
                 incident_version=1,
                 policy_version=POLICY.policy_version,
-                tasks=tuple(tasks[start : start + PLANNED_CHUNK]),
+                tasks=tuple(TaskLine.of(t) for t in tasks[start : start + PLANNED_CHUNK]),
                 at=T0,
             )
             assert len(encode(planned)) < BOUND

@@ -1,13 +1,16 @@
 """Intake's outputs, completion's merge of task events, and outputs turned into Kafka messages."""
 
+import json
 from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from events.catalogue import build_catalogue
+from events.codec import decode_internal, encode
 from schemas import IncidentRetracted, RejectionCode, TaskStatus
 from schemas.escalation import Escalation, EscalationReason
+from schemas.task import SanctionTask
 from tests.support.builders import T0, attribution, group, incident
 from workers.core.completion import IncidentSlot, progress_after
 from workers.core.intake import admit, work_for_groups
@@ -17,6 +20,7 @@ from workers.core.messages import (
     RetractForGroup,
     SourceRef,
     TaskEvent,
+    TaskLine,
 )
 from workers.core.outputs import Answer, Escalate, HandToGroup, Instruct, Progress, Snapshot
 from workers.core.planner import plan
@@ -65,7 +69,7 @@ def _event(kind: str, *tasks: object) -> TaskEvent:
             "incident_id": "INC-TEST-1",
             "incident_version": 1,
             "policy_version": POLICY.policy_version,
-            "tasks": tasks,
+            "tasks": tuple(TaskLine.of(t) if isinstance(t, SanctionTask) else t for t in tasks),
             "at": T0,
         }
     )
@@ -130,3 +134,22 @@ def test_each_output_goes_to_its_topic_under_its_key() -> None:
         (CATALOGUE.rejected.name, "K" * MAX_KEY_CHARS),
         (CATALOGUE.task_events.name, "INC-TEST-1"),
     ]
+
+
+def test_task_events_carry_lines_and_an_earlier_versions_whole_tasks_are_read_as_lines() -> None:
+    made = _event("planned", *TASKS)
+    assert all(type(line) is TaskLine for line in made.tasks)
+    assert made.tasks == tuple(TaskLine.of(task) for task in TASKS)
+    written_before = json.dumps(
+        {
+            "event": "planned",
+            "incident_id": "INC-TEST-1",
+            "incident_version": 1,
+            "policy_version": POLICY.policy_version,
+            "tasks": [task.model_dump(mode="json") for task in TASKS],
+            "at": T0.isoformat(),
+        }
+    ).encode()
+    assert "title" in TASKS[0].model_dump(), "a whole task has more than its line"
+    assert decode_internal(TaskEvent, written_before) == made
+    assert len(encode(made)) < len(written_before) / 2

@@ -12,7 +12,7 @@ from schemas.group import GroupProfile
 from schemas.rejection import Refused
 from schemas.task import TaskKind
 from tests.support.builders import T0, group
-from workers.core.completion import TaskLine
+from workers.core.messages import TaskLine
 from workers.core.records import GroupTaskLines
 from workers.settings import Settings
 from workers.stream.app import TABLES, create_app
