@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks.throughput import _group, _incident
 from events.codec import encode
-from tests.support.fakes import event_on, in_process_runtime
+from tests.support.fakes import Acks, ListedEvents, event_on, in_process_runtime
 from workers.logs import configure_logging
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
@@ -26,24 +26,6 @@ from workers.stream.runtime import Runtime
 
 STAGES = ("groups", "incidents", "group_work", "task_commands", "task_events")
 """Each stage's input topic (catalogue attribute), in an incident's order."""
-
-
-class Listed:
-    """The batch runner's queue over a list of events (`batches.Queued`)."""
-
-    def __init__(self, events: list[Any]) -> None:
-        self.events = events
-
-    def waiting(self) -> bool:
-        return bool(self.events)
-
-    async def next(self, within: float | None = None) -> Any:
-        return self.events.pop(0) if self.events else None
-
-
-class Acks:
-    async def ack(self, event: Any) -> bool:
-        return True
 
 
 async def run_stages(runtime: Runtime, outside: dict[str, list[tuple[str, bytes]]]) -> None:
@@ -67,7 +49,7 @@ async def run_stages(runtime: Runtime, outside: dict[str, list[tuple[str, bytes]
         name = getattr(runtime.catalogue, stage).name
         found = outside.get(stage) or [(k.decode(), v) for k, v in runtime.topics[name].sent]
         events = [event_on(name, key, value, offset=n) for n, (key, value) in enumerate(found)]
-        queue = Listed(events[1:])
+        queue = ListedEvents(events[1:])
         carried = events[0] if events else None
         while carried is not None:
             batch, carried = await fill(carried, queue, handle, BatchLimits(32, 60.0))

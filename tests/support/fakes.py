@@ -102,3 +102,27 @@ def sent_on(runtime: Runtime, topic: str) -> list[tuple[bytes, bytes]]:
     """What was sent to `topic` so far."""
     recording: RecordingTopic = runtime.topics[topic]
     return recording.sent
+
+
+class ListedEvents:
+    """The batch runner's queue over a list (`batches.Queued`)."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+
+    def waiting(self) -> bool:
+        return bool(self.events)
+
+    async def next(self, within: float | None = None) -> Any:
+        return self.events.pop(0) if self.events else None
+
+
+class Acks:
+    """A stream whose acknowledgements are listed."""
+
+    def __init__(self) -> None:
+        self.acked: list[Any] = []
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from events.codec import encode
 from schemas.incident import IncidentRetracted
 from tests.support.builders import T0, attribution, correction, group, incident
-from tests.support.fakes import event_on, in_process_runtime, sent_on
+from tests.support.fakes import Acks, ListedEvents, event_on, in_process_runtime, sent_on
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
 from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
@@ -104,28 +104,6 @@ class Stages:
 
     def state(self) -> dict[str, dict[str, bytes]]:
         return {name: dict(table) for name, table in self.runtime.tables.items()}
-
-
-class ListedEvents:
-    """The batch runner's queue over a list (`batches.Queued`)."""
-
-    def __init__(self, events: list[Any]) -> None:
-        self.events = events
-
-    def waiting(self) -> bool:
-        return bool(self.events)
-
-    async def next(self, within: float | None = None) -> Any:
-        return self.events.pop(0) if self.events else None
-
-
-class Acks:
-    def __init__(self) -> None:
-        self.acked: list[Any] = []
-
-    async def ack(self, event: Any) -> bool:
-        self.acked.append(event)
-        return True
 
 
 async def one_by_one() -> Stages:
