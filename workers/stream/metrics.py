@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics (faust's sensor plus domain series) and its health answers."""
+"""The worker's Prometheus metrics (domain series, per batch and per task) and its health."""
 
 import re
 from collections import Counter as Tally

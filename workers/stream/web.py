@@ -1,4 +1,4 @@
-"""The worker's web pages: Prometheus `/metrics` (faust's sensor and the domain series),
+"""The worker's web pages: Prometheus `/metrics` (the domain series),
 `/healthz` (the process answers) and `/readyz` (no table recovery or rebalance runs)."""
 
 from typing import Any
