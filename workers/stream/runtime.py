@@ -177,6 +177,15 @@ class Runtime:
     async def _recorded(self, writes: list[TableWrite]) -> None:
         await acknowledged(await self.table_writer.record(writes))
 
+    async def _made(self, writes: list[TableWrite]) -> None:
+        """A batch's writes made in the stores, and their changelog records sent and
+        acknowledged. Any failure counts as a refused write (`settled`: the worker restarts),
+        never as a failure of the batch's outputs, which would handle its messages again over
+        state already in the stores and never write its changelog."""
+        for write in writes:
+            self.table_writer.put(write)
+        await self._recorded(writes)
+
     def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
         batch.add(outputs, self._messages_of(outputs))
 
@@ -202,10 +211,7 @@ class Runtime:
         """Make a batch's effects: every output sent and acknowledged, then every table write
         made and acknowledged (so the next batch's outputs follow this batch's state)."""
         await self.flush_outputs(batch)
-        made = batch.state.table_writes()
-        for write in made:
-            self.table_writer.put(write)
-        await self.settled(await self.table_writer.record(made))
+        await self.settled([asyncio.ensure_future(self._made(batch.state.table_writes()))])
 
     async def flush_outputs(self, batch: PendingBatch) -> None:
         """Send a batch's outputs and await their acknowledgements (its state waits)."""

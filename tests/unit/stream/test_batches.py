@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
+from aiokafka.errors import KafkaTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -321,3 +322,49 @@ def test_a_batch_is_acknowledged_only_once_its_changelog_records_are() -> None:
     assert held >= 1, "the incident's state has a changelog record"
     assert acked_while_held == 0
     assert acked == 1
+
+
+class RefusingChangelog(InProcessTables):
+    """A producer that does not take the changelog records (its buffer stays full)."""
+
+    async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
+        raise KafkaTimeoutError("invented: the producer's buffer stayed full")
+
+
+def test_a_changelog_record_the_producer_does_not_take_crashes_the_worker_unacknowledged(
+    monkeypatch: Any,
+) -> None:
+    """The batch's values are in the stores already: handling its messages again (as after a
+    failure of its outputs) would find nothing to change and never write the changelog."""
+    crashed: list[BaseException] = []
+
+    async def crash(app: Any, error: BaseException) -> None:
+        crashed.append(error)
+
+    monkeypatch.setattr("workers.stream.runtime.crash_within", crash)
+
+    async def run() -> tuple[int, int, int]:
+        with frozen_clock():
+            stages, outside = Stages(), outside_messages()
+            for event in stages.inputs("groups", outside):
+                await stages.handle(event)
+            stages.runtime.table_writer = RefusingChangelog()
+            handled = 0
+
+            async def counting(event: Any) -> None:
+                nonlocal handled
+                handled += 1
+                await stages.handle(event)
+
+            events = stages.inputs("incidents", outside)
+            batch, _ = await fill(events[0], ListedEvents([]), counting, BatchLimits(8, 60))
+            acks = Acks()
+            flushing = asyncio.ensure_future(flush(stages.runtime, acks, batch, counting))
+            await asyncio.sleep(0.05)
+            flushing.cancel()
+            return handled, len(acks.acked), len(crashed)
+
+    handled, acked, crashes = asyncio.run(run())
+    assert crashes == 1 and isinstance(crashed[0], KafkaTimeoutError)
+    assert handled == 1, "the message was not handled again"
+    assert acked == 0
