@@ -429,7 +429,7 @@ def test_a_debug_run_logs_no_narrative_person_ref_or_token(deployment: Deploymen
             anyone.get(
                 "/api/v1/tasks", headers={"Authorization": "Bearer gvi_0123456789ab_" + "Q" * 43}
             )
-        deployment.wait_for_log("task changed")
+        deployment.wait_for_done("task changed")
         logs = [stack.log_path, *(worker.log_path for worker in deployment.workers)]
     secrets = [NARRATIVE, PERSON, *members, *stack.tokens.values(), "Q" * 43]
     for path in logs:

@@ -50,7 +50,7 @@ def test_a_duplicate_of_a_repeat_changes_nothing_after_the_earlier_incident_is_r
     first_time = {str(t.task_id) for t in expected_tasks(second, group)}
     assert {t["task_id"] for t in planned} != first_time, "B repeats A: another tier's tasks"
     deployment.publish("incidents", [(first.incident_id, encode(retraction(first, "invented")))])
-    deployment.wait_for_log("group planned", count=3)
+    deployment.wait_for_done("group planned", count=3)
     done = [t for t in planned if t["recipient"] == "skatteverket"]
     deployment.report(
         [
@@ -58,7 +58,7 @@ def test_a_duplicate_of_a_repeat_changes_nothing_after_the_earlier_incident_is_r
             for t in done
         ]
     )
-    deployment.wait_for_log('"task changed"', count=len(done))
+    deployment.wait_for_done("task changed", count=len(done))
 
     recipients = [f"tasks.{r}" for r in sorted({t["recipient"] for t in planned})]
     watched = [*recipients, "tasks.kronofogden", "audit", "completion", "rejected"]

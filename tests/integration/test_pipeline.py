@@ -131,7 +131,7 @@ def test_updates_read_again_after_later_ones_change_nothing(deployment: Deployme
     ]
     deployment.wait_for("tasks.kronofogden", lambda values: len(values) >= 1)
     deployment.report(reports)
-    deployment.wait_for_log('"task changed"', count=3)
+    deployment.wait_for_done("task changed", count=3)
     deployment.report(reports[:2])
     deployment.wait_for_log("repeated status update ignored", count=2)
 

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.broker
 def _dispatched(worker: WorkerProcess) -> int:
     """Work done by a worker: tasks dispatched (planning, by group) or snapshots sent
     (completion, by incident); three groups can all fall in one worker's partitions."""
-    log = worker.log()
-    return log.count('"tasks dispatched"') + log.count('"event": "completion"')
+    return worker.done("tasks dispatched") + worker.done("completion")
 
 
 def _incidents(prefix: str, count: int, groups: list[GroupProfile]) -> list[IncidentReported]:

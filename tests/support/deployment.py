@@ -60,6 +60,19 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace")
 
+    def done(self, what: str) -> int:
+        """How often the worker's batches did `what` (a routine line such as "task changed",
+        which each batch counts in its one "batch handled" line)."""
+        total = 0
+        for line in self.log().splitlines():
+            if '"batch handled"' not in line:
+                continue
+            try:
+                total += json.loads(line).get("done", {}).get(what, 0)
+            except ValueError:
+                continue  # a line cut short by a kill
+        return total
+
 
 @dataclass
 class Deployment:
@@ -130,6 +143,15 @@ class Deployment:
                 return values
             time.sleep(0.5)
         raise AssertionError(f"{self.topic(suffix)}: condition not met in {limit} s; {values[-3:]}")
+
+    def wait_for_done(self, what: str, count: int = 1, limit: float = 60) -> None:
+        """Wait until the workers' batches did `what` at least `count` times together."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if sum(worker.done(what) for worker in self.workers) >= count:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"the workers' batches never did {what!r} {count} time(s)")
 
     def wait_for_log(self, text: str, count: int = 1, limit: float = 60) -> None:
         """Wait until the workers' logs hold `text` at least `count` times."""

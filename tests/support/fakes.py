@@ -3,7 +3,7 @@ sent and tables that journal what is written, so that agents run without a broke
 
 import asyncio
 import itertools
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from types import SimpleNamespace
 from typing import Any
 
@@ -122,6 +122,23 @@ class Acks:
 
     def __init__(self) -> None:
         self.acked: list[Any] = []
+
+    async def ack(self, event: Any) -> bool:
+        self.acked.append(event)
+        return True
+
+
+class FakeStream:
+    """A stream of listed events, acknowledged by hand."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.listed = events
+        self.acked: list[Any] = []
+        self.channel = SimpleNamespace(queue=asyncio.Queue())
+
+    async def events(self) -> AsyncIterator[Any]:
+        for event in self.listed:
+            yield event
 
     async def ack(self, event: Any) -> bool:
         self.acked.append(event)

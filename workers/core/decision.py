@@ -38,9 +38,21 @@ class Outcome(StrEnum):
 
     @property
     def routine(self) -> bool:
-        """Logged at debug level: it happens for every task and tells an operator nothing."""
-        return self in {Outcome.TASK_KEPT, Outcome.TASK_ALREADY_KNOWN}
+        """Logged at debug level, and counted in its batch's line: it happens for every
+        incident or task, and one line per message would tell an operator nothing more."""
+        return self in ROUTINE
 
+
+ROUTINE = frozenset(
+    {
+        Outcome.TASK_KEPT,
+        Outcome.TASK_ALREADY_KNOWN,
+        Outcome.STATUS_CHANGED,
+        Outcome.TASK_CANCELLED,
+        Outcome.GROUP_PLANNED,
+        Outcome.PROGRESS_CHANGED,
+    }
+)
 
 Slot = TypeVar("Slot")
 

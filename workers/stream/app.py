@@ -24,7 +24,7 @@ from workers.stream.agents import (
     tasks,
 )
 from workers.stream.changelog import Changelog
-from workers.stream.metrics import WorkerMetrics
+from workers.stream.metrics import CommittedOffsets, WorkerMetrics
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.runtime import Runtime
 from workers.stream.watchdogs import partitions as partition_watchdog
@@ -142,8 +142,8 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     deadlines.register(app, runtime)
     web.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
-    watch = stuck_events.register(app, settings.stuck_event_seconds)
-    partition_watchdog.register(app, settings.partition_stall_seconds, watch.sensor)
+    stuck_events.register(app, settings.stuck_event_seconds, runtime.batches_in_flight)
+    partition_watchdog.register(app, settings.partition_stall_seconds, runtime.batches_in_flight)
     return app, runtime
 
 
@@ -189,6 +189,7 @@ def faust_app(settings: Settings) -> Any:
         # in recovery; the memory store has no file to protect.
         recovery_consistency_check=settings.table_store.startswith("rocksdb"),
         Table=CountedTable,
+        Monitor=CommittedOffsets,
     )
 
 

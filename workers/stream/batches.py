@@ -3,6 +3,7 @@ then sends all their outputs together, then writes their state, then acknowledge
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import structlog
 from faust.types import EventT, StreamT
 
 from workers.faust_fixes.internals import set_current_event
-from workers.stream.pending import PENDING, PendingBatch, WriteConflict
+from workers.stream.pending import DONE, PENDING, PendingBatch, WriteConflict
 from workers.stream.runtime import Runtime
 
 log = structlog.get_logger("gvi.batches")
@@ -113,10 +114,18 @@ async def run_batches(
             first = carried if carried is not None else await queued.next()
             if first is None:
                 return
-            batch, carried = await fill(first, queued, handle, limits)
-            with runtime.metrics.batch_flush_seconds.labels(agent).time():
-                await flush(runtime, stream, batch, handle)
+            done: Counter[str] = Counter()
+            DONE.set(done)
+            held = runtime.batches_in_flight.started(agent, first)
+            try:
+                batch, carried = await fill(first, queued, handle, limits)
+                with runtime.metrics.batch_flush_seconds.labels(agent).time():
+                    await flush(runtime, stream, batch, handle)
+            finally:
+                runtime.batches_in_flight.finished(held)
             runtime.metrics.batch_messages.labels(agent).observe(len(batch.events))
+            if done:
+                log.info("batch handled", agent=agent, messages=len(batch.events), done=done)
     finally:
         queued.stop()
 

@@ -23,8 +23,9 @@ class TableWrite:
 
 
 class TableWriter(Protocol):
-    def put(self, write: TableWrite) -> None:
-        """Make the write in the table's store (later reads see it)."""
+    def put(self, write: TableWrite) -> bytes | None:
+        """Make the write in the table's store (later reads see it); the result is the value
+        it replaced (None: there was none)."""
         ...
 
     async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
@@ -36,11 +37,13 @@ class TableWriter(Protocol):
 class InProcessTables:
     """Writes into plain mappings (tests of the agents without a broker): nothing to await."""
 
-    def put(self, write: TableWrite) -> None:
+    def put(self, write: TableWrite) -> bytes | None:
+        replaced: bytes | None = write.table.get(write.key)
         if write.stored is not None:
             write.table[write.key] = write.stored
-        elif write.key in write.table:
+        elif replaced is not None:
             del write.table[write.key]
+        return replaced
 
     async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
         return []
@@ -63,13 +66,15 @@ class Changelog:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def put(self, write: TableWrite) -> None:
+    def put(self, write: TableWrite) -> bytes | None:
         set_current_event(write.event)  # a RocksDB store takes its partition file from it
         store = write.table.data
+        replaced: bytes | None = store.get(write.key)
         if write.stored is not None:
             store[write.key] = write.stored
-        elif write.key in store:
+        elif replaced is not None:
             del store[write.key]
+        return replaced
 
     async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
         sends: list[Awaitable[Any]] = []

@@ -1,20 +1,17 @@
 """The worker's Prometheus metrics (domain series, per batch and per task) and its health."""
 
-import re
-from collections import Counter as Tally
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from faust.sensors import Monitor
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from events.partitioning import partition_of
 from workers.core.outputs import Answer, Escalate
+from workers.stream.task_tally import TaskTotals
 
 DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-RECIPIENT = re.compile(rb'"recipient":"([^"]+)"')
-STATUS = re.compile(rb'"status":"([^"]+)"')
 
 
 @dataclass
@@ -104,38 +101,23 @@ class WorkerMetrics:
                     level, reason = escalation.level.value, escalation.reason.value
                     self.escalations.labels(level, reason).inc()
 
-    async def count_tasks(
-        self, stored: AsyncIterable[tuple[str, bytes]], owned: Callable[[str], bool]
-    ) -> None:
-        """Set the task gauges from the stored task records (JSON bytes, the task's own fields
-        first) of the partitions this worker owns."""
-        by_status: Tally[tuple[str, str]] = Tally()
-        overdue: Tally[str] = Tally()
-        escalated: Tally[str] = Tally()
-        async for task_id, record in stored:
-            if not owned(task_id):
-                continue
-            found_recipient, found_status = RECIPIENT.search(record), STATUS.search(record)
-            if found_recipient is None or found_status is None:
-                continue
-            name = found_recipient.group(1).decode()
-            by_status[(name, found_status.group(1).decode())] += 1
-            overdue[name] += b'"overdue":true' in record
-            escalated[name] += b'"escalated":true' in record
+    def show_tasks(self, totals: TaskTotals) -> None:
+        """Set the task gauges (every recipient with a task gets its overdue and escalated
+        series, zero included)."""
         self.tasks.clear()
         self.overdue.clear()
         self.escalated.clear()
-        for (recipient, status), count in by_status.items():
-            self.tasks.labels(recipient, status).set(count)
-        for recipient in {recipient for recipient, _ in by_status}:
-            self.overdue.labels(recipient).set(overdue[recipient])
-            self.escalated.labels(recipient).set(escalated[recipient])
+        for (recipient, status), count in totals.by_status.items():
+            if count:
+                self.tasks.labels(recipient, status).set(count)
+        for recipient in {recipient for (recipient, _), count in totals.by_status.items() if count}:
+            self.overdue.labels(recipient).set(totals.overdue[recipient])
+            self.escalated.labels(recipient).set(totals.escalated[recipient])
 
 
-def owned_by(app: Any, topic: str, partitions: int) -> Callable[[str], bool]:
-    """Whether a key's partition of `topic` is one this worker actively owns."""
-    mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
-    return lambda key: partition_of(key, partitions) in mine
+def owned_partitions(app: Any, topic: str) -> set[int]:
+    """The partitions of `topic` this worker actively owns."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
 
 def readiness(app: Any) -> dict[str, bool]:
@@ -148,3 +130,36 @@ def readiness(app: Any) -> dict[str, bool]:
         "recovering": recovering,
         "rebalancing": rebalancing,
     }
+
+
+class CommittedOffsets(Monitor):
+    """faust's monitor (the app's `Monitor` setting) without its work per message, event, table
+    read and send: the worker keeps its own series per batch (`WorkerMetrics`), and `/metrics`
+    reads only the committed offsets (`tp_committed_offsets`, kept per commit) for the lag."""
+
+    def on_message_in(self, *args: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, *args: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_message_out(self, *args: Any) -> None:
+        return None
+
+    def on_table_get(self, *args: Any) -> None:
+        return None
+
+    def on_table_set(self, *args: Any) -> None:
+        return None
+
+    def on_table_del(self, *args: Any) -> None:
+        return None
+
+    def on_send_initiated(self, *args: Any) -> None:
+        return None
+
+    def on_send_completed(self, *args: Any) -> None:
+        return None

@@ -1,6 +1,7 @@
 """The effects of a batch not yet made: its messages to send and its table writes, which the
 batch's later messages read; a table key belongs to the one message of the batch that wrote it."""
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -93,3 +94,14 @@ class PendingBatch:
 
 PENDING: ContextVar[PendingBatch | None] = ContextVar("gvi_pending_batch", default=None)
 """The batch the running agent is filling (None outside a batch: effects are made at once)."""
+
+DONE: ContextVar[Counter[str] | None] = ContextVar("gvi_batch_done", default=None)
+"""What the running batch's messages did, by log line: the batch logs it once, its messages at
+debug level only."""
+
+
+def note(what: str) -> None:
+    """Count `what` (a message's routine log line) in the running batch's line."""
+    done = DONE.get()
+    if done is not None:
+        done[what] += 1

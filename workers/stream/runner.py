@@ -13,6 +13,7 @@ from faust.types import EventT
 from events.catalogue import Catalogue
 from workers.core.decision import Decision, Outcome
 from workers.stream.boundary import subscribe
+from workers.stream.pending import note
 from workers.stream.runtime import Runtime
 from workers.stream.stores import Writes
 
@@ -45,9 +46,12 @@ async def commit(
     runtime: Runtime, decision: Decision[Any], writes: Writes, log: Any, **fields: Any
 ) -> None:
     """Commit a decision (outputs acknowledged, then `writes` made) and log its outcome:
-    routine ones at debug level, nothing when nothing changed."""
+    routine ones at debug level and counted in the batch's line, nothing when nothing
+    changed."""
     await runtime.commit(decision.outputs, writes)
-    if decision.outcome.routine:
-        log.debug(decision.outcome, **fields)
-    elif decision.outcome is not Outcome.NOTHING_CHANGED:
-        log.info(decision.outcome, outputs=len(decision.outputs), **fields)
+    outcome = decision.outcome
+    if outcome.routine:
+        note(outcome.value)
+        log.debug(outcome, outputs=len(decision.outputs), **fields)
+    elif outcome is not Outcome.NOTHING_CHANGED:
+        log.info(outcome, outputs=len(decision.outputs), **fields)

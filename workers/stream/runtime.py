@@ -19,7 +19,7 @@ from faust.types import EventT
 from events.admin import recreate_missing
 from events.catalogue import Catalogue
 from events.codec import key_text
-from events.partitioning import needs_forwarding
+from events.partitioning import needs_forwarding, partition_of
 from schemas.rejection import RejectionCode
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
@@ -32,6 +32,8 @@ from workers.stream.outbound import Outbound, messages_of
 from workers.stream.pending import PENDING, PendingBatch
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.stores import Writes
+from workers.stream.task_tally import TaskTally
+from workers.stream.watchdogs.stuck_events import BatchesInFlight
 
 log = structlog.get_logger("gvi.boundary")
 METADATA_WAIT_SECONDS = 3.0
@@ -124,10 +126,17 @@ class Runtime:
     table_writer: TableWriter = field(default_factory=InProcessTables)
     """Makes table writes: faust's stores and changelogs in the worker (`changelog.Changelog`)."""
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    batches_in_flight: BatchesInFlight = field(default_factory=BatchesInFlight)
+    """The batches the agents handle now (the stuck-event and partition watchdogs read it)."""
+    task_tally: TaskTally = field(init=False)
+    """The task gauges' counts, moved by every task write (`_put`)."""
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
     deadline timer sends them once the topic takes messages again."""
+
+    def __post_init__(self) -> None:
+        self.task_tally = TaskTally(self.settings.partitions)
 
     async def policies_current_at(self, moment: datetime) -> None:
         """Wait until every playbook version published before `moment` is read."""
@@ -171,7 +180,7 @@ class Runtime:
         self.unsettled_state = [w for w in self.unsettled_state if not _settled_cleanly(w)]
         made = writes.table_writes(faust.current_event())
         for write in made:
-            self.table_writer.put(write)
+            self._put(write)
         self.unsettled_state.append(asyncio.ensure_future(self._recorded(made)))
 
     async def _recorded(self, writes: list[TableWrite]) -> None:
@@ -183,8 +192,19 @@ class Runtime:
         never as a failure of the batch's outputs, which would handle its messages again over
         state already in the stores and never write its changelog."""
         for write in writes:
-            self.table_writer.put(write)
+            self._put(write)
         await self._recorded(writes)
+
+    def _put(self, write: TableWrite) -> None:
+        replaced = self.table_writer.put(write)
+        if write.table is self.tables.get("tasks"):
+            message = getattr(write.event, "message", None)
+            partition = (
+                message.partition
+                if message is not None
+                else partition_of(write.key, self.settings.partitions)
+            )
+            self.task_tally.replace(partition, replaced, write.stored)
 
     def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
         batch.add(outputs, self._messages_of(outputs))

@@ -6,9 +6,8 @@ from typing import Any
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workers.stream.metrics import owned_by, readiness
+from workers.stream.metrics import owned_partitions, readiness
 from workers.stream.runtime import Runtime
-from workers.stream.stores import sliced
 
 # prometheus_client's content type without its charset, which aiohttp adds itself.
 EXPOSITION = "; ".join(p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset"))
@@ -35,9 +34,13 @@ def register(app: Any, runtime: Runtime) -> None:
 
     @app.page("/metrics")  # type: ignore[untyped-decorator]
     async def metrics_page(self: View, request: Request) -> Response:
-        owned = owned_by(app, catalogue.task_commands.name, runtime.settings.partitions)
-        await metrics.count_tasks(sliced(tasks), owned)
-        metrics.ready.set(1 if readiness(app)["ready"] else 0)
+        ready = readiness(app)["ready"]
+        tally = runtime.task_tally
+        if ready and tally.counted_in != app.consumer_generation_id:
+            await tally.recount(tasks, app.consumer_generation_id)
+        if tally.counted_in is not None:
+            metrics.show_tasks(tally.totals(owned_partitions(app, catalogue.task_commands.name)))
+        metrics.ready.set(1 if ready else 0)
         refresh_lag()
         exposition = generate_latest(metrics.registry).decode("utf-8")
         return self.text(exposition, content_type=EXPOSITION)

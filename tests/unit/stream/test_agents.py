@@ -186,3 +186,24 @@ def test_every_stage_has_one_agent_module_with_its_handlers() -> None:
         "completion",
     }
     assert runner.register.__doc__
+
+
+async def test_the_task_gauges_follow_every_task_write_without_reading_the_table() -> None:
+    worker, _ = await _planned_worker()
+    catalogue, tally = worker.runtime.catalogue, worker.runtime.task_tally
+    [(key, value), *_] = sent_on(worker.runtime, catalogue.tasks["skatteverket"].name)
+    change = TaskStatusChange(
+        task_id=json.loads(value)["task_id"],
+        recipient="skatteverket",
+        status=TaskStatus.ACKNOWLEDGED,
+        changed_at=T0,
+        reported_by="handlaggare-test",
+    )
+    await worker.deliver(catalogue.task_updates["skatteverket"].name, key.decode(), encode(change))
+    every_partition = range(worker.runtime.settings.partitions)
+    kept = tally.totals(every_partition)
+    tasks_sent = sum(len(sent_on(worker.runtime, spec.name)) for spec in catalogue.tasks.values())
+    assert sum(kept.by_status.values()) == tasks_sent
+    assert kept.by_status[("skatteverket", "acknowledged")] == 1
+    await tally.recount(worker.runtime.tables["tasks"], generation=1)
+    assert tally.totals(every_partition) == kept

@@ -4,7 +4,7 @@ after its outputs, before its state); and its ordering and conflict rules."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from events.codec import encode
 from schemas.incident import IncidentRetracted
 from tests.support.builders import T0, attribution, correction, group, incident
-from tests.support.fakes import Acks, ListedEvents, event_on, in_process_runtime, sent_on
+from tests.support.fakes import (
+    Acks,
+    FakeStream,
+    ListedEvents,
+    event_on,
+    in_process_runtime,
+    sent_on,
+)
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
 from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
@@ -191,23 +198,6 @@ def test_a_batch_sends_every_output_before_it_writes_any_state() -> None:
     kinds = [kind for kind, _ in asyncio.run(run())]
     assert kinds.count("send") >= 2 and kinds.count("write") >= 2
     assert "send" not in kinds[kinds.index("write") :], kinds
-
-
-class FakeStream:
-    """A stream of listed events, acknowledged by hand."""
-
-    def __init__(self, events: list[Any]) -> None:
-        self.listed = events
-        self.acked: list[Any] = []
-        self.channel = SimpleNamespace(queue=asyncio.Queue())
-
-    async def events(self) -> AsyncIterator[Any]:
-        for event in self.listed:
-            yield event
-
-    async def ack(self, event: Any) -> bool:
-        self.acked.append(event)
-        return True
 
 
 def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:

@@ -19,6 +19,7 @@ from workers.core.intake import (
     work_for_groups,
 )
 from workers.core.messages import UnknownGroupReport
+from workers.stream.pending import note
 from workers.stream.runner import StageHandler
 from workers.stream.runtime import Runtime, message_time, utc_now
 from workers.stream.stores import Store, Writes
@@ -56,7 +57,8 @@ async def on_incident(ctx: IntakeContext, event: EventT[Any]) -> None:
     writes = Writes()
     writes.change(ctx.incidents, incident.incident_id, previous, admission.record)
     await runtime.commit(outputs, writes)
-    log.info(
+    note("incident admitted")
+    log.debug(
         "incident admitted",
         incident_id=incident.incident_id,
         version=incident.version,

@@ -18,6 +18,7 @@ from workers.core.outputs import Answer
 from workers.core.planning import GroupSlot, Planned, give_up_waiting, plan_for_group, unparked
 from workers.core.policy import Policy
 from workers.stream.boundary import answering_at
+from workers.stream.pending import note
 from workers.stream.runner import StageHandler, commit
 from workers.stream.runtime import Runtime, utc_now
 from workers.stream.slots import GroupSlots
@@ -56,7 +57,8 @@ class PlanningContext:
             cancelled=planned.cancelled,
         )
         if planned.added:
-            log.info("tasks dispatched", incident_id=incident_id, count=planned.added)
+            note("tasks dispatched")
+            log.debug("tasks dispatched", incident_id=incident_id, count=planned.added)
 
 
 def context(runtime: Runtime) -> PlanningContext:

@@ -26,6 +26,7 @@ from workers.core.outputs import Progress
 from workers.core.policy import Policy
 from workers.core.tasks import Decided, TaskSlot
 from workers.stream.boundary import answering_at
+from workers.stream.pending import note
 from workers.stream.runner import StageHandler, commit
 from workers.stream.runtime import Runtime, utc_now
 from workers.stream.slots import TaskSlots
@@ -53,7 +54,8 @@ class TaskContext:
         for output in decided.outputs:
             if isinstance(output, Progress):
                 for task in output.event.tasks:
-                    log.info("task changed", task_id=task_id, status=task.status.value)
+                    note("task changed")
+                    log.debug("task changed", task_id=task_id, status=task.status.value)
 
 
 def context(runtime: Runtime) -> TaskContext:

@@ -14,7 +14,7 @@ from workers.faust_fixes.internals import buffered_partitions, committed_offsets
 from workers.stream.exits import crash_within
 from workers.stream.watchdogs.diagnostics import evidence, fetch_state, run_every
 from workers.stream.watchdogs.recovery import RebalanceBudget
-from workers.stream.watchdogs.stuck_events import InFlightEvents
+from workers.stream.watchdogs.stuck_events import BatchesInFlight
 
 log = structlog.get_logger("gvi.partitions")
 
@@ -89,7 +89,7 @@ class DeliveredOffsets(faust.Sensor):
         self.partitions.delivered(TP(tp.topic, tp.partition), offset, monotonic())
 
 
-def register(app: Any, limit: float, in_flight: InFlightEvents) -> StreamPartitions:
+def register(app: Any, limit: float, in_flight: BatchesInFlight) -> StreamPartitions:
     """Check the assigned stream partitions every few seconds; force a rebalance on a stall."""
     partitions = StreamPartitions(limit=limit)
     budget = RebalanceBudget(limit=limit)
@@ -103,7 +103,7 @@ async def _check(
     app: Any,
     partitions: StreamPartitions,
     budget: RebalanceBudget,
-    in_flight: InFlightEvents,
+    in_flight: BatchesInFlight,
 ) -> None:
     now = monotonic()
     consumer = app.consumer
@@ -111,8 +111,8 @@ async def _check(
     if busy or app.consumer_generation_id != partitions.generation:
         partitions.restart(app.consumer_generation_id)
         return
-    if any(now - event.since >= 5.0 for event in in_flight.in_flight.values()):
-        return  # an agent is busy or stuck on one event: a rebalance would not help (stuck_events)
+    if any(now - batch.since >= 5.0 for batch in in_flight.in_flight.values()):
+        return  # an agent is busy or stuck on one batch: a rebalance would not help (stuck_events)
     changelogs = app.tables.changelog_topics
     buffered = buffered_partitions(consumer)
     assigned = {

@@ -1,12 +1,12 @@
-"""Stuck events: an agent holding one event too long is logged; twice as long stops the worker."""
+"""Stuck batches: an agent holding one batch too long is logged; twice as long stops the worker."""
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
-import faust
 import structlog
-from faust.types import TP, EventT, StreamT
+from faust.types import EventT
 
 from workers.stream.exits import crash_within
 from workers.stream.watchdogs.diagnostics import evidence, run_every
@@ -15,92 +15,88 @@ log = structlog.get_logger("gvi.stuck")
 
 
 class AgentStuck(RuntimeError):
-    """An agent held one event for twice the stuck-event limit."""
+    """An agent held one batch for twice the stuck-event limit."""
 
 
 @dataclass(frozen=True)
 class InFlight:
-    """One event an agent is working on, since `since` (monotonic seconds)."""
+    """One batch an agent is working on, since `since` (monotonic seconds), named by its first
+    event."""
 
     since: float
+    agent: str
     topic: str
     partition: int
     offset: int
 
 
-class InFlightEvents(faust.Sensor):
-    """Tracks the events that agents are processing right now."""
+class BatchesInFlight:
+    """The batches that agents are handling or flushing right now (the batch runner tells)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self) -> None:
         self.in_flight: dict[int, InFlight] = {}
         self.reported: set[int] = set()
+        self._tokens = itertools.count()
 
-    def on_stream_event_in(
-        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
-    ) -> dict[str, Any] | None:
-        self.in_flight[id(event)] = InFlight(monotonic(), tp.topic, tp.partition, offset)
-        return None
+    def started(self, agent: str, first: EventT[Any]) -> int:
+        token, message = next(self._tokens), first.message
+        self.in_flight[token] = InFlight(
+            monotonic(), agent, message.topic, message.partition, message.offset
+        )
+        return token
 
-    def on_stream_event_out(
-        self,
-        tp: TP,
-        offset: int,
-        stream: StreamT[Any],
-        event: EventT[Any],
-        state: dict[str, Any] | None = None,
-    ) -> None:
-        self.in_flight.pop(id(event), None)
-        self.reported.discard(id(event))
+    def finished(self, token: int) -> None:
+        self.in_flight.pop(token, None)
+        self.reported.discard(token)
 
     def oldest(self) -> InFlight | None:
-        return min(self.in_flight.values(), key=lambda event: event.since, default=None)
+        return min(self.in_flight.values(), key=lambda batch: batch.since, default=None)
 
     def newly_stuck(self, now: float, limit: float) -> list[InFlight]:
-        """Events held at least `limit` seconds that were not reported yet."""
+        """Batches held at least `limit` seconds that were not reported yet."""
         stuck = []
-        for key, event in list(self.in_flight.items()):
-            if now - event.since >= limit and key not in self.reported:
+        for key, batch in list(self.in_flight.items()):
+            if now - batch.since >= limit and key not in self.reported:
                 self.reported.add(key)
-                stuck.append(event)
+                stuck.append(batch)
         return stuck
 
 
 @dataclass
 class StuckEventWatch:
-    """Logs, once per event, an agent that has held an event for `limit` seconds.
+    """Logs, once per batch, an agent that has held a batch for `limit` seconds.
 
     At twice `limit` the worker crashes (exit status 1), so that its supervisor restarts it: the
-    event's offset was not committed, so the restarted worker, or another, reads it again.
+    batch's offsets were not committed, so the restarted worker, or another, reads them again.
     """
 
     app: Any
     limit: float
-    sensor: InFlightEvents = field(default_factory=InFlightEvents)
+    batches: BatchesInFlight
 
     async def check(self) -> None:
         now = monotonic()
-        oldest = self.sensor.oldest()
+        oldest = self.batches.oldest()
         if oldest is not None and now - oldest.since >= 2 * self.limit:
-            held = f"{oldest.topic}/{oldest.partition}@{oldest.offset}"
+            held = f"{oldest.agent}: {oldest.topic}/{oldest.partition}@{oldest.offset}"
             log.error("agent stuck too long; stopping the worker", held=held)
             stuck = AgentStuck(f"{held} held for {now - oldest.since:.0f} s")
             await crash_within(self.app, stuck)
             return
-        for event in self.sensor.newly_stuck(now, self.limit):
+        for batch in self.batches.newly_stuck(now, self.limit):
             log.error(
-                "agent stuck on an event",
-                topic=event.topic,
-                partition=event.partition,
-                offset=event.offset,
-                seconds=round(now - event.since, 1),
+                "agent stuck on a batch",
+                agent=batch.agent,
+                topic=batch.topic,
+                partition=batch.partition,
+                offset=batch.offset,
+                seconds=round(now - batch.since, 1),
                 **evidence(self.app),
             )
 
 
-def register(app: Any, limit: float) -> StuckEventWatch:
-    """Watch the app's agents from its start: log a stuck event, crash if it stays stuck."""
-    watch = StuckEventWatch(app=app, limit=limit)
-    app.sensors.add(watch.sensor)
+def register(app: Any, limit: float, batches: BatchesInFlight) -> StuckEventWatch:
+    """Watch the app's agents from its start: log a stuck batch, crash if it stays stuck."""
+    watch = StuckEventWatch(app=app, limit=limit, batches=batches)
     run_every(app, max(1.0, min(5.0, limit / 3)), watch.check, "stuck events")
     return watch
