@@ -1,5 +1,6 @@
 """The task gauges' counts, kept as the worker writes tasks and counted afresh after a rebalance."""
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -45,12 +46,14 @@ class TaskTally:
     """Tasks per partition and kind. Every task write the worker makes moves one count
     (`replace`): a `/metrics` scrape reads the counts instead of the task table. The table's
     store is also written by faust itself, when it recovers a partition; so the counts are
-    taken afresh from the table (`recount`) once after each rebalance, before they are shown."""
+    taken afresh from the table (`recount`) once after each rebalance, as soon as the tables
+    are recovered, and shown only once they are."""
 
     partitions: int
     counts: Counter[tuple[int, Kind]] = field(default_factory=Counter)
     counted_in: int | None = None
     """The consumer generation whose table the counts were taken from (None: never)."""
+    counting: tuple[int, "asyncio.Future[None]"] | None = None
 
     def replace(self, partition: int, old: bytes | None, new: bytes | None) -> None:
         """A task record of `partition` went from `old` to `new` (None: absent)."""
@@ -62,16 +65,29 @@ class TaskTally:
         if after is not None:
             self.counts[(partition, after)] += 1
 
+    def count(self, table: Any, generation: int) -> "asyncio.Future[None]":
+        """The one recount of `generation`'s table, started unless it runs already."""
+        if self.counting is None or self.counting[0] != generation:
+            self.counting = (generation, asyncio.ensure_future(self.recount(table, generation)))
+        return self.counting[1]
+
+    async def counted(self, table: Any, generation: int) -> None:
+        """Once the counts are those of `generation`'s table: at once if they are, else after
+        its recount."""
+        if self.counted_in != generation:
+            await asyncio.shield(self.count(table, generation))
+
     async def recount(self, table: Any, generation: int) -> None:
         """Count every record of `table` again, giving the event loop back between slices.
         The writes made meanwhile move the new counts: the table is copied before the first
         slice, in the same step that empties the counts."""
-        self.counts, self.counted_in = Counter(), generation
-        counts = self.counts
+        counts = self.counts = Counter()
         async for key, stored in sliced(table):
             kind = kind_of(stored)
             if kind is not None:
                 counts[(partition_of(key, self.partitions), kind)] += 1
+        if counts is self.counts:
+            self.counted_in = generation
 
     def totals(self, partitions: Iterable[int]) -> TaskTotals:
         """The gauges' values over `partitions` (those the worker actively owns)."""

@@ -32,12 +32,17 @@ def register(app: Any, runtime: Runtime) -> None:
                 behind = end - (done if done is not None else 0)
                 metrics.lag.labels(tp.topic, str(tp.partition)).set(max(behind, 0))
 
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def count_tasks(sender: Any, **signal: Any) -> None:
+        """The tables are recovered after a rebalance: count the tasks now, not at a scrape."""
+        runtime.task_tally.count(tasks, app.consumer_generation_id)
+
     @app.page("/metrics")  # type: ignore[untyped-decorator]
     async def metrics_page(self: View, request: Request) -> Response:
         ready = readiness(app)["ready"]
         tally = runtime.task_tally
-        if ready and tally.counted_in != app.consumer_generation_id:
-            await tally.recount(tasks, app.consumer_generation_id)
+        if ready:
+            await tally.counted(tasks, app.consumer_generation_id)
         if tally.counted_in is not None:
             metrics.show_tasks(tally.totals(owned_partitions(app, catalogue.task_commands.name)))
         metrics.ready.set(1 if ready else 0)

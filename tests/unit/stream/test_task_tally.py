@@ -118,6 +118,19 @@ async def test_writes_made_while_a_recount_gives_the_loop_back_still_count() -> 
     assert tally.counted_in == 7
 
 
+async def test_one_recount_per_generation_however_often_it_is_asked_for() -> None:
+    table = {f"TASK-{n}": _stored("skatteverket", "delivered", False, False) for n in range(1200)}
+    tally = TaskTally(PARTITIONS)
+    first = tally.count(table, 3)
+    assert tally.count(table, 3) is first
+    await asyncio.gather(tally.counted(table, 3), tally.counted(table, 3))
+    assert tally.counted_in == 3 and tally.count(table, 3) is first
+    assert sum(tally.totals(range(PARTITIONS)).by_status.values()) == 1200
+    table["TASK-NEW"] = _stored("skatteverket", "delivered", False, False)  # recovered
+    await tally.counted(table, 4)
+    assert sum(tally.totals(range(PARTITIONS)).by_status.values()) == 1201
+
+
 def test_a_task_written_again_unchanged_moves_nothing() -> None:
     tally = TaskTally(PARTITIONS)
     stored = _stored("skatteverket", "delivered", False, False)
