@@ -63,7 +63,7 @@ def completion_snapshot(
         by_status={status: by_status[status] for status in TaskStatus if by_status[status]},
         percent_complete=percent,
         tasks=tuple(
-            TaskProgress(
+            TaskProgress.model_construct(
                 task_id=task.task_id,
                 recipient=task.recipient,
                 kind=task.kind,

@@ -171,7 +171,7 @@ class TaskLine(BaseModel):
     def of(cls, task: "SanctionTask | TaskLine") -> "TaskLine":
         if isinstance(task, TaskLine):
             return task
-        return cls(
+        return cls.model_construct(
             task_id=task.task_id,
             recipient=task.recipient,
             kind=task.kind,

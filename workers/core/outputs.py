@@ -37,8 +37,9 @@ class Disclosure:
     def of(
         cls, task: SanctionTask, view: RecipientTaskView, kind: str, at: datetime
     ) -> "Disclosure":
-        """`kind` names the disclosure (created, cancelled): with the task id, the audit id."""
-        audit = AuditRecord(
+        """`kind` names the disclosure (created, cancelled): with the task id, the audit id.
+        Built from the validated task and view, not validated again."""
+        audit = AuditRecord.model_construct(
             audit_id=uuid.uuid5(
                 AUDIT_NAMESPACE, f"{task.task_id}:{DisclosureChannel.KAFKA}:{kind}"
             ),

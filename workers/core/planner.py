@@ -260,7 +260,7 @@ class PlannedTask(BaseModel):
     def of(cls, item: PlanItem) -> "PlannedTask":
         if isinstance(item, PlannedTask):
             return item
-        return cls(
+        return cls.model_construct(
             task_id=item.task_id,
             incident_id=item.incident_id,
             group_id=item.group_id,

@@ -248,14 +248,12 @@ def _event(
     tasks: tuple[SanctionTask, ...],
     now: datetime,
 ) -> TaskEvent:
-    return TaskEvent.model_validate(
-        {
-            "event": kind,
-            "incident_id": incident_id,
-            "incident_version": version,
-            "policy_version": policy.policy_version,
-            "partnership": policy.partnership,
-            "tasks": tuple(TaskLine.of(task) for task in tasks),
-            "at": now,
-        }
+    return TaskEvent.model_construct(
+        event=kind,
+        incident_id=incident_id,
+        incident_version=version,
+        policy_version=policy.policy_version,
+        partnership=policy.partnership,
+        tasks=tuple(TaskLine.of(task) for task in tasks),
+        at=now,
     )

@@ -140,12 +140,29 @@ def contexts_for(
 
 
 def view_of(task: SanctionTask, context: TaskContext, policy: Policy) -> RecipientTaskView:
-    """The view of `task` in its current state that its recipient may see."""
+    """The view of `task` in its current state that its recipient may see: built from the
+    validated task and context, not validated again."""
     allowed = visible_fields(policy, task.recipient)
-    available = {**_task_fields(task), **context.model_dump(exclude_none=True)}
-    return RecipientTaskView.model_validate(
-        {name: value for name, value in available.items() if name in allowed}
+    available = {**_task_fields(task), **_dumped(context)}
+    return RecipientTaskView.model_construct(
+        **{name: value for name, value in available.items() if name in allowed}
     )
+
+
+_DUMPED: dict[int, tuple[TaskContext, dict[str, Any]]] = {}
+
+
+def _dumped(context: TaskContext) -> dict[str, Any]:
+    """A context's fields, dumped once per context object (the tasks of a group's recipients
+    with the same allowlist share one); the result is only read."""
+    kept = _DUMPED.get(id(context))
+    if kept is not None and kept[0] is context:
+        return kept[1]
+    if len(_DUMPED) >= 256:
+        _DUMPED.clear()
+    fields = context.model_dump(exclude_none=True)
+    _DUMPED[id(context)] = (context, fields)
+    return fields
 
 
 def project_task(

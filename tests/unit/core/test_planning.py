@@ -6,14 +6,17 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from events.catalogue import build_catalogue
 from events.partitioning import partition_of
 from schemas import RejectionCode, TaskStatus
-from schemas.incident import IncidentRetracted
+from schemas.group import GroupProfile
+from schemas.incident import IncidentReported, IncidentRetracted
 from schemas.rejection import Refused
 from tests.support.builders import T0, attribution, correction, group, incident
 from tests.support.strategies import groups, incidents
+from workers.core.completion import completion_snapshot
 from workers.core.messages import (
     CreateTasks,
     GiveUpWaiting,
@@ -31,11 +34,13 @@ from workers.core.planning import (
     give_up_waiting,
     plan_for_group,
 )
-from workers.core.records import GroupPlans
+from workers.core.projection import disclosed_fields
+from workers.core.records import GroupPlans, IncidentPlan
 from workers.policies import load_policy
 from workers.stream.outbound import KEPT_PER_MESSAGE, messages_of
 
 POLICY = load_policy()
+RECIPIENTS = sorted(POLICY.recipient_ids)
 SOURCE = SourceRef(topic="gvi.incidents", partition=1, offset=7, key="INC-TEST-1")
 WAIT = timedelta(hours=1)
 
@@ -242,3 +247,35 @@ def test_a_version_planned_without_tasks_is_remembered_so_a_duplicate_changes_no
     assert planned.slot.incident_plan.version == unqualified.version
     again = plan_for_group(planned.slot, _work(unqualified, attributed=False), POLICY, T0)
     assert again.outputs == ()
+
+
+@given(profile=groups(), reported=incidents(), unreachable=st.sets(st.sampled_from(RECIPIENTS)))
+@settings(max_examples=60, deadline=None)
+def test_what_planning_builds_from_validated_tasks_without_validating_again_is_valid(
+    profile: GroupProfile, reported: IncidentReported, unreachable: set[str]
+) -> None:
+    """Views, audit records, task lines and snapshots are built from tasks validated once
+    (`model_construct`): each must be what validating its own JSON gives."""
+    slot = GroupSlot(profile, GroupPlans.empty(profile.group_id))
+    work = PlanForGroup(
+        group_id=profile.group_id, incident=reported, attributed=True, source=SOURCE
+    )
+    planned = plan_for_group(slot, work, POLICY, T0, frozenset(unreachable))
+    built: list[BaseModel] = []
+    for output in planned.outputs:
+        match output:
+            case Disclosure(view=view, audit=audit):
+                built += [view, audit]
+                assert audit.fields == disclosed_fields(view)
+            case Progress(event=event):
+                built.append(event)
+                snapshot = completion_snapshot(
+                    event.incident_id, event.incident_version, event.policy_version, event.tasks, T0
+                )
+                built += [snapshot, *snapshot.tasks]
+    assert built or not planned.outputs
+    for model in built:
+        assert type(model).model_validate_json(model.model_dump_json()) == model, model
+    plan = planned.slot.incident_plan
+    if plan is not None:
+        assert IncidentPlan.model_validate_json(plan.model_dump_json()) == plan
