@@ -220,7 +220,10 @@ class Settings(BaseSettings):
         default=60.0,
         ge=5,
         le=3600,
-        description="an agent holding one event this long is logged with what it awaits",
+        description=(
+            "an agent holding one batch this long is logged with what it awaits; twice as "
+            "long stops the worker"
+        ),
     )
     gateway_host: str = Field(default="127.0.0.1", description="the gateway's HTTP address")
     gateway_port: int = Field(default=8080, ge=1, le=65535, description="the gateway's HTTP port")

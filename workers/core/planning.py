@@ -7,6 +7,7 @@ in two internal hops (group work, then the recipient topic) and travels once.
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from schemas.group import GroupProfile
 from schemas.rejection import Refused, RejectionCode
@@ -241,7 +242,7 @@ def _cancellations(diff: PlanDiff, version: int, now: datetime, source: SourceRe
 
 
 def _event(
-    kind: str,
+    kind: Literal["planned", "no_tasks"],
     incident_id: str,
     version: int,
     policy: Policy,
