@@ -36,12 +36,17 @@ class Store(Generic[Record]):
         self.model = model
         self._parsed: dict[str, tuple[Any, Record]] = {}
 
-    def get(self, key: str) -> Record | None:
-        """The record under `key`, as the running batch wrote it if it did."""
+    def stored(self, key: str) -> bytes | None:
+        """The JSON bytes under `key`, as the running batch wrote them if it did."""
         batch = PENDING.get()
         stored = UNWRITTEN if batch is None else batch.state.lookup(self.table, key)
         if stored is UNWRITTEN:
             stored = self.table.get(key)
+        return stored or None
+
+    def get(self, key: str) -> Record | None:
+        """The record under `key`, as the running batch wrote it if it did."""
+        stored = self.stored(key)
         if not stored:
             return None
         cached = self._parsed.get(key)
@@ -125,11 +130,16 @@ class Writes:
     def change(
         self, store: Store[Record], key: str, old: Record | None, new: Record | None
     ) -> None:
-        """Write `new` if it differs from `old`; remove the key when `new` is None."""
-        if new is None and old is not None:
-            self.pop(store, key)
-        elif new is not None and new != old:
-            self.put(store, key, new)
+        """Write `new` unless its JSON bytes are those stored under `key` (`old`'s, read
+        before): equality on the encoded bytes, not a deep comparison of the records. Remove
+        the key when `new` is None."""
+        if new is None:
+            if old is not None:
+                self.pop(store, key)
+        elif new is not old:
+            stored = store.encode(key, new)
+            if old is None or stored != store.stored(key):
+                self.pending.append((store, key, stored, new))
 
     def record(self) -> None:
         """Keep the writes in the running batch, which makes them once its outputs are

@@ -107,3 +107,28 @@ def test_a_pass_over_the_table_sorts_records_out_and_gives_the_event_loop_back()
     assert len(every) == 1200, "an empty value is no record"
     assert all(isinstance(record, GroupProfile) for _, record in every)
     assert len(turns) >= 1200 // SCAN_SLICE, "another task ran between the slices"
+
+
+def test_a_change_is_written_only_when_its_json_bytes_differ_from_those_stored() -> None:
+    table: dict[str, object] = {}
+    store = Store(table, GroupProfile)
+    profile = group("GRP-STORE-2")
+    _make(Writes().put, store, profile.group_id, profile)
+    loaded = Store(table, GroupProfile).get(profile.group_id)
+    assert loaded is not None and loaded is not profile
+    unchanged = Writes()
+    unchanged.change(
+        store, profile.group_id, loaded, GroupProfile.model_validate(loaded.model_dump())
+    )
+    unchanged.change(store, profile.group_id, loaded, loaded)
+    assert unchanged.pending == []
+    renamed = loaded.model_copy(update={"alias": "Renamed"})
+    changed = Writes()
+    changed.change(store, profile.group_id, loaded, renamed)
+    assert [(key, stored) for _, key, stored, _ in changed.pending] == [
+        (profile.group_id, renamed.model_dump_json().encode())
+    ]
+    removed = Writes()
+    removed.change(store, profile.group_id, loaded, None)
+    removed.change(store, "GRP-NEVER", None, None)
+    assert [(key, stored) for _, key, stored, _ in removed.pending] == [(profile.group_id, None)]
