@@ -152,17 +152,26 @@ async def test_a_status_update_applies_once_and_a_repeat_is_a_no_op(repeat: int)
     assert worker.rejections() == []
 
 
-async def test_an_update_on_another_agencys_topic_is_refused_once() -> None:
-    worker, _ = await _planned_worker()
-    catalogue = worker.runtime.catalogue
-    [(key, value), *_] = sent_on(worker.runtime, catalogue.tasks["skatteverket"].name)
+def _acknowledgement(
+    worker: Worker, recipient: str, reported_by: str | None = None
+) -> tuple[bytes, TaskStatusChange]:
+    """The key of `recipient`'s first task, and an acknowledgement of it in the name of
+    `reported_by` (the recipient itself unless given)."""
+    [(key, value), *_] = sent_on(worker.runtime, worker.runtime.catalogue.tasks[recipient].name)
     change = TaskStatusChange(
         task_id=json.loads(value)["task_id"],
-        recipient="kronofogden",
+        recipient=reported_by or recipient,
         status=TaskStatus.ACKNOWLEDGED,
         changed_at=T0,
         reported_by="handlaggare-test",
     )
+    return key, change
+
+
+async def test_an_update_on_another_agencys_topic_is_refused_once() -> None:
+    worker, _ = await _planned_worker()
+    catalogue = worker.runtime.catalogue
+    key, change = _acknowledgement(worker, "skatteverket", reported_by="kronofogden")
     journal = await worker.deliver(
         catalogue.task_updates["kronofogden"].name, key.decode(), encode(change)
     )
@@ -191,14 +200,7 @@ def test_every_stage_has_one_agent_module_with_its_handlers() -> None:
 async def test_the_task_gauges_follow_every_task_write_without_reading_the_table() -> None:
     worker, _ = await _planned_worker()
     catalogue, tally = worker.runtime.catalogue, worker.runtime.task_tally
-    [(key, value), *_] = sent_on(worker.runtime, catalogue.tasks["skatteverket"].name)
-    change = TaskStatusChange(
-        task_id=json.loads(value)["task_id"],
-        recipient="skatteverket",
-        status=TaskStatus.ACKNOWLEDGED,
-        changed_at=T0,
-        reported_by="handlaggare-test",
-    )
+    key, change = _acknowledgement(worker, "skatteverket")
     await worker.deliver(catalogue.task_updates["skatteverket"].name, key.decode(), encode(change))
     every_partition = range(worker.runtime.settings.partitions)
     kept = tally.totals(every_partition)
