@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from schemas.common import built
 from schemas.completion import CompletionSnapshot, IncidentProgress, TaskProgress
 from schemas.task import OPEN_STATUSES, SanctionTask, TaskStatus
 from workers.core.decision import Decision, Outcome
@@ -63,7 +64,8 @@ def completion_snapshot(
         by_status={status: by_status[status] for status in TaskStatus if by_status[status]},
         percent_complete=percent,
         tasks=tuple(
-            TaskProgress.model_construct(
+            built(
+                TaskProgress,
                 task_id=task.task_id,
                 recipient=task.recipient,
                 kind=task.kind,

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.common import Contract, Identifier, ShortText, Text, Timestamp
+from schemas.common import Contract, Identifier, ShortText, Text, Timestamp, built
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.task import SanctionTask, TaskKind, TaskStatus
 from workers.core.projection import TaskContext
@@ -171,7 +171,8 @@ class TaskLine(BaseModel):
     def of(cls, task: "SanctionTask | TaskLine") -> "TaskLine":
         if isinstance(task, TaskLine):
             return task
-        return cls.model_construct(
+        return built(
+            cls,
             task_id=task.task_id,
             recipient=task.recipient,
             kind=task.kind,

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.audit import AuditRecord, DisclosureChannel
+from schemas.common import built
 from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.rejection import RejectionCode
@@ -39,7 +40,8 @@ class Disclosure:
     ) -> "Disclosure":
         """`kind` names the disclosure (created, cancelled): with the task id, the audit id.
         Built from the validated task and view, not validated again."""
-        audit = AuditRecord.model_construct(
+        audit = built(
+            AuditRecord,
             audit_id=uuid.uuid5(
                 AUDIT_NAMESPACE, f"{task.task_id}:{DisclosureChannel.KAFKA}:{kind}"
             ),

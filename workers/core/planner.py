@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.common import built
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.group import GroupMember, GroupProfile
 from schemas.history import GroupHistory, HistoryEntry
@@ -260,7 +261,8 @@ class PlannedTask(BaseModel):
     def of(cls, item: PlanItem) -> "PlannedTask":
         if isinstance(item, PlannedTask):
             return item
-        return cls.model_construct(
+        return built(
+            cls,
             task_id=item.task_id,
             incident_id=item.incident_id,
             group_id=item.group_id,

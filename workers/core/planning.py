@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from schemas.common import built
 from schemas.group import GroupProfile
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask
@@ -249,7 +250,8 @@ def _event(
     tasks: tuple[SanctionTask, ...],
     now: datetime,
 ) -> TaskEvent:
-    return TaskEvent.model_construct(
+    return built(
+        TaskEvent,
         event=kind,
         incident_id=incident_id,
         incident_version=version,

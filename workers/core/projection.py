@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.common import built
 from schemas.group import GroupProfile
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentType, Outcome
 from schemas.task import RecipientTaskView, SanctionTask
@@ -144,8 +145,8 @@ def view_of(task: SanctionTask, context: TaskContext, policy: Policy) -> Recipie
     validated task and context, not validated again."""
     allowed = visible_fields(policy, task.recipient)
     available = {**_task_fields(task), **_dumped(context)}
-    return RecipientTaskView.model_construct(
-        **{name: value for name, value in available.items() if name in allowed}
+    return built(
+        RecipientTaskView, **{name: value for name, value in available.items() if name in allowed}
     )
 
 

@@ -39,7 +39,8 @@ class TaskSlot:
 
 
 Decided = Decision[TaskSlot]
-"""The task stage's decision."""
+"""The task stage's decision (a type only: calling a generic alias sets `__orig_class__` on
+the frozen instance, and the refusal it catches cost more than the decision)."""
 
 
 def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) -> Decided:
@@ -53,7 +54,7 @@ def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) ->
         outcome = Outcome.PARKED_UPDATES_APPLIED
     else:
         outcome = Outcome.TASK_KEPT if slot.record is None else Outcome.TASK_ALREADY_KNOWN
-    return Decided(released.slot, released.outputs, outcome)
+    return Decision(released.slot, released.outputs, outcome)
 
 
 def take_update(
@@ -77,10 +78,10 @@ def take_update(
     if slot.record is None:
         update = ParkedUpdate(change=change, source=source, parked_at=now)
         parked = slot.parked.with_update(update, MAX_PARKED_PER_TASK)
-        return Decided(TaskSlot(None, parked), (), Outcome.UPDATE_PARKED)
+        return Decision(TaskSlot(None, parked), (), Outcome.UPDATE_PARKED)
     record, outputs = _changed_status(slot.record, change, policy, now)
     outcome = Outcome.STATUS_CHANGED if outputs else Outcome.REPEATED_UPDATE
-    return Decided(TaskSlot(record, slot.parked), outputs, outcome)
+    return Decision(TaskSlot(record, slot.parked), outputs, outcome)
 
 
 def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
@@ -88,7 +89,7 @@ def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
     refused one is answered where it was read."""
     record = slot.record
     if record is None or not slot.parked.updates:
-        return Decided(slot)
+        return Decision(slot)
     outputs: list[Output] = []
     for update in slot.parked.updates:
         try:
@@ -96,7 +97,7 @@ def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
         except Refused as refusal:
             more = (Answer(update.source, refusal.code, refusal.message),)
         outputs.extend(more)
-    return Decided(
+    return Decision(
         TaskSlot(record, ParkedUpdates()), tuple(outputs), Outcome.PARKED_UPDATES_APPLIED
     )
 
@@ -109,19 +110,19 @@ def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
         raise Refused(f"cancellation of unknown task {command.task_id}", RejectionCode.UNKNOWN_TASK)
     transition = cancel(record.task, command.reason, command.at)
     if not transition.changed:
-        return Decided(slot)
+        return Decision(slot)
     stored, progress = _stored(record, transition.task, record.applied, command.at)
     if command.incident_version > progress.event.incident_version:
         progress = Progress(
             progress.event.model_copy(update={"incident_version": command.incident_version})
         )
     if record.task.status is TaskStatus.CREATED:
-        return Decided(
+        return Decision(
             TaskSlot(stored, slot.parked), (progress,), Outcome.UNDELIVERED_TASK_CANCELLED
         )
     view = view_of(stored.task, stored.context, policy)
     disclosure = Disclosure.of(stored.task, view, "cancelled", command.at)
-    return Decided(TaskSlot(stored, slot.parked), (disclosure, progress), Outcome.TASK_CANCELLED)
+    return Decision(TaskSlot(stored, slot.parked), (disclosure, progress), Outcome.TASK_CANCELLED)
 
 
 def redelivery(record: TaskRecord, policy: Policy, now: datetime) -> Disclosure | None:
@@ -140,26 +141,26 @@ def take_delivery(slot: TaskSlot, command: MarkDelivered, policy: Policy) -> Dec
     cancelled meanwhile, the recipient, who has just been sent the task, is told so."""
     record = slot.record
     if record is None:
-        return Decided(slot)
+        return Decision(slot)
     if record.task.status is TaskStatus.CANCELLED:
         view = view_of(record.task, record.context, policy)
         told = Disclosure.of(record.task, view, "cancelled", command.at)
-        return Decided(slot, (told,), Outcome.CANCELLED_BEFORE_LATE_DELIVERY)
+        return Decision(slot, (told,), Outcome.CANCELLED_BEFORE_LATE_DELIVERY)
     delivered = mark_delivered(record.task, command.at)
     if not delivered.changed:
-        return Decided(slot)
+        return Decision(slot)
     stored, progress = _stored(record, delivered.task, record.applied, command.at)
-    return Decided(TaskSlot(stored, slot.parked), (progress,), Outcome.DELIVERED_LATE)
+    return Decision(TaskSlot(stored, slot.parked), (progress,), Outcome.DELIVERED_LATE)
 
 
 def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
     """Flag an open task past its deadline and escalate it, once."""
     record = slot.record
     if record is None:
-        return Decided(slot)
+        return Decision(slot)
     overdue = mark_overdue(record.task, now)
     if not overdue.changed:
-        return Decided(slot)
+        return Decision(slot)
     late = overdue.task
     escalation = _escalation(
         late,
@@ -170,7 +171,7 @@ def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
     )
     task = late.model_copy(update={"escalated": True})
     stored, progress = _stored(record, task, record.applied, now)
-    return Decided(TaskSlot(stored, slot.parked), (escalation, progress), Outcome.TASK_OVERDUE)
+    return Decision(TaskSlot(stored, slot.parked), (escalation, progress), Outcome.TASK_OVERDUE)
 
 
 def reminder_due_at(task: SanctionTask, policy: Policy) -> datetime | None:
@@ -185,11 +186,11 @@ def remind(slot: TaskSlot, command: RemindTask, policy: Policy) -> Decided:
     then on the overdue escalation speaks for it) gets a reminder on `gvi.escalations`."""
     record, now = slot.record, command.at
     if record is None or record.reminded_at is not None:
-        return Decided(slot)
+        return Decision(slot)
     task = record.task
     due = reminder_due_at(task, policy)
     if not task.is_open or task.overdue or due is None or not due <= now < task.deadline:
-        return Decided(slot)
+        return Decision(slot)
     reminder = _escalation(
         task,
         EscalationReason.DEADLINE_APPROACHING,
@@ -199,7 +200,7 @@ def remind(slot: TaskSlot, command: RemindTask, policy: Policy) -> Decided:
         EscalationLevel.REMINDER,
     )
     stored = record.model_copy(update={"reminded_at": now})
-    return Decided(TaskSlot(stored, slot.parked), (reminder,), Outcome.TASK_REMINDED)
+    return Decision(TaskSlot(stored, slot.parked), (reminder,), Outcome.TASK_REMINDED)
 
 
 def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime) -> Decided:
@@ -208,7 +209,7 @@ def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime
     if slot.record is not None:
         return release_parked(slot, policy, now)
     if not slot.parked.expired_at(now, wait):
-        return Decided(slot)
+        return Decision(slot)
     answers = tuple(
         Answer(
             update.source,
@@ -218,7 +219,7 @@ def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime
         )
         for update in slot.parked.updates
     )
-    return Decided(TaskSlot(None, ParkedUpdates()), answers, Outcome.PARKED_UPDATES_REJECTED)
+    return Decision(TaskSlot(None, ParkedUpdates()), answers, Outcome.PARKED_UPDATES_REJECTED)
 
 
 def _changed_status(

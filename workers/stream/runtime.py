@@ -196,8 +196,10 @@ class Runtime:
         await self._recorded(writes)
 
     def _put(self, write: TableWrite) -> None:
-        replaced = self.table_writer.put(write)
-        if write.table is self.tables.get("tasks"):
+        if write.table is not self.tables.get("tasks"):
+            self.table_writer.put(write)
+        else:
+            replaced = self.table_writer.put(write, replaced=True)
             message = getattr(write.event, "message", None)
             partition = (
                 message.partition

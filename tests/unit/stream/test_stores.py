@@ -16,7 +16,7 @@ from workers.core.messages import TaskLine
 from workers.core.records import GroupTaskLines
 from workers.settings import Settings
 from workers.stream.app import TABLES, create_app
-from workers.stream.changelog import InProcessTables
+from workers.stream.changelog import InProcessTables, TableWrite
 from workers.stream.stores import SCAN_SLICE, Store, Writes
 
 
@@ -132,3 +132,27 @@ def test_a_change_is_written_only_when_its_json_bytes_differ_from_those_stored()
     removed.change(store, profile.group_id, loaded, None)
     removed.change(store, "GRP-NEVER", None, None)
     assert [(key, stored) for _, key, stored, _ in removed.pending] == [(profile.group_id, None)]
+
+
+class _ReadCounted(dict[str, bytes]):
+    """A store that counts the reads a write makes."""
+
+    reads = 0
+
+    def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_a_write_reads_the_value_it_replaces_only_when_asked() -> None:
+    """Only the tasks table's tally needs the replaced value; other tables save the read."""
+    store = _ReadCounted(kept=b"1")
+    writer = InProcessTables()
+    assert writer.put(TableWrite(store, "kept", b"2", None)) is None
+    assert writer.put(TableWrite(store, "new", b"3", None)) is None
+    assert store.reads == 0 and store == {"kept": b"2", "new": b"3"}
+    assert writer.put(TableWrite(store, "kept", b"4", None), replaced=True) == b"2"
+    assert writer.put(TableWrite(store, "absent", b"5", None), replaced=True) is None
+    assert writer.put(TableWrite(store, "new", None, None)) == b"3", "a removal reads it"
+    assert writer.put(TableWrite(store, "never", None, None)) is None
+    assert store == {"kept": b"4", "absent": b"5"}

@@ -9,6 +9,7 @@ import structlog
 from events.partitioning import partition_of
 from workers.core import deadlines
 from workers.core.records import ParkedIncident, ParkedUpdates, TaskRecord
+from workers.stream.metrics import owned_partitions
 from workers.stream.runtime import Runtime, delivery_failure, utc_now
 from workers.stream.stores import Store, not_yet_sent, past_deadline, past_reminder
 
@@ -30,7 +31,7 @@ def register(app: Any, runtime: Runtime) -> None:
     partitions, policy_of = runtime.settings.partitions, runtime.policies.for_task
 
     def owned_on(topic: str) -> deadlines.Owned:
-        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+        mine = owned_partitions(app, topic)
         return lambda key: partition_of(key, partitions) in mine
 
     async def send_undelivered(
