@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
+from benchmarks.worker_profile import Sampler
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
 from events.codec import decode, encode
@@ -528,12 +529,14 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     )
     started = time.time()
     worker = start_worker_process(own, scratch / "worker.log")
+    sampler = Sampler(worker.pid, arguments.profile_worker) if arguments.profile_worker else None
     try:
         recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
         wanted = expected_tasks(queued, groups)
         last_task = max((await task_times(bootstrap, recipients, wanted, 1800)).values())
         catchup_seconds = last_task - started
         cpu_seconds = _cpu_seconds(worker.pid)
+        profile = sampler.stop() if sampler is not None else None
         state_topics = [
             catalogue.task_commands.name,
             catalogue.task_events.name,
@@ -617,6 +620,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "messages": round((messages + len(queued)) / len(queued), 1),
             "changelog_writes": round(writes / len(queued), 1),
         },
+        "worker_profile_of_the_catch_up": profile.lines() if profile is not None else None,
         "worker_peak_rss_mib": round(rss / 1024, 1),
         "open_tasks_at_peak": tasks_so_far,
     }
@@ -646,12 +650,19 @@ def main() -> int:
         default=2000,
         help="queued for the catch-up by one worker and by two (0: skip that figure)",
     )
+    parser.add_argument(
+        "--profile-worker",
+        type=Path,
+        help="sample the worker with py-spy during the catch-up; its stacks go to this file",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, running_broker(Path(scratch)) as url:
         settings = Settings(broker_url=url, topic_prefix="bench.", app_id=f"bench-{os.getpid()}")
         report = asyncio.run(run(settings, Path(scratch), arguments))
     print(json.dumps(report, indent=2))
     print(table(report))
+    if report["worker_profile_of_the_catch_up"]:
+        print("\n".join(report["worker_profile_of_the_catch_up"]))
     return 0
 
 

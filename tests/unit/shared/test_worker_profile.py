@@ -1,0 +1,35 @@
+"""The summary of a worker's py-spy samples that `make bench --profile-worker` prints."""
+
+from benchmarks.worker_profile import summary
+
+RAW = "\n".join(
+    [
+        "main (workers/cli/main.py:1);on_group_work (workers/stream/agents/planning.py:70);"
+        "view_of (workers/core/projection.py:147) 6",
+        "main (workers/cli/main.py:1);on_group_work (workers/stream/agents/planning.py:70);"
+        "model_copy (pydantic/main.py:410) 2",
+        "ServiceThread._start_thread (mode/threads.py:9);"
+        "AIOKafkaConnection._read (aiokafka/conn.py:5) 1",
+        "main (workers/cli/main.py:1);select (selectors.py:468) 1",
+        "a line py-spy did not finish",
+    ]
+)
+
+
+def test_samples_are_summed_by_stage_by_library_and_by_frame() -> None:
+    profile = summary(RAW, hottest=2)
+    stages = dict(profile.stages)
+    assert profile.samples == 10
+    assert stages["planning (handler)"] == 0.8
+    assert stages["consumer thread: fetch, decode records"] == 0.1, "not counted as a read"
+    assert stages["aiokafka connections: read responses"] == 0.0
+    assert stages["other: event loop, timers, web"] == 0.1
+    assert sum(stages.values()) == 1.0
+    assert dict(profile.libraries) == {
+        "the pure core (workers/core, schemas)": 0.6,
+        "pydantic": 0.2,
+        "aiokafka": 0.1,
+        "asyncio and selectors": 0.1,
+    }
+    assert profile.hottest == [("view_of (projection.py)", 0.6), ("model_copy (main.py)", 0.2)]
+    assert "| planning (handler) | 80.0% |" in profile.lines()
