@@ -38,6 +38,9 @@ def test_a_model_with_a_mutable_default_is_refused() -> None:
         built(Listed, items=["a"])
 
 
-def test_a_required_field_left_out_is_refused() -> None:
-    with pytest.raises(TypeError, match=re.escape("missing ['at']")):
+def test_a_required_field_left_out_or_a_name_the_model_lacks_is_refused() -> None:
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    with pytest.raises(TypeError, match=re.escape("missing ['at'], unknown []")):
         built(Entry, entry_id="ENTRY-3")
+    with pytest.raises(TypeError, match=re.escape("missing [], unknown ['narrative']")):
+        built(Entry, entry_id="ENTRY-3", at=at, narrative="never on a view")
