@@ -42,6 +42,8 @@ REPLACED = {
     "faust.transport.drivers.aiokafka:Consumer._drain_messages": "44a2500309e83c63",
     "faust.transport.drivers.aiokafka:Producer._producer_type": "311dc214fc435d81",
     "faust:App._new_transport": "42db531312dd776f",
+    "faust.tables.manager:TableManager.on_start": "365dd25fbc0e0684",
+    "faust.tables.manager:TableManager._update_channels": "88e3941facc934d6",
     "faust.worker:Worker._on_sigterm": "ba99cf23ea875c02",
     "faust.worker:Worker._on_sigint": "327193230c65ea83",
     "faust:App.flow_control": "f664abbe76e25985",

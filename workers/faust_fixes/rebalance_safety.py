@@ -1,5 +1,6 @@
 """A faust app that neither skips, commits unprocessed nor strands messages in a rebalance."""
 
+import asyncio
 from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -141,7 +142,9 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = self._ensure_consumer()
         changelogs = self.app.tables.changelog_topics
         streams = [tp for tp in consumer.assignment() if tp.topic not in changelogs]
-        committed = {tp: await consumer.committed(tp) for tp in streams}
+        # All in flight at once: one after another, 97 partitions took 0.4 s at each rebalance.
+        offsets = await asyncio.gather(*(consumer.committed(tp) for tp in streams))
+        committed = dict(zip(streams, offsets, strict=True))
         missing = [tp for tp, offset in committed.items() if offset is None or offset < 0]
         beginnings = await consumer.beginning_offsets(missing) if missing else {}
         starts: dict[TP, int] = {}

@@ -11,6 +11,7 @@ from events.connection import KafkaConnection
 from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
+from workers.faust_fixes.prompt_tables import PromptTableManager
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.policies import load_policy
 from workers.settings import Settings
@@ -163,6 +164,7 @@ def faust_app(settings: Settings) -> Any:
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        TableManager=PromptTableManager,
         producer_acks=-1,
         broker_rebalance_timeout=session_timeout,
         broker_session_timeout=session_timeout,
