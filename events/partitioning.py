@@ -1,5 +1,8 @@
 """Which partition owns a key: murmur2, as Java clients, aiokafka and the worker's producer hash."""
 
+import functools
+import random
+
 from aiokafka.partitioner import murmur2
 
 MAX_ROUTED_KEY_BYTES = 1024
@@ -7,10 +10,27 @@ MAX_ROUTED_KEY_BYTES = 1024
 arrived, never forwarded."""
 
 
+HASHED_KEYS_KEPT = 4096
+"""Keys whose hash is remembered: a batch routes a task id, then produces its view and its audit
+record under it (about 20 keys per incident, at most 64 incidents per batch)."""
+
+
+@functools.lru_cache(maxsize=HASHED_KEYS_KEPT)
+def _hashed(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
 def owner_partition(key: bytes, partitions: int) -> int:
     """The partition that holds the state of `key`: Kafka's default (murmur2) partitioner."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    return _hashed(key) % partitions
+
+
+def key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner with each key hashed once (`owner_partition`): the
+    producer's partitioner of the worker (faust's `producer_partitioner`)."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[owner_partition(key, len(all_partitions))]
 
 
 def partition_of(key: str, partitions: int) -> int:

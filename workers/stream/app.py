@@ -8,6 +8,7 @@ from faust import SASLCredentials, SSLCredentials
 
 from events.catalogue import CleanupPolicy, build_catalogue
 from events.connection import KafkaConnection
+from events.partitioning import key_partitioner
 from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
@@ -165,6 +166,7 @@ def faust_app(settings: Settings) -> Any:
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         TableManager=PromptTableManager,
+        producer_partitioner=key_partitioner,
         producer_acks=-1,
         broker_rebalance_timeout=session_timeout,
         broker_session_timeout=session_timeout,

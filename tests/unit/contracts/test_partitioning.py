@@ -2,9 +2,19 @@
 
 import uuid
 
-from aiokafka.partitioner import DefaultPartitioner
+import pytest
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
-from events.partitioning import needs_forwarding, partition_of
+from events import partitioning
+from events.partitioning import (
+    HASHED_KEYS_KEPT,
+    key_partitioner,
+    needs_forwarding,
+    owner_partition,
+    partition_of,
+)
 
 
 def test_partition_of_matches_the_producers_partitioner() -> None:
@@ -14,6 +24,42 @@ def test_partition_of_matches_the_producers_partitioner() -> None:
         for number in range(300):
             key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"task-{number}"))
             assert partition_of(key, count) == partitioner(key.encode(), every, every)
+
+
+@given(keys=st.lists(st.binary(max_size=300), min_size=1, max_size=50), count=st.integers(1, 64))
+def test_the_workers_partitioner_places_every_key_as_aiokafkas_default_does(
+    keys: list[bytes], count: int
+) -> None:
+    every = list(range(count))
+    for key in keys + keys:  # the second time from the remembered hash
+        assert key_partitioner(key, every, every) == DefaultPartitioner()(key, every, every)
+        assert owner_partition(key, count) == key_partitioner(key, every, every)
+
+
+def test_a_key_is_hashed_once_while_it_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[bytes] = []
+
+    def counted(key: bytes) -> int:
+        hashed.append(key)
+        return int(murmur2(key))
+
+    monkeypatch.setattr(partitioning, "murmur2", counted)
+    partitioning._hashed.cache_clear()
+    key, every = b"8f0c3a52-6d61-5d0e-9a3b-3f1c2a7e9b10", [0, 1, 2, 3]
+    for _ in range(3):
+        key_partitioner(key, every, every)
+        partition_of(key.decode(), 4)
+    assert hashed == [key]
+    for number in range(HASHED_KEYS_KEPT):
+        owner_partition(f"task-{number}".encode(), 4)
+    key_partitioner(key, every, every)
+    assert hashed[-1] == key and len(hashed) == HASHED_KEYS_KEPT + 2
+    partitioning._hashed.cache_clear()
+
+
+def test_a_message_without_a_key_goes_to_an_available_partition() -> None:
+    assert {key_partitioner(None, [0, 1, 2, 3], [2]) for _ in range(20)} == {2}
+    assert key_partitioner(None, [0, 1, 2, 3], []) in {0, 1, 2, 3}
 
 
 def test_a_message_is_forwarded_only_when_it_arrived_off_its_owner_partition() -> None:
