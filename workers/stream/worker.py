@@ -1,6 +1,7 @@
 """Runs one worker process: the embedded broker if none is configured, the topics, the app."""
 
 import asyncio
+import gc
 import sys
 from typing import Any
 
@@ -35,8 +36,21 @@ class BoundedWorker(StopSignalWorker):
         dropped (7 % of a busy worker's time, by py-spy); the worker's output is logs."""
         self.spinner = None
 
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        freeze_long_lived_objects()  # faust's services, clients and the recovered tables
+
     def on_stop_signal(self, signal_name: str) -> None:
         exit_within(SHUTDOWN_GRACE_SECONDS, 1, f"{signal_name}: the graceful stop did not finish")
+
+
+def freeze_long_lived_objects() -> None:
+    """Leave every object that exists now out of later garbage collections: once before the
+    worker starts (modules, classes, pydantic's validators, the app) and once it is ready. A
+    full collection of them held a busy worker's loop for about 100 ms every few seconds, and
+    found nothing to free."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_worker(settings: Settings) -> int:
@@ -81,6 +95,7 @@ def run_worker(settings: Settings) -> int:
         log.info("topics ready", created=len(created), prefix=settings.topic_prefix)
         asyncio.set_event_loop(asyncio.new_event_loop())
         worker = BoundedWorker(app, loglevel=settings.log_level.upper(), quiet=True)
+        freeze_long_lived_objects()
         try:
             worker.execute_from_commandline()
         except SystemExit as stop:
