@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from benchmarks.worker_profile import Sampler
@@ -387,6 +388,38 @@ async def scrape_metrics(port: int, every: float, stop: asyncio.Event) -> int:
     return scrapes
 
 
+async def gc_pauses(port: int) -> dict[str, float]:
+    """The worker's garbage collections so far, from its `/metrics` (`pauses_in`)."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        response = await client.get(f"http://127.0.0.1:{port}/metrics")
+    response.raise_for_status()
+    return pauses_in(response.text)
+
+
+def pauses_in(exposition: str) -> dict[str, float]:
+    """The garbage collections counted in a `/metrics` text (`gvi_gc_pause_seconds`): how
+    many, how many full ones, how many took 25 ms or more, and their seconds in all."""
+    totals = {"collections": 0.0, "full": 0.0, "over_25_ms": 0.0, "seconds": 0.0}
+    for family in text_string_to_metric_families(exposition):
+        if family.name != "gvi_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                totals["collections"] += sample.value
+                totals["over_25_ms"] += sample.value
+                if sample.labels["generation"] == "2":
+                    totals["full"] += sample.value
+            elif sample.name.endswith("_sum"):
+                totals["seconds"] += sample.value
+            elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == 0.025:
+                totals["over_25_ms"] -= sample.value
+    return totals
+
+
+def pauses_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 3) for name in after}
+
+
 async def scale_out(
     settings: Settings, scratch: Path, groups: Groups, count: int, workers: int, name: str = "scale"
 ) -> dict[str, Any]:
@@ -484,6 +517,12 @@ def table(report: dict[str, Any]) -> str:
             f"{worker['slowest']} / {floor['slowest']}) | {worker['p99_ms_after_the_first']} | "
             f"{floor['p99_ms_after_the_first']} | |"
         )
+    for phase, pauses in report["gc_pauses"].items():
+        rows.append(
+            f"| garbage collections during the {phase.replace('_', ' ')}: all / full / 25 ms "
+            f"or more (seconds) | {pauses['collections']:g} / {pauses['full']:g} / "
+            f"{pauses['over_25_ms']:g} ({pauses['seconds']:.2f} s) | | |"
+        )
     for scaled in report["scale_out"]:
         rows.append(
             f"| catch-up by {scaled['workers']} worker process(es), tasks/s (CPU per incident) | "
@@ -537,6 +576,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         catchup_seconds = last_task - started
         cpu_seconds = _cpu_seconds(worker.pid)
         profile = sampler.stop() if sampler is not None else None
+        catch_up_pauses = await gc_pauses(own.web_port)
         state_topics = [
             catalogue.task_commands.name,
             catalogue.task_events.name,
@@ -556,6 +596,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         }
         messages = sum(v for k, v in counted.items() if k not in outside and k not in changelogs)
         writes = sum(counted[name] for name in changelogs)
+        before_steady = await gc_pauses(own.web_port)
         stop_scraping = asyncio.Event()
         scraper = asyncio.create_task(scrape_metrics(own.web_port, 5.0, stop_scraping))
         steady = [
@@ -566,6 +607,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         ]
         stop_scraping.set()
         scrapes = await scraper
+        steady_pauses = pauses_between(before_steady, await gc_pauses(own.web_port))
         tasks_so_far = len(wanted) + sum(int(phase["tasks"]) for phase in steady)
         if tasks_so_far < arguments.open_tasks:
             per_incident = len(wanted) / len(queued)
@@ -612,6 +654,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         },
         "steady_rate": steady,
         "metrics_scrapes_during_steady_rate": scrapes,
+        "gc_pauses": {"catch_up": catch_up_pauses, "steady_rate": steady_pauses},
         "open_tasks_during_steady_rate": len(wanted),
         "deadline_timer_every_s": own.overdue_check_seconds,
         "start_up_to_first_incidents_tasks_s": first["seconds"],

@@ -86,6 +86,9 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     assert _value(samples, "gvi_ready") == 1
     batches = _value(samples, "gvi_batch_messages_count", agent="incident-intake") or 0
     assert batches > 0, "each agent's batches are counted"
+    # The worker's full collection once it is ready (before it freezes what exists) is timed.
+    assert (_value(samples, "gvi_gc_pause_seconds_count", generation="2") or 0) >= 1
+    assert (_value(samples, "gvi_gc_pause_seconds_sum", generation="2") or 0) > 0
     assert not any(name.startswith("faust_") for name, _ in samples), "faust's sensor is off"
 
     # The port Prometheus scrapes shows no table: faust's table and router pages are off.

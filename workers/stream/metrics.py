@@ -1,5 +1,6 @@
 """The worker's Prometheus metrics (domain series, per batch and per task) and its health."""
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,6 +13,7 @@ from workers.core.outputs import Answer, Escalate
 from workers.stream.task_tally import TaskTotals
 
 DISPATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 @dataclass
@@ -84,6 +86,14 @@ class WorkerMetrics:
             ["agent"],
             registry=registry,
         )
+        self.gc_pause_seconds = Histogram(
+            "gvi_gc_pause_seconds",
+            "Python garbage collections, each of which holds every thread of the worker, by "
+            "generation (2: a full collection)",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
+            registry=registry,
+        )
         self.ready = Gauge(
             "gvi_ready", "1 when the worker answers (no recovery, no rebalance)", registry=registry
         )
@@ -113,6 +123,20 @@ class WorkerMetrics:
         for recipient in {recipient for (recipient, _), count in totals.by_status.items() if count}:
             self.overdue.labels(recipient).set(totals.overdue[recipient])
             self.escalated.labels(recipient).set(totals.escalated[recipient])
+
+
+class CollectionClock:
+    """A `gc.callbacks` entry that times each garbage collection into `gvi_gc_pause_seconds`."""
+
+    def __init__(self, pauses: Histogram) -> None:
+        self.by_generation = [pauses.labels(str(generation)) for generation in range(3)]
+        self.started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.by_generation[info["generation"]].observe(time.perf_counter() - self.started)
 
 
 def owned_partitions(app: Any, topic: str) -> set[int]:

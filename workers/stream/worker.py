@@ -15,6 +15,7 @@ from workers.logs import configure_logging
 from workers.settings import Settings
 from workers.stream.app import changelog_topics, create_app
 from workers.stream.exits import SHUTDOWN_GRACE_SECONDS, exit_within
+from workers.stream.metrics import CollectionClock
 from workers.tools.embedded_broker import EmbeddedBroker
 
 log = structlog.get_logger("gvi.worker")
@@ -77,6 +78,7 @@ def run_worker(settings: Settings) -> int:
             if tansu:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")
         app, runtime = create_app(settings)
+        gc.callbacks.append(CollectionClock(runtime.metrics.gc_pause_seconds))
         changelogs = changelog_topics(settings.app_id)
         try:
             created = asyncio.run(
