@@ -45,6 +45,18 @@ class BoundedWorker(StopSignalWorker):
         exit_within(SHUTDOWN_GRACE_SECONDS, 1, f"{signal_name}: the graceful stop did not finish")
 
 
+YOUNGEST_GENERATION_THRESHOLD = 10_000
+"""Allocations (less deallocations) between two collections of the youngest generation
+(Python's default is 700). A busy worker's young objects are mostly those of the batch in
+flight, alive at every collection and promoted each time, which made a full collection due
+every two seconds; on a 3,000-incident catch-up the collections took 0.67 s instead of 2.91 s
+(46 instead of 3,058), docs/benchmarks.md."""
+
+
+def collect_garbage_less_often() -> None:
+    gc.set_threshold(YOUNGEST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def freeze_long_lived_objects() -> None:
     """Leave every object that exists now out of later garbage collections: once before the
     worker starts (modules, classes, pydantic's validators, the app) and once it is ready. A
@@ -79,6 +91,7 @@ def run_worker(settings: Settings) -> int:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")
         app, runtime = create_app(settings)
         gc.callbacks.append(CollectionClock(runtime.metrics.gc_pause_seconds))
+        collect_garbage_less_often()
         changelogs = changelog_topics(settings.app_id)
         try:
             created = asyncio.run(
