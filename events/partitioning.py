@@ -12,7 +12,7 @@ arrived, never forwarded."""
 
 HASHED_KEYS_KEPT = 4096
 """Keys whose hash is remembered: a batch routes a task id, then produces its view and its audit
-record under it (about 20 keys per incident, at most 64 incidents per batch)."""
+record under it (about 20 keys per incident; a batch holds up to 32 messages by default)."""
 
 
 @functools.lru_cache(maxsize=HASHED_KEYS_KEPT)
