@@ -138,7 +138,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         app=app,
         table_writer=Changelog(app),
     )
-    app.task(feed.run)
+    app.background(feed.run)  # from the start: intake waits for it before its first incident
     for agent in AGENTS:
         runner.register(app, runtime, agent)
     deadlines.register(app, runtime)
@@ -162,7 +162,11 @@ def faust_app(settings: Settings) -> Any:
         datadir=str(data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
+        # run_worker creates every topic, changelogs included, and checks their partitions and
+        # cleanup policies before faust starts; faust's own declaration sent one CreateTopics
+        # per table, twice, at every start (0.2 s), and no timer needs faust's leader topic.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         TableManager=PromptTableManager,
