@@ -360,18 +360,32 @@ async def steady_rate(
 
 async def settled_after(
     bootstrap: str, topics: list[str], partitions: int, quiet: float = 2.0, limit: float = 300
-) -> float:
-    """The time (s since the epoch) of the last change to the end offsets of `topics` (the
-    worker's internal topics, completion and changelogs), once they stayed unchanged for
-    `quiet` seconds: when the task agent and completion were done writing."""
-    last, changed_at = await end_offsets(bootstrap, topics, partitions), time.time()
+) -> tuple[float, dict[str, float]]:
+    """When `topics` (the worker's internal topics, completion and changelogs) stopped changing:
+    once their end offsets stayed unchanged for `quiet` seconds, the time (s since the epoch) of
+    the watch's start and of each topic's last change (the watch's start for one that did not
+    change during it)."""
+    last, watched_at = await end_offsets(bootstrap, topics, partitions), time.time()
+    changed_at = dict.fromkeys(topics, watched_at)
     deadline = time.monotonic() + limit
-    while time.time() - changed_at < quiet and time.monotonic() < deadline:
+    while time.time() - max(changed_at.values()) < quiet and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-        now = await end_offsets(bootstrap, topics, partitions)
-        if now != last:
-            last, changed_at = now, time.time()
-    return changed_at
+        now, seen_at = await end_offsets(bootstrap, topics, partitions), time.time()
+        for topic in topics:
+            if now[topic] != last[topic]:
+                changed_at[topic] = seen_at
+        last = now
+    return watched_at, changed_at
+
+
+def last_writers(
+    watched_at: float, changed_at: dict[str, float], last_task: float, prefix: str
+) -> dict[str, float]:
+    """Seconds after the last task at which each topic that still changed during the watch
+    stopped changing, the last first (topic names without `prefix`)."""
+    still = {t: at for t, at in changed_at.items() if at > watched_at}
+    ordered = sorted(still.items(), key=lambda item: -item[1])
+    return {t.removeprefix(prefix): round(at - last_task, 2) for t, at in ordered}
 
 
 async def scrape_metrics(port: int, every: float, stop: asyncio.Event) -> int:
@@ -504,6 +518,10 @@ def table(report: dict[str, Any]) -> str:
         f"| all state written after the last task | "
         f"{catch_up['settle_seconds_after_last_task']} s | | |"
     )
+    writers = catch_up.get("settle_last_change_by_topic_s") or {}
+    if writers:
+        last = ", ".join(f"{topic} {seconds} s" for topic, seconds in list(writers.items())[:4])
+        rows.append(f"| the topics written last, s after the last task | {last} | | |")
     for phase in report["steady_rate"]:
         worker, floor = phase["worker"], phase["floor"]
         rows.append(
@@ -583,9 +601,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             catalogue.completion.name,
             *changelogs,
         ]
-        settle_seconds = (
-            await settled_after(bootstrap, state_topics, settings.partitions) - last_task
-        )
+        watched_at, changed_at = await settled_after(bootstrap, state_topics, settings.partitions)
+        settle_seconds = max(changed_at.values()) - last_task
+        writers = last_writers(watched_at, changed_at, last_task, prefix)
         counted = await end_offsets(
             bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
         )
@@ -651,6 +669,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "floor_records_per_s": round(floor_tasks / floor_seconds, 1),
             "peer_quix_streams": peer,
             "settle_seconds_after_last_task": round(settle_seconds, 2),
+            "settle_last_change_by_topic_s": writers,
         },
         "steady_rate": steady,
         "metrics_scrapes_during_steady_rate": scrapes,
