@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from faust.types import EventT, StreamT
@@ -27,6 +27,20 @@ class BatchLimits:
 
     messages: int
     seconds: float
+
+
+class EventSource(Protocol):
+    """Where a batch takes its events from: `Queued`, or a list in tests and benchmarks."""
+
+    def waiting(self) -> bool: ...
+
+    async def next(self, within: float | None = None) -> EventT[Any] | None: ...
+
+
+class Acknowledging(Protocol):
+    """What a batch's events are acknowledged to: faust's stream, or a list."""
+
+    async def ack(self, event: EventT[Any]) -> bool: ...
 
 
 class StreamStopped(Exception):
@@ -131,7 +145,7 @@ async def run_batches(
 
 
 async def fill(
-    first: EventT[Any], queued: Queued, handle: Guarded, limits: BatchLimits
+    first: EventT[Any], queued: EventSource, handle: Guarded, limits: BatchLimits
 ) -> tuple[PendingBatch, EventT[Any] | None]:
     """Handle events into one batch; returns it and the event that must start the next one
     (it writes a key this batch wrote), if any."""
@@ -155,7 +169,7 @@ async def fill(
 
 
 async def flush(
-    runtime: Runtime, stream: StreamT[Any], batch: PendingBatch, handle: Guarded
+    runtime: Runtime, stream: Acknowledging, batch: PendingBatch, handle: Guarded
 ) -> None:
     """Send the batch's outputs, then write its state, then acknowledge its events. When the
     broker does not take the outputs, the batch's messages are handled again one at a time,
