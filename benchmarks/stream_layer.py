@@ -170,6 +170,48 @@ async def task_times(
         await consumer.stop()
 
 
+async def handoff_times(
+    bootstrap: str, topic: str, incident_ids: set[str], limit: float
+) -> dict[str, float]:
+    """Per incident of `incident_ids`, the CreateTime (s) of intake's hand-off to planning: its
+    record on the group-work topic `topic`."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    handed: dict[str, float] = {}
+    deadline = time.monotonic() + limit
+    try:
+        while len(handed) < len(incident_ids) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    work = json.loads(record.value or b"{}")
+                    incident_id = (work.get("incident") or {}).get("incident_id")
+                    if incident_id in incident_ids:
+                        handed[incident_id] = record.timestamp / 1000
+        return handed
+    finally:
+        await consumer.stop()
+
+
+def hops(
+    sent: dict[str, float], handed: dict[str, float], done: dict[str, float]
+) -> dict[str, Any]:
+    """Where an incident's latency went: from its publication to intake's hand-off to planning,
+    and from there to its last task; p50 of each, and both for the slowest incident."""
+    both = [i for i in sent if i in handed and i in done]
+    if not both:
+        return {}
+    slowest = max(both, key=lambda i: done[i] - sent[i])
+    return {
+        "to_planning_p50_ms": round(1000 * statistics.median(handed[i] - sent[i] for i in both), 1),
+        "planning_p50_ms": round(1000 * statistics.median(done[i] - handed[i] for i in both), 1),
+        "slowest_to_planning_ms": round(1000 * (handed[slowest] - sent[slowest]), 1),
+        "slowest_planning_ms": round(1000 * (done[slowest] - handed[slowest]), 1),
+    }
+
+
 async def publish_at_rate(
     bootstrap: str, topic: str, incidents: list[IncidentReported], rate: float
 ) -> dict[str, float]:
@@ -333,6 +375,8 @@ async def steady_rate(
     worker_tasks = expected_tasks(worker_incidents, groups)
     sent = await publish_at_rate(bootstrap, f"{prefix}incidents", worker_incidents, rate)
     done = await task_times(bootstrap, recipients, worker_tasks, 300)
+    group_work = build_catalogue(prefix, 1, POLICY.recipient_ids).group_work.name
+    handed = await handoff_times(bootstrap, group_work, set(sent), 60)
 
     floor_source = f"floor-latency-{label}-{os.getpid()}"
     floor_incidents = batch("F")
@@ -354,6 +398,7 @@ async def steady_rate(
         "incidents": count,
         "tasks": len(worker_tasks),
         "worker": latencies(sent, done),
+        "worker_hops": hops(sent, handed, done),
         "floor": latencies(floor_sent, floor_done),
     }
 
@@ -535,6 +580,13 @@ def table(report: dict[str, Any]) -> str:
             f"{worker['slowest']} / {floor['slowest']}) | {worker['p99_ms_after_the_first']} | "
             f"{floor['p99_ms_after_the_first']} | |"
         )
+        hop = phase.get("worker_hops") or {}
+        if hop:
+            rows.append(
+                f"| the same, incident → planning's input / → all tasks, p50 ms (the slowest) | "
+                f"{hop['to_planning_p50_ms']} / {hop['planning_p50_ms']} "
+                f"({hop['slowest_to_planning_ms']} / {hop['slowest_planning_ms']}) | | |"
+            )
     for phase, pauses in report["gc_pauses"].items():
         rows.append(
             f"| garbage collections during the {phase.replace('_', ' ')}: all / full / 25 ms "
