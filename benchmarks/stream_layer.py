@@ -57,31 +57,44 @@ async def publish_all(bootstrap: str, topic: str, messages: list[tuple[str, byte
 async def end_offsets(bootstrap: str, topics: list[str], partitions: int) -> dict[str, int]:
     """Messages per topic: the sum of the end offsets of the partitions the broker lists for it
     (0 for a topic it does not know; `partitions` is the fallback count)."""
+    listed = await listed_partitions(bootstrap, topics, partitions)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return await ends_of(consumer, topics, listed)
+    finally:
+        await consumer.stop()
+
+
+async def listed_partitions(
+    bootstrap: str, topics: list[str], partitions: int
+) -> dict[str, list[int]]:
+    """The partitions the broker lists for each of `topics` it knows (`partitions` is the
+    fallback count)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    listed = {
+    return {
         str(entry["topic"]): [int(p["partition"]) for p in entry["partitions"]]
         or list(range(partitions))
         for entry in described
         if entry["error_code"] == 0
     }
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        totals = {}
-        for topic in topics:
-            if topic not in listed:
-                totals[topic] = 0
-                continue
-            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in listed[topic]])
-            totals[topic] = sum(ends.values())
-        return totals
-    finally:
-        await consumer.stop()
+
+
+async def ends_of(
+    consumer: AIOKafkaConsumer, topics: list[str], listed: dict[str, list[int]]
+) -> dict[str, int]:
+    """Messages per topic, from one request for the end offsets of every listed partition."""
+    wanted = [TopicPartition(t, p) for t in topics for p in listed.get(t, ())]
+    ends = await consumer.end_offsets(wanted) if wanted else {}
+    totals = dict.fromkeys(topics, 0)
+    for partition, end in ends.items():
+        totals[partition.topic] += end
+    return totals
 
 
 async def raw_floor(
@@ -410,17 +423,23 @@ async def settled_after(
     once their end offsets stayed unchanged for `quiet` seconds, the time (s since the epoch) of
     the watch's start and of each topic's last change (the watch's start for one that did not
     change during it)."""
-    last, watched_at = await end_offsets(bootstrap, topics, partitions), time.time()
-    changed_at = dict.fromkeys(topics, watched_at)
-    deadline = time.monotonic() + limit
-    while time.time() - max(changed_at.values()) < quiet and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        now, seen_at = await end_offsets(bootstrap, topics, partitions), time.time()
-        for topic in topics:
-            if now[topic] != last[topic]:
-                changed_at[topic] = seen_at
-        last = now
-    return watched_at, changed_at
+    listed = await listed_partitions(bootstrap, topics, partitions)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        last, watched_at = await ends_of(consumer, topics, listed), time.time()
+        changed_at = dict.fromkeys(topics, watched_at)
+        deadline = time.monotonic() + limit
+        while time.time() - max(changed_at.values()) < quiet and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            now, seen_at = await ends_of(consumer, topics, listed), time.time()
+            for topic in topics:
+                if now[topic] != last[topic]:
+                    changed_at[topic] = seen_at
+            last = now
+        return watched_at, changed_at
+    finally:
+        await consumer.stop()
 
 
 def last_writers(
