@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from standardwebhooks import Webhook
 
 from events.codec import encode
@@ -122,9 +123,30 @@ class RecipientWebhook:
         in it has its final outcome."""
         step = self.target.concurrency
         for start in range(0, len(messages), step):
+            if partition not in consumer.assignment():
+                # Another replica took the partition in a rebalance; it resumes from the last
+                # commit, so the rest of this batch is its to send.
+                return
             window = messages[start : start + step]
             await asyncio.gather(*(self.deliver(self._view(message)) for message in window))
-            await consumer.commit({partition: window[-1].offset + 1})
+            await self._commit_past(consumer, partition, window[-1].offset + 1)
+
+    async def _commit_past(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
+    ) -> None:
+        """Commit `offset`; a rebalance that began meanwhile refuses it, which is not an
+        error: the partition's owner in the new generation reads on from the last commit and
+        sends what follows again, with the same `webhook-id`."""
+        try:
+            await consumer.commit({partition: offset})
+        except (CommitFailedError, IllegalStateError) as refused:
+            log.warning(
+                "webhook offset not committed: the group rebalanced",
+                recipient=self.recipient,
+                partition=partition.partition,
+                offset=offset,
+                error=type(refused).__name__,
+            )
 
     def _view(self, message: ConsumerRecord) -> dict[str, Any] | None:
         """The task view a record holds; None for a tombstone or a bad record (skipped,
