@@ -24,11 +24,18 @@ that failed into an answer to the message instead of a crash of the worker (faus
 changelog outside the agent)."""
 
 
+def stored_json(record: BaseModel) -> bytes:
+    """The JSON bytes a table keeps of `record`: without its null fields (a fifth of a task's
+    bytes), which every stored model reads back as their default, None
+    (tests/unit/stream/test_stored_json.py). Records written with their nulls read the same."""
+    return record.model_dump_json(exclude_none=True).encode("utf-8")
+
+
 class Store(Generic[Record]):
     """One faust table (raw values) as a mapping of keys to `model` records.
 
-    The table holds each record's JSON bytes, as its changelog does: in memory a task takes
-    the size of its JSON, not that of a tree of Python dicts (about a third).
+    The table holds each record's JSON bytes (`stored_json`), as its changelog does: in memory a
+    task takes the size of its JSON, not that of a tree of Python dicts (about a third).
     """
 
     def __init__(self, table: Any, model: type[Record]) -> None:
@@ -58,7 +65,7 @@ class Store(Generic[Record]):
 
     def encode(self, key: str, record: Record) -> bytes:
         """The record's JSON bytes; raises Refused when they are too large for the changelog."""
-        stored = record.model_dump_json().encode("utf-8")
+        stored = stored_json(record)
         if len(stored) > MAX_RECORD_BYTES:
             raise Refused(
                 f"the state of {key!r} would take {len(stored):,} bytes, more than a table "
@@ -192,7 +199,7 @@ def past_reminder(now: datetime, share: float) -> Callable[[bytes], bool]:
     and past its reminder point but not its deadline."""
 
     def candidate(stored: bytes) -> bool:
-        if b'"reminded_at":null' not in stored or b'"overdue":false' not in stored:
+        if b'"reminded_at":"' in stored or b'"overdue":false' not in stored:
             return False
         created, deadline = CREATED_AT.search(stored), DEADLINE.search(stored)
         if created is None or deadline is None:
