@@ -1,9 +1,11 @@
 """The planner: incident, group, history and policy → tasks with reasons; diffs on a change."""
 
 import uuid
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
+from operator import attrgetter
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -62,17 +64,20 @@ def tier_for(incident: IncidentFacts, history: GroupHistory | None, policy: Poli
     """1 for the first sanctioned violence in the window; one above the highest tier within it."""
     if history is None:
         return 1
-    window_start = incident.occurred_at - timedelta(days=policy.repeat_window_days)
-    earlier_tiers = [
-        entry.tier
-        for entry in history.entries
-        if entry.tier is not None
-        and entry.incident_id != incident.incident_id
-        and window_start <= entry.occurred_at < incident.occurred_at
-    ]
-    if not earlier_tiers:
-        return 1
-    return min(max(earlier_tiers) + 1, policy.max_tier)
+    occurred_at = incident.occurred_at.astimezone(UTC)
+    window_start = occurred_at - timedelta(days=policy.repeat_window_days)
+    highest = 0
+    for entry in reversed(history.entries):
+        if (
+            entry.tier is not None
+            and entry.tier > highest
+            and entry.incident_id != incident.incident_id
+            and window_start <= entry.occurred_at < occurred_at
+        ):
+            highest = entry.tier
+            if highest + 1 >= policy.max_tier:
+                break
+    return min(highest + 1, policy.max_tier) if highest else 1
 
 
 def _rule_matches(rule: Rule, incident: IncidentFacts, notified: bool, tier: int) -> bool:
@@ -397,13 +402,16 @@ first. Keeps the group's record bounded however long its history."""
 def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> GroupHistory:
     """The group's history with this incident's entry added or replaced, compact and bounded:
     entries older than twice the repeat window before the newest one leave, then the oldest."""
-    entries = sorted(
-        (*tuple(e for e in history.entries if e.incident_id != entry.incident_id), entry),
-        key=lambda e: (e.occurred_at, e.incident_id),
-    )
+    entries = [e for e in history.entries if e.incident_id != entry.incident_id]
+    entries.append(entry)
+    entries.sort(key=_HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
-    kept = [e for e in entries if e.occurred_at >= horizon][-HISTORY_CAP:]
-    return history.model_copy(update={"entries": tuple(kept)})
+    first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)
+    return history.model_copy(update={"entries": tuple(entries[first:])})
+
+
+_HISTORY_ORDER = attrgetter("occurred_at", "incident_id")
+_OCCURRED_AT = attrgetter("occurred_at")
 
 
 def without_incident(history: GroupHistory, incident_id: str) -> GroupHistory:
