@@ -95,12 +95,13 @@ def plan_for_group(
         return Planned(unparked(slot, work.incident_id), (), Outcome.VERSION_ALREADY_PLANNED)
     slot = unparked(slot, work.incident_id)
     plan = slot.incident_plan or IncidentPlan(version=0)
-    history = without_incident(slot.plans.history, work.incident_id)
+    history = slot.plans.history
     outputs: list[Output] = []
     match work:
         case RetractForGroup(retraction=retraction):
             diff = diff_retraction(plan.tasks, retraction)
             version = retraction.version
+            history = without_incident(history, work.incident_id)
         case PlanForGroup(incident=incident, attributed=attributed):
             version = incident.version
             decision, diff = replan_group(
@@ -113,8 +114,11 @@ def plan_for_group(
                 plan.tasks,
             )
             diff = replace(diff, add=tuple(t for t in diff.add if t.task_id not in plan.cancelled))
-            if decision is not None:
-                history = with_entry(history, history_entry(incident, decision), policy)
+            history = (
+                without_incident(history, work.incident_id)
+                if decision is None
+                else with_entry(history, history_entry(incident, decision), policy)
+            )
             if slot.group is not None and diff.add:
                 outputs.extend(
                     _dispatched(diff, incident, slot.group, policy, now, work.source, unreachable)
