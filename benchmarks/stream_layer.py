@@ -368,10 +368,12 @@ async def steady_rate(
     seconds: float,
     label: str,
     now: datetime,
+    worker_pid: int,
 ) -> dict[str, Any]:
     """Incidents at `rate` per second for `seconds`, to the worker and to the floor. Every
     incident of the run happens at `now`: each is its group's first violence, so that its
-    tasks are the ones planned here without the group's history."""
+    tasks are the ones planned here without the group's history. The worker's CPU is read
+    from the first publication to its last task: per incident, and as a share of one core."""
     names = list(groups)
     count = int(rate * seconds)
 
@@ -386,8 +388,10 @@ async def steady_rate(
     recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
     worker_incidents = batch("W")
     worker_tasks = expected_tasks(worker_incidents, groups)
+    cpu_before, wall_before = _cpu_seconds(worker_pid), time.time()
     sent = await publish_at_rate(bootstrap, f"{prefix}incidents", worker_incidents, rate)
     done = await task_times(bootstrap, recipients, worker_tasks, 300)
+    cpu, wall = _cpu_seconds(worker_pid) - cpu_before, time.time() - wall_before
     group_work = build_catalogue(prefix, 1, POLICY.recipient_ids).group_work.name
     handed = await handoff_times(bootstrap, group_work, set(sent), 60)
 
@@ -412,6 +416,8 @@ async def steady_rate(
         "tasks": len(worker_tasks),
         "worker": latencies(sent, done),
         "worker_hops": hops(sent, handed, done),
+        "worker_cpu_ms_per_incident": round(1000 * cpu / count, 2),
+        "worker_cpu_share_of_a_core": round(cpu / wall, 2),
         "floor": latencies(floor_sent, floor_done),
     }
 
@@ -599,6 +605,11 @@ def table(report: dict[str, Any]) -> str:
             f"{worker['slowest']} / {floor['slowest']}) | {worker['p99_ms_after_the_first']} | "
             f"{floor['p99_ms_after_the_first']} | |"
         )
+        rows.append(
+            f"| the same, the worker's CPU per incident, ms (share of one core) | "
+            f"{phase['worker_cpu_ms_per_incident']} ({phase['worker_cpu_share_of_a_core']:.0%}) "
+            f"| | |"
+        )
         hop = phase.get("worker_hops") or {}
         if hop:
             rows.append(
@@ -691,7 +702,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         scraper = asyncio.create_task(scrape_metrics(own.web_port, 5.0, stop_scraping))
         steady = [
             await steady_rate(
-                bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now
+                bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now, worker.pid
             )
             for rate in ((10.0, 100.0) if arguments.seconds > 0 else ())
         ]
