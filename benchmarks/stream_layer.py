@@ -228,7 +228,10 @@ def hops(
 async def publish_at_rate(
     bootstrap: str, topic: str, incidents: list[IncidentReported], rate: float
 ) -> dict[str, float]:
-    """Publish one incident every 1/rate s; returns each incident's CreateTime (s)."""
+    """Publish one incident every 1/rate s, reported at the moment it is published (as a
+    police system reports it); returns each incident's CreateTime (s). A report that new
+    makes intake confirm that it knows every playbook published before it, as it must in
+    production (`PolicyFeed.current_at`)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     sent: dict[str, float] = {}
@@ -241,11 +244,14 @@ async def publish_at_rate(
                 await asyncio.sleep(pause)
             stamp_ms = int(time.time() * 1000)
             sent[incident.incident_id] = stamp_ms / 1000
+            reported = incident.model_copy(
+                update={"reported_at": datetime.fromtimestamp(stamp_ms / 1000, UTC)}
+            )
             acks.append(
                 await producer.send(
                     topic,
                     key=incident.incident_id.encode(),
-                    value=encode(incident),
+                    value=encode(reported),
                     timestamp_ms=stamp_ms,
                 )
             )
