@@ -196,6 +196,14 @@ class Settings(BaseSettings):
         description="longest an agent goes on handling the messages already queued before it "
         "sends the batch's outputs",
     )
+    downstream_backlog_limit: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="messages a later stage of an incident's path (planning, the task agent, "
+        "completion) may lag behind on this worker's partitions before an earlier stage waits "
+        "(at most 1 s per batch), so that state keeps up with the tasks sent (0: never waits)",
+    )
     single_record_batches: bool | None = Field(
         default=None,
         description=(

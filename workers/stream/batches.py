@@ -12,6 +12,7 @@ import structlog
 from faust.types import EventT, StreamT
 
 from workers.faust_fixes.internals import set_current_event
+from workers.stream.backlog import lag_of
 from workers.stream.pending import DONE, PENDING, PendingBatch, WriteConflict
 from workers.stream.runtime import Runtime
 
@@ -122,9 +123,13 @@ async def run_batches(
 ) -> None:
     """Handle `stream` (whose events are acknowledged by hand) batch after batch."""
     queued = Queued(stream, limits.messages, runtime.app)
+    runtime.backlogs.register(agent, stage_lag(runtime, stream))
+    waited = runtime.metrics.downstream_wait_seconds.labels(agent)
     carried: EventT[Any] | None = None
     try:
         while True:
+            if carried is None:
+                waited.inc(await runtime.backlogs.later_stages_first(agent))
             first = carried if carried is not None else await queued.next()
             if first is None:
                 return
@@ -137,11 +142,32 @@ async def run_batches(
                     await flush(runtime, stream, batch, handle)
             finally:
                 runtime.batches_in_flight.finished(held)
+                runtime.backlogs.batch_done()
             runtime.metrics.batch_messages.labels(agent).observe(len(batch.events))
             if done:
                 log.info("batch handled", agent=agent, messages=len(batch.events), done=done)
     finally:
         queued.stop()
+
+
+def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
+    """The messages on the broker after the last one this agent handled, over the partitions
+    of its topics that this worker holds now (0 without a consumer: tests, benchmarks)."""
+    app = runtime.app
+    topics = tuple(getattr(stream.channel, "topics", ()))
+    if app is None or not topics:
+        return lambda: 0
+
+    def highwater(partition: tuple[str, int]) -> int | None:
+        try:
+            return app.consumer.highwater(partition)  # type: ignore[no-any-return]
+        except AssertionError:  # aiokafka: the partition was revoked in between
+            return None
+
+    def lag() -> int:
+        return lag_of(topics, app.consumer.assignment(), runtime.handled.runs, highwater)
+
+    return lag
 
 
 async def fill(

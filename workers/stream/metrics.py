@@ -86,6 +86,12 @@ class WorkerMetrics:
             ["agent"],
             registry=registry,
         )
+        self.downstream_wait_seconds = Counter(
+            "gvi_downstream_wait_seconds",
+            "Time an agent waited before a batch for a later stage's long queue",
+            ["agent"],
+            registry=registry,
+        )
         self.gc_pause_seconds = Histogram(
             "gvi_gc_pause_seconds",
             "Python garbage collections, each of which holds every thread of the worker, by "

@@ -25,6 +25,7 @@ from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Output
 from workers.core.partnerships import PolicyBook
 from workers.settings import Settings
+from workers.stream.backlog import Backlogs
 from workers.stream.changelog import InProcessTables, TableWrite, TableWriter
 from workers.stream.exits import crash_within
 from workers.stream.metrics import WorkerMetrics
@@ -130,6 +131,8 @@ class Runtime:
     """The batches the agents handle now (the stuck-event and partition watchdogs read it)."""
     task_tally: TaskTally = field(init=False)
     """The task gauges' counts, moved by every task write (`_put`)."""
+    backlogs: Backlogs = field(init=False)
+    """Each stage's queued messages: an earlier stage waits for a later one's long queue."""
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
@@ -137,6 +140,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.task_tally = TaskTally(self.settings.partitions)
+        self.backlogs = Backlogs(self.settings.downstream_backlog_limit)
 
     async def policies_current_at(self, moment: datetime) -> None:
         """Wait until every playbook version published before `moment` is read."""

@@ -37,6 +37,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         fetch_max_wait_ms=50,
         batch_max_messages=7,
         batch_max_ms=12.5,
+        downstream_backlog_limit=250,
         single_record_batches=False,
         recovery_stall_seconds=12,
         stuck_event_seconds=20,

@@ -1,0 +1,72 @@
+"""Later stages first: a stage's lag on the broker, and an earlier stage waiting for it."""
+
+import asyncio
+import time
+
+from workers.stream.backlog import PIPELINE, Backlogs, lag_of
+
+HIGHWATERS = {("tasks", 0): 120, ("tasks", 1): 40, ("updates", 0): 9, ("incidents", 0): 500}
+
+
+def test_lag_counts_the_stage_topics_partitions_held_here_after_the_last_handled() -> None:
+    assigned = [("tasks", 0), ("tasks", 1), ("updates", 0), ("incidents", 0)]
+    handled = {("tasks", 0): (0, 99), ("tasks", 1): (10, 39), ("updates", 0): (0, 4)}
+    lag = lag_of(("tasks", "updates"), assigned, handled, HIGHWATERS.get)
+    assert lag == (120 - 100) + 0 + (9 - 5)
+
+
+def test_partitions_not_held_unknown_or_never_handled_count_nothing() -> None:
+    handled = {("tasks", 0): (0, 99), ("tasks", 1): (0, 10), ("updates", 0): (0, 2)}
+    assert lag_of(("tasks",), [("tasks", 1)], handled, lambda partition: None) == 0
+    assert lag_of(("tasks",), [("tasks", 0)], {}, HIGHWATERS.get) == 0
+    assert lag_of(("tasks",), [("incidents", 0)], handled, HIGHWATERS.get) == 0
+    ahead = {("tasks", 0): (0, 130)}  # handled past a highwater read earlier
+    assert lag_of(("tasks",), [("tasks", 0)], ahead, HIGHWATERS.get) == 0
+
+
+def backlogs(lags: dict[str, int], limit: int = 100, most_seconds: float = 1.0) -> Backlogs:
+    found = Backlogs(limit, most_seconds)
+    for stage in (*PIPELINE, "gateway-events"):
+        found.register(stage, lambda stage=stage: lags.get(stage, 0))  # type: ignore[misc]
+    return found
+
+
+def test_only_a_later_stage_over_the_limit_holds_a_stage_back() -> None:
+    lags = {"incident-intake": 5000, "task-state": 300, "completion": 700}
+    found = backlogs(lags)
+    assert found.busiest_later("incident-intake") == ("completion", 700)
+    assert found.busiest_later("group-planning") == ("completion", 700)
+    assert found.busiest_later("completion") is None
+    assert found.busiest_later("gateway-events") is None
+    lags.update(completion=100, **{"task-state": 101})
+    assert found.busiest_later("group-planning", fresh=True) == ("task-state", 101)
+    assert backlogs(lags, limit=0).busiest_later("group-planning") is None
+
+
+def test_a_stage_waits_until_the_later_stage_caught_up() -> None:
+    async def scenario() -> tuple[float, float]:
+        lags = {"task-state": 800}
+        found = backlogs(lags)
+
+        async def task_agent() -> float:
+            for _ in range(4):
+                await asyncio.sleep(0.02)
+                lags["task-state"] -= 200
+                found.batch_done()
+            return time.monotonic()
+
+        caught_up = asyncio.create_task(task_agent())
+        waited = await found.later_stages_first("group-planning")
+        resumed = time.monotonic()
+        return waited, resumed - await caught_up
+
+    waited, after_catch_up = asyncio.run(scenario())
+    assert 0.05 < waited < 0.9
+    assert after_catch_up >= -0.001  # not before the lag fell to the limit
+
+
+def test_a_stalled_later_stage_slows_an_earlier_one_but_never_stops_it() -> None:
+    found = backlogs({"completion": 10_000}, most_seconds=0.1)
+    waited = asyncio.run(found.later_stages_first("incident-intake"))
+    assert 0.1 <= waited < 0.5
+    assert asyncio.run(backlogs({}).later_stages_first("incident-intake")) == 0.0

@@ -1,0 +1,93 @@
+"""Later stages first: an agent waits before its next batch while a later stage of the incident's
+path lags far behind, so that the worker's state keeps up with the tasks it sends."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+PIPELINE = ("incident-intake", "group-planning", "task-state", "completion")
+"""The stages an incident passes through, in order; each feeds the ones after it."""
+LOOK_EVERY_SECONDS = 0.01
+"""How long a look at the later stages' lags holds (a look reads every assigned partition)."""
+
+
+def lag_of(
+    topics: Iterable[str],
+    assigned: Iterable[tuple[str, int]],
+    last_handled: Mapping[tuple[str, int], tuple[int, int]],
+    highwater: Callable[[tuple[str, int]], int | None],
+) -> int:
+    """Messages on `topics`' assigned partitions after the last one handled there (a partition
+    with nothing handled since the start, or whose highwater is unknown, counts none)."""
+    wanted = set(topics)
+    lag = 0
+    for partition in assigned:
+        if partition[0] not in wanted:
+            continue
+        run = last_handled.get((partition[0], partition[1]))
+        end = highwater(partition)
+        if run is not None and end is not None:
+            lag += max(0, end - run[1] - 1)
+    return lag
+
+
+@dataclass
+class Backlogs:
+    """The lag of each stage of `PIPELINE` in this worker.
+
+    Without it a catch-up let intake and planning run far ahead: the consumer fetched their
+    topics first, and the task agent's commands waited on the broker, so the task records
+    came seconds after the last task (docs/benchmarks.md). An earlier stage waits at most
+    `most_seconds` per batch: a later stage that stalls slows the earlier ones, never stops
+    them."""
+
+    limit: int
+    """Messages a later stage may lag behind before an earlier one waits (0: never waits)."""
+    most_seconds: float = 1.0
+    lags: dict[str, Callable[[], int]] = field(default_factory=dict)
+    moved: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a stage finished a batch: the waiting stages look at the lags again."""
+    _looked: tuple[float, dict[str, int]] = (-1.0, {})
+
+    def register(self, agent: str, lag: Callable[[], int]) -> None:
+        """Measure `agent`'s lag with `lag` (only the stages of `PIPELINE` count)."""
+        if agent in PIPELINE:
+            self.lags[agent] = lag
+
+    def batch_done(self) -> None:
+        self.moved.set()
+
+    def current_lags(self, fresh: bool = False) -> dict[str, int]:
+        """Each registered stage's lag, looked at again after `LOOK_EVERY_SECONDS`."""
+        now = time.monotonic()
+        if fresh or now - self._looked[0] > LOOK_EVERY_SECONDS:
+            self._looked = (now, {stage: lag() for stage, lag in self.lags.items()})
+        return self._looked[1]
+
+    def busiest_later(self, agent: str, fresh: bool = False) -> tuple[str, int] | None:
+        """The later stage that lags most beyond the limit, and its lag."""
+        if self.limit <= 0 or agent not in PIPELINE:
+            return None
+        later = PIPELINE[PIPELINE.index(agent) + 1 :]
+        lags = self.current_lags(fresh)
+        over = [(stage, lags[stage]) for stage in later if lags.get(stage, 0) > self.limit]
+        return max(over, key=lambda item: item[1]) if over else None
+
+    async def later_stages_first(self, agent: str) -> float:
+        """Wait while a later stage lags beyond the limit (at most `most_seconds`); returns
+        the seconds waited."""
+        if self.busiest_later(agent) is None:
+            return 0.0
+        started = time.monotonic()
+        deadline = started + self.most_seconds
+        while self.busiest_later(agent) is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.moved.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self.moved.wait()
+        return time.monotonic() - started
