@@ -131,6 +131,9 @@ class Runtime:
     """The batches the agents handle now (the stuck-event and partition watchdogs read it)."""
     task_tally: TaskTally = field(init=False)
     """The task gauges' counts, moved by every task write (`_put`)."""
+    written_ends: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per partition, one past the last offset this worker's outputs were written at: a later
+    stage's lag counts them before its consumer's next fetch reports them (`backlog`)."""
     backlogs: Backlogs = field(init=False)
     """Each stage's queued messages: an earlier stage waits for a later one's long queue."""
     unreachable_topics: set[str] = field(default_factory=set)
@@ -319,7 +322,15 @@ class Runtime:
                 await self._note_unreachable(message.topic, result)
             else:
                 self.unreachable_topics.discard(message.topic)
+                self._note_written(result)
         await acknowledged(acks)
+
+    def _note_written(self, written: Any) -> None:
+        offset = getattr(written, "offset", None)
+        if offset is not None:
+            where = (written.topic, written.partition)
+            if offset >= self.written_ends.get(where, 0):
+                self.written_ends[where] = offset + 1
 
     async def _note_unreachable(self, topic: str, error: BaseException) -> None:
         """Remember a recipient topic that did not take a message for a reason that may pass,

@@ -2,8 +2,11 @@
 
 import asyncio
 import time
+from types import SimpleNamespace
+from typing import Any, cast
 
 from workers.stream.backlog import PIPELINE, Backlogs, lag_of
+from workers.stream.batches import stage_lag
 
 HIGHWATERS = {("tasks", 0): 120, ("tasks", 1): 40, ("updates", 0): 9, ("incidents", 0): 500}
 
@@ -70,3 +73,26 @@ def test_a_stalled_later_stage_slows_an_earlier_one_but_never_stops_it() -> None
     waited = asyncio.run(found.later_stages_first("incident-intake"))
     assert 0.1 <= waited < 0.5
     assert asyncio.run(backlogs({}).later_stages_first("incident-intake")) == 0.0
+
+
+def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_it() -> None:
+    class Consumer:
+        def assignment(self) -> set[tuple[str, int]]:
+            return {("commands", 0), ("commands", 1), ("commands", 2)}
+
+        def highwater(self, partition: tuple[str, int]) -> int | None:
+            if partition == ("commands", 2):
+                raise AssertionError("Partition is not assigned")  # revoked in between
+            return {("commands", 0): 50}.get(partition)
+
+    runtime = SimpleNamespace(
+        app=SimpleNamespace(consumer=Consumer()),
+        written_ends={("commands", 0): 400, ("commands", 1): 30, ("commands", 2): 90},
+        handled=SimpleNamespace(runs={("commands", 0): (0, 49), ("commands", 1): (0, 9)}),
+    )
+    stream = SimpleNamespace(channel=SimpleNamespace(topics=("commands",)))
+    lag = stage_lag(cast(Any, runtime), stream)
+    assert lag() == (400 - 50) + (30 - 10)
+    runtime.written_ends.clear()
+    assert lag() == 0
+    assert stage_lag(cast(Any, SimpleNamespace(app=None)), stream)() == 0
