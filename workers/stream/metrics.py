@@ -88,7 +88,7 @@ class WorkerMetrics:
         )
         self.downstream_wait_seconds = Counter(
             "gvi_downstream_wait_seconds",
-            "Time an agent waited before a batch for a later stage's long queue",
+            "Time an agent waited before a batch while a later stage of the incident's path lagged",
             ["agent"],
             registry=registry,
         )

@@ -135,7 +135,7 @@ class Runtime:
     """Per partition, one past the last offset this worker's outputs were written at: a later
     stage's lag counts them before its consumer's next fetch reports them (`backlog`)."""
     backlogs: Backlogs = field(init=False)
-    """Each stage's queued messages: an earlier stage waits for a later one's long queue."""
+    """Each stage's lag on the broker: an earlier stage waits while a later one lags far behind."""
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
