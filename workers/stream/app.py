@@ -16,7 +16,7 @@ from workers.faust_fixes.prompt_tables import PromptTableManager
 from workers.faust_fixes.rebalance_safety import SafeApp
 from workers.policies import load_policy
 from workers.settings import Settings
-from workers.stream import runner, web
+from workers.stream import batches, runner, web
 from workers.stream.agents import (
     completion,
     deadlines,
@@ -141,6 +141,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     app.background(feed.run)  # from the start: intake waits for it before its first incident
     for agent in AGENTS:
         runner.register(app, runtime, agent)
+    batches.forget_lags_when_revoked(app, runtime)
     deadlines.register(app, runtime)
     web.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)

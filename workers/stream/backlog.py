@@ -4,7 +4,7 @@ path lags far behind, so that the worker's state keeps up with the tasks it send
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 PIPELINE = ("incident-intake", "group-planning", "task-state", "completion")
@@ -18,13 +18,15 @@ def lag_of(
     assigned: Iterable[tuple[str, int]],
     last_handled: Mapping[tuple[str, int], tuple[int, int]],
     highwater: Callable[[tuple[str, int]], int | None],
+    revoked: Container[tuple[str, int]] = frozenset(),
 ) -> int:
     """Messages on `topics`' assigned partitions after the last one handled there (a partition
-    with nothing handled since the start, or whose highwater is unknown, counts none)."""
+    with nothing handled since the start or since it was last `revoked`, or whose highwater is
+    unknown, counts none)."""
     wanted = set(topics)
     lag = 0
     for partition in assigned:
-        if partition[0] not in wanted:
+        if partition[0] not in wanted or (partition[0], partition[1]) in revoked:
             continue
         run = last_handled.get((partition[0], partition[1]))
         end = highwater(partition)

@@ -150,6 +150,16 @@ async def run_batches(
         queued.stop()
 
 
+def forget_lags_when_revoked(app: Any, runtime: Runtime) -> None:
+    """A revoked partition's run stops counting in a stage's lag until it is handled again: a
+    partition given back idle after another worker moved it on would otherwise look behind,
+    and the earlier stages would wait before every batch."""
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def forget(sender: Any, revoked: Any, **signal: Any) -> None:
+        runtime.handled.partitions_revoked((tp.topic, tp.partition) for tp in revoked)
+
+
 def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
     """The messages on the broker after the last one this agent handled, over the partitions
     of its topics that this worker holds now (0 without a consumer: tests, benchmarks)."""
@@ -174,7 +184,8 @@ def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
         return max(fetched, own)  # type: ignore[no-any-return]
 
     def lag() -> int:
-        return lag_of(topics, app.consumer.assignment(), runtime.handled.runs, highwater)
+        handled = runtime.handled
+        return lag_of(topics, app.consumer.assignment(), handled.runs, highwater, handled.revoked)
 
     return lag
 

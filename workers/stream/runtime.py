@@ -80,6 +80,9 @@ class HandledRuns:
     """
 
     runs: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    revoked: set[tuple[str, int]] = field(default_factory=set)
+    """Partitions taken from this worker since their run's last message: another worker may
+    have moved them on, so their run says nothing about their lag (`backlog.lag_of`)."""
 
     def already_handled(self, topic: str, partition: int, offset: int) -> bool:
         """Inside the run, or handled earlier in the batch being filled (its marks wait for
@@ -98,7 +101,12 @@ class HandledRuns:
         else:
             self.mark(topic, partition, offset)
 
+    def partitions_revoked(self, partitions: Iterable[tuple[str, int]]) -> None:
+        self.revoked.update((topic, partition) for topic, partition in partitions)
+
     def mark(self, topic: str, partition: int, offset: int) -> None:
+        if self.revoked:
+            self.revoked.discard((topic, partition))
         run = self.runs.get((topic, partition))
         if run is not None and offset == run[1] + 1:
             self.runs[(topic, partition)] = (run[0], offset)

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from workers.stream.backlog import PIPELINE, Backlogs, lag_of
 from workers.stream.batches import stage_lag
+from workers.stream.runtime import HandledRuns
 
 HIGHWATERS = {("tasks", 0): 120, ("tasks", 1): 40, ("updates", 0): 9, ("incidents", 0): 500}
 
@@ -88,7 +89,7 @@ def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_i
     runtime = SimpleNamespace(
         app=SimpleNamespace(consumer=Consumer()),
         written_ends={("commands", 0): 400, ("commands", 1): 30, ("commands", 2): 90},
-        handled=SimpleNamespace(runs={("commands", 0): (0, 49), ("commands", 1): (0, 9)}),
+        handled=HandledRuns(runs={("commands", 0): (0, 49), ("commands", 1): (0, 9)}),
     )
     stream = SimpleNamespace(channel=SimpleNamespace(topics=("commands",)))
     lag = stage_lag(cast(Any, runtime), stream)
@@ -96,3 +97,16 @@ def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_i
     runtime.written_ends.clear()
     assert lag() == 0
     assert stage_lag(cast(Any, SimpleNamespace(app=None)), stream)() == 0
+
+
+def test_a_partition_given_back_idle_after_another_worker_moved_it_on_is_not_behind() -> None:
+    handled = HandledRuns(runs={("tasks", 0): (0, 99), ("tasks", 1): (0, 39)})
+    moved_on = {("tasks", 0): 5000, ("tasks", 1): 40}  # another worker handled 100..4999
+    held = [("tasks", 0), ("tasks", 1)]
+    assert lag_of(("tasks",), held, handled.runs, moved_on.get, handled.revoked) == 4900
+    handled.partitions_revoked(held)
+    assert lag_of(("tasks",), held, handled.runs, moved_on.get, handled.revoked) == 0
+    handled.mark("tasks", 0, 5000)  # handled here again: its run counts once more
+    moved_on[("tasks", 0)] = 7000
+    assert lag_of(("tasks",), held, handled.runs, moved_on.get, handled.revoked) == 1999
+    assert handled.already_handled("tasks", 1, 39)  # a replay after the seek is still skipped
