@@ -39,6 +39,10 @@ class ReadModel:
         self.topics = topics
         self.listeners: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         """Each live dashboard's queue: (`incident` | `escalation`, value) as they are folded."""
+        self.folding = asyncio.Lock()
+        """Held while a batch is folded and while a cursor's page is read. The connection
+        shows a batch's rows before its read positions move: a page read in between listed
+        them, and the cursor it gave listed them again (or, for escalations, skipped them)."""
 
     @classmethod
     async def open(cls, path: Path, topics: "TopicRoles") -> "ReadModel":
@@ -103,23 +107,24 @@ class ReadModel:
 
     async def apply(self, records: Iterable[Record], received_at: datetime) -> None:
         """Fold a batch of records into the model and move the positions past them, at once."""
-        moved: dict[tuple[str, int], int] = {}
-        news: list[tuple[str, dict[str, Any]]] = []
-        for record in records:
-            moved[(record.topic, record.partition)] = record.offset + 1
-            if record.value is not None:
-                await self._fold(record, received_at)
-                role = self.topics.role_of(record.topic)
-                if role == "completion":
-                    news.append(("incident", record.value))
-                elif role == "escalations":
-                    news.append(("escalation", record.value))
-        await self.connection.executemany(
-            "INSERT INTO positions (topic, partition, next_offset) VALUES (?, ?, ?) "
-            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
-            [(topic, partition, offset) for (topic, partition), offset in moved.items()],
-        )
-        await self.connection.commit()
+        async with self.folding:
+            moved: dict[tuple[str, int], int] = {}
+            news: list[tuple[str, dict[str, Any]]] = []
+            for record in records:
+                moved[(record.topic, record.partition)] = record.offset + 1
+                if record.value is not None:
+                    await self._fold(record, received_at)
+                    role = self.topics.role_of(record.topic)
+                    if role == "completion":
+                        news.append(("incident", record.value))
+                    elif role == "escalations":
+                        news.append(("escalation", record.value))
+            await self.connection.executemany(
+                "INSERT INTO positions (topic, partition, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                [(topic, partition, offset) for (topic, partition), offset in moved.items()],
+            )
+            await self.connection.commit()
         for listener in list(self.listeners):
             for item in news:
                 if listener.qsize() < LISTENER_BACKLOG:
@@ -314,6 +319,17 @@ class ReadModel:
         """A recipient's tasks that were created or changed after the cursor (all, without
         one), in task id order. The cursor is made of topic positions, so a reader may take it
         from one replica to another (docs/gateway.md "Several replicas")."""
+        async with self.folding:
+            return await self._tasks_page(recipient, status, since, cursor, limit)
+
+    async def _tasks_page(
+        self,
+        recipient: str,
+        status: str | None,
+        since: datetime | None,
+        cursor: Cursor | None,
+        limit: int,
+    ) -> Page:
         partitions = self.topics.partitions
         sources = [self.topics.task_topic(recipient), self.topics.completion]
         width = 2 * partitions
@@ -326,15 +342,19 @@ class ReadModel:
             # could be older than what the reader was shown. Nothing yet; ask again.
             return Page([], cursor.encode(), False)
         until = cursor.until or await self._listed_up_to(read, partitions)
-        sent_since = json.dumps(cursor.since[:partitions])
-        reported_since = json.dumps(cursor.since[partitions:])
+        sent_since, reported_since = _halves(cursor.since, partitions)
+        sent_until, reported_until = _halves(until, partitions)
+        # Bounded above too: a batch being folded is visible here before its positions move,
+        # and a record past `until` listed now would be listed again from the next cursor.
         conditions = [
             "recipient = ?",
-            "(sent_offset >= json_extract(?, '$[' || sent_partition || ']') OR "
+            "((sent_offset >= json_extract(?, '$[' || sent_partition || ']') AND "
+            "sent_offset < json_extract(?, '$[' || sent_partition || ']')) OR "
             "(reported_offset IS NOT NULL AND "
-            "reported_offset >= json_extract(?, '$[' || reported_partition || ']')))",
+            "reported_offset >= json_extract(?, '$[' || reported_partition || ']') AND "
+            "reported_offset < json_extract(?, '$[' || reported_partition || ']')))",
         ]
-        parameters: list[Any] = [recipient, sent_since, reported_since]
+        parameters: list[Any] = [recipient, sent_since, sent_until, reported_since, reported_until]
         if cursor.after is not None:
             conditions.append("task_id > ?")
             parameters.append(cursor.after)
@@ -367,6 +387,10 @@ class ReadModel:
     async def escalations(self, cursor: Cursor | None, limit: int) -> Page:
         """Escalations after the cursor, per partition of their topic in offset order (each
         is one record: its place is the same on every replica)."""
+        async with self.folding:
+            return await self._escalations_page(cursor, limit)
+
+    async def _escalations_page(self, cursor: Cursor | None, limit: int) -> Page:
         partitions = self.topics.partitions
         since = cursor.since if cursor else (0,) * partitions
         async with self.connection.execute(
@@ -428,3 +452,8 @@ LISTENER_BACKLOG = 1000
 AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
 """What the gateway keeps of the worker's audit record of a task, to audit its own
 disclosures of that task with the same legal basis."""
+
+
+def _halves(positions: tuple[int, ...], partitions: int) -> tuple[str, str]:
+    """A cursor's positions on the recipient's task topic and on completion, as JSON arrays."""
+    return json.dumps(positions[:partitions]), json.dumps(positions[partitions:])
