@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: browser install lint test test-kafka4 test-deploy image docs deploy-tools test-unit test-integration test-kafka test-secure-kafka test-e2e test-e2e-kafka test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover demo schemas clean
+.PHONY: browser install lint test test-kafka4 test-deploy image docs deploy-tools test-unit test-integration test-kafka test-secure-kafka test-e2e test-e2e-kafka test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover bench-producer demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -136,6 +136,10 @@ bench-burst: $(STAMP)
 
 bench-takeover: $(STAMP)
 	$(BIN)/python -m benchmarks.takeover
+
+# aiokafka's send per record against its batch API (docs/benchmarks.md).
+bench-producer: $(STAMP)
+	$(BIN)/python -m benchmarks.producer_batches
 
 demo: $(STAMP)
 	$(BIN)/gvi-sanctions demo

@@ -27,6 +27,7 @@ PRIVATE_NAMES: dict[str, tuple[str, ...]] = {
     "aiokafka.consumer.subscription_state:TopicPartitionState": ("_position",),
     "faust.transport.drivers.aiokafka:Consumer": ("_thread",),
     "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread": ("_ensure_consumer",),
+    "faust.transport.drivers.aiokafka:Producer": ("_ensure_producer",),
     "faust.transport.consumer:Consumer": (
         "_active_partitions",
         "_buffered_partitions",
@@ -67,6 +68,12 @@ def set_current_event(event: Any) -> None:
 def aiokafka_consumer(app: Any) -> Any:
     """The aiokafka consumer under faust's consumer thread."""
     return app.consumer._thread._ensure_consumer()
+
+
+def aiokafka_producer(app: Any) -> Any:
+    """The aiokafka producer under faust's producer (started with the app): the worker hands
+    it whole record batches (`workers/stream/producing.py`); faust's `send` takes one record."""
+    return app.producer._ensure_producer()
 
 
 def consumer_thread_loop(app: Any) -> Any:

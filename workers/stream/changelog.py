@@ -2,14 +2,16 @@
 record produced with the batch's outputs, on the changelog partition of the message that caused
 it and with faust's own key and value encoding."""
 
+import asyncio
 import functools
 from collections.abc import Awaitable, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from faust.types import TP
 
-from workers.faust_fixes.internals import set_current_event
+from workers.faust_fixes.internals import aiokafka_producer, set_current_event
+from workers.stream.producing import BatchedSend, PartitionBatch, ProducerRecord
 
 
 @dataclass(frozen=True)
@@ -80,23 +82,25 @@ class Changelog:
         return _written(write.table.data, write, replaced)
 
     async def record(self, writes: Sequence[TableWrite]) -> list[Awaitable[Any]]:
-        sends: list[Awaitable[Any]] = []
+        records, stores = [], {}
         for write in writes:
             table, topic = write.table, write.table.changelog_topic
             key, _ = topic.prepare_key(write.key, table.key_serializer)
             value = None
             if write.stored is not None:
                 value, _ = topic.prepare_value(write.stored, table.value_serializer)
-            sent = await self.app.producer.send(
-                topic.get_topic_name(), key, value, write.event.message.partition, None, None
-            )
-            sent.add_done_callback(functools.partial(_persisted, table.data))
-            sends.append(sent)
-        return sends
+            name, partition = topic.get_topic_name(), write.event.message.partition
+            records.append(ProducerRecord(name, key, value, partition=partition))
+            stores[(name, partition)] = table.data
+        batches = await BatchedSend(aiokafka_producer(self.app)).send(records)
+        for batch in batches:
+            done = functools.partial(_persisted, stores[(batch.topic, batch.partition)], batch)
+            cast(asyncio.Future[Any], batch.ack).add_done_callback(done)
+        return [batch.ack for batch in batches]
 
 
-def _persisted(store: Any, sent: Any) -> None:
+def _persisted(store: Any, batch: PartitionBatch, sent: asyncio.Future[Any]) -> None:
     if sent.cancelled() or sent.exception() is not None:
         return
-    metadata = sent.result()
-    store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
+    last = sent.result().offset + batch.records - 1
+    store.set_persisted_offset(TP(batch.topic, batch.partition), last)

@@ -4,38 +4,15 @@ back; the store remembers the acknowledged offset."""
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from faust.types import Message
 
 from tests.support.fakes import event_on
+from tests.support.producers import Producer, app_on
 from workers.settings import Settings
 from workers.stream.app import create_app
 from workers.stream.changelog import Changelog, TableWrite
-
-
-class Producer:
-    """Takes sends as aiokafka's producer does, and acknowledges each at offset 40 + n."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, int | None]] = []
-
-    async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: int | None,
-        headers: Any,
-    ) -> asyncio.Future[Any]:
-        self.sent.append((topic, key, value, partition))
-        acknowledged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        acknowledged.set_result(
-            SimpleNamespace(topic=topic, partition=partition, offset=40 + len(self.sent))
-        )
-        return acknowledged
 
 
 def test_a_write_goes_to_the_store_and_its_record_is_the_one_faust_recovers(
@@ -45,7 +22,7 @@ def test_a_write_goes_to_the_store_and_its_record_is_the_one_faust_recovers(
     _, runtime = create_app(settings)
     table = runtime.tables["incidents"]
     producer = Producer()
-    changelog = Changelog(SimpleNamespace(producer=producer))
+    changelog = Changelog(app_on(producer))
     event = event_on("gvi.incidents", "INC-TEST-1", b"{}", partition=2)
     stored = b'{"incident_id":"INC-TEST-1","version":1}'
     persisted: list[tuple[Any, int]] = []
@@ -74,3 +51,37 @@ def test_a_write_goes_to_the_store_and_its_record_is_the_one_faust_recovers(
     asyncio.run(write(TableWrite(table, "INC-TEST-1", None, event)))
     assert "INC-TEST-1" not in table.data
     assert producer.sent[-1] == (topic, b'"INC-TEST-1"', None, 2), "a removal is a tombstone"
+
+
+def test_a_batch_s_writes_go_out_as_one_record_batch_per_partition_in_order(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
+    _, runtime = create_app(settings)
+    table = runtime.tables["tasks"]
+    producer = Producer(room=2)  # a full batch is sent and the next one started
+    changelog = Changelog(app_on(producer))
+    persisted: list[tuple[int, int]] = []
+    table.data.set_persisted_offset = lambda tp, offset: persisted.append((tp.partition, offset))
+    writes = [
+        TableWrite(
+            table, f"T-{n}", f"v{n}".encode(), event_on("gvi.x", f"T-{n}", b"{}", partition=n % 2)
+        )
+        for n in range(5)
+    ]
+
+    async def write() -> None:
+        for made in writes:
+            changelog.put(made)
+        await asyncio.gather(*await changelog.record(writes))
+
+    asyncio.run(write())
+    assert [(value, partition) for _, _, value, partition in producer.sent] == [
+        (b"v0", 0),
+        (b"v2", 0),
+        (b"v4", 0),
+        (b"v1", 1),
+        (b"v3", 1),
+    ], "each partition's records in the order written"
+    assert producer.batches == 3
+    assert sorted(persisted) == [(0, 42), (0, 42), (1, 44)], "the last record of each batch"
