@@ -69,9 +69,11 @@ class Changelog:
     goes into the table's store (`table.data`, what `Table.__setitem__` does after its changelog
     send), and its record is produced like any output: the same key and value bytes faust would
     send (the changelog topic's `prepare_key`/`prepare_value` with the table's serializers), to
-    the partition faust would pick (the message's own, `Table.partition_for_key`). Once the
-    broker acknowledges it, the store remembers the offset (`set_persisted_offset`, as faust's
-    `_on_changelog_sent` does), so a RocksDB store reads only newer records on recovery.
+    the partition faust would pick (the message's own, `Table.partition_for_key`), in one
+    record batch per changelog partition (`producing.BatchedSend`). Once the broker
+    acknowledges a batch, the store remembers the offset of its last record
+    (`set_persisted_offset`, as faust's `_on_changelog_sent` does per record), so a RocksDB
+    store reads only newer records on recovery.
     """
 
     def __init__(self, app: Any) -> None:
