@@ -21,6 +21,7 @@ from events.partitioning import partition_of
 from schemas import Refused, RejectionCode
 from tests.support.builders import T0, group, incident
 from tests.support.fakes import RecordingTopic, in_process_runtime
+from tests.support.producers import Producer, app_on
 from workers.core.messages import SourceRef
 from workers.core.outputs import Answer, Disclosure
 from workers.core.planner import plan
@@ -404,3 +405,22 @@ async def test_an_update_is_forwarded_with_its_agencys_topic_so_the_reporter_sta
     source = runtime.source_of(SimpleNamespace(message=forwarded))
     assert catalogue.reporter_of(source.topic) == "kronofogden"
     assert catalogue.reporter_of(catalogue.routed_updates.name) is None
+
+
+async def test_a_worker_s_outputs_go_out_in_record_batches_and_mark_where_they_were_written() -> (
+    None
+):
+    runtime = _runtime()
+    producer = Producer()
+    runtime.app = app_on(producer)
+    disclosure = _disclosure_to("skatteverket")
+    await runtime.emit([disclosure, _answer()])
+    topics = {topic for topic, _, _, _ in producer.sent}
+    assert topics == {
+        runtime.catalogue.tasks["skatteverket"].name,
+        runtime.catalogue.audit.name,
+        runtime.catalogue.rejected.name,
+    }
+    assert producer.batches == len(producer.sent) == 3, "one batch per topic partition"
+    ends = sorted(runtime.written_ends[(topic, p)] for topic, _, _, p in producer.sent)
+    assert ends == [42, 43, 44], "each batch acknowledged at 41, 42, 43: one past its record"
