@@ -320,62 +320,60 @@ class ReadModel:
         one), in task id order. The cursor is made of topic positions, so a reader may take it
         from one replica to another (docs/gateway.md "Several replicas")."""
         async with self.folding:
-            return await self._tasks_page(recipient, status, since, cursor, limit)
-
-    async def _tasks_page(
-        self,
-        recipient: str,
-        status: str | None,
-        since: datetime | None,
-        cursor: Cursor | None,
-        limit: int,
-    ) -> Page:
-        partitions = self.topics.partitions
-        sources = [self.topics.task_topic(recipient), self.topics.completion]
-        width = 2 * partitions
-        cursor = cursor or Cursor((0,) * width)
-        read = await self.read_up_to(sources, partitions)
-        if any(
-            here < there for here, there in zip(read, cursor.until or cursor.since, strict=True)
-        ):
-            # This replica has not read yet what the cursor's replica had: what it would list
-            # could be older than what the reader was shown. Nothing yet; ask again.
-            return Page([], cursor.encode(), False)
-        until = cursor.until or await self._listed_up_to(read, partitions)
-        sent_since, reported_since = _halves(cursor.since, partitions)
-        sent_until, reported_until = _halves(until, partitions)
-        # Bounded above too: a batch being folded is visible here before its positions move,
-        # and a record past `until` listed now would be listed again from the next cursor.
-        conditions = [
-            "recipient = ?",
-            "((sent_offset >= json_extract(?, '$[' || sent_partition || ']') AND "
-            "sent_offset < json_extract(?, '$[' || sent_partition || ']')) OR "
-            "(reported_offset IS NOT NULL AND "
-            "reported_offset >= json_extract(?, '$[' || reported_partition || ']') AND "
-            "reported_offset < json_extract(?, '$[' || reported_partition || ']')))",
-        ]
-        parameters: list[Any] = [recipient, sent_since, sent_until, reported_since, reported_until]
-        if cursor.after is not None:
-            conditions.append("task_id > ?")
-            parameters.append(cursor.after)
-        if status is not None:
-            conditions.append("status = ?")
-            parameters.append(status)
-        if since is not None:
-            conditions.append("changed_at >= ?")
-            parameters.append(instant(since))
-        query = (
-            f"SELECT task_id, view FROM tasks WHERE {' AND '.join(conditions)} "
-            "ORDER BY task_id LIMIT ?"
-        )
-        async with self.connection.execute(query, (*parameters, limit + 1)) as rows:
-            found = [(row[0], json.loads(row[1])) async for row in rows]
-        shown = found[:limit]
-        if len(found) > limit:
-            following = Cursor(cursor.since, until, shown[-1][0])
-        else:
-            following = Cursor(tuple(max(a, b) for a, b in zip(cursor.since, until, strict=True)))
-        return Page([view for _, view in shown], following.encode(), len(found) > limit)
+            partitions = self.topics.partitions
+            sources = [self.topics.task_topic(recipient), self.topics.completion]
+            width = 2 * partitions
+            cursor = cursor or Cursor((0,) * width)
+            read = await self.read_up_to(sources, partitions)
+            if any(
+                here < there for here, there in zip(read, cursor.until or cursor.since, strict=True)
+            ):
+                # This replica has not read yet what the cursor's replica had: what it would list
+                # could be older than what the reader was shown. Nothing yet; ask again.
+                return Page([], cursor.encode(), False)
+            until = cursor.until or await self._listed_up_to(read, partitions)
+            sent_since, reported_since = _halves(cursor.since, partitions)
+            sent_until, reported_until = _halves(until, partitions)
+            # Bounded above too: a batch being folded is visible here before its positions move,
+            # and a record past `until` listed now would be listed again from the next cursor.
+            conditions = [
+                "recipient = ?",
+                "((sent_offset >= json_extract(?, '$[' || sent_partition || ']') AND "
+                "sent_offset < json_extract(?, '$[' || sent_partition || ']')) OR "
+                "(reported_offset IS NOT NULL AND "
+                "reported_offset >= json_extract(?, '$[' || reported_partition || ']') AND "
+                "reported_offset < json_extract(?, '$[' || reported_partition || ']')))",
+            ]
+            parameters: list[Any] = [
+                recipient,
+                sent_since,
+                sent_until,
+                reported_since,
+                reported_until,
+            ]
+            if cursor.after is not None:
+                conditions.append("task_id > ?")
+                parameters.append(cursor.after)
+            if status is not None:
+                conditions.append("status = ?")
+                parameters.append(status)
+            if since is not None:
+                conditions.append("changed_at >= ?")
+                parameters.append(instant(since))
+            query = (
+                f"SELECT task_id, view FROM tasks WHERE {' AND '.join(conditions)} "
+                "ORDER BY task_id LIMIT ?"
+            )
+            async with self.connection.execute(query, (*parameters, limit + 1)) as rows:
+                found = [(row[0], json.loads(row[1])) async for row in rows]
+            shown = found[:limit]
+            if len(found) > limit:
+                following = Cursor(cursor.since, until, shown[-1][0])
+            else:
+                following = Cursor(
+                    tuple(max(a, b) for a, b in zip(cursor.since, until, strict=True))
+                )
+            return Page([view for _, view in shown], following.encode(), len(found) > limit)
 
     async def incident(self, incident_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -388,28 +386,27 @@ class ReadModel:
         """Escalations after the cursor, per partition of their topic in offset order (each
         is one record: its place is the same on every replica)."""
         async with self.folding:
-            return await self._escalations_page(cursor, limit)
-
-    async def _escalations_page(self, cursor: Cursor | None, limit: int) -> Page:
-        partitions = self.topics.partitions
-        since = cursor.since if cursor else (0,) * partitions
-        async with self.connection.execute(
-            "SELECT partition, offset, escalation FROM escalations "
-            "WHERE offset >= json_extract(?, '$[' || partition || ']') "
-            "ORDER BY partition, offset LIMIT ?",
-            (json.dumps(since), limit + 1),
-        ) as rows:
-            found = [(row[0], row[1], json.loads(row[2])) async for row in rows]
-        shown = found[:limit]
-        following = list(since)
-        for partition, offset, _ in shown:
-            following[partition] = max(following[partition], offset + 1)
-        if len(found) <= limit:
-            read = await self.read_up_to([self.topics.escalations], partitions)
-            following = [max(a, b) for a, b in zip(following, read, strict=True)]
-        return Page(
-            [item for _, _, item in shown], Cursor(tuple(following)).encode(), len(found) > limit
-        )
+            partitions = self.topics.partitions
+            since = cursor.since if cursor else (0,) * partitions
+            async with self.connection.execute(
+                "SELECT partition, offset, escalation FROM escalations "
+                "WHERE offset >= json_extract(?, '$[' || partition || ']') "
+                "ORDER BY partition, offset LIMIT ?",
+                (json.dumps(since), limit + 1),
+            ) as rows:
+                found = [(row[0], row[1], json.loads(row[2])) async for row in rows]
+            shown = found[:limit]
+            following = list(since)
+            for partition, offset, _ in shown:
+                following[partition] = max(following[partition], offset + 1)
+            if len(found) <= limit:
+                read = await self.read_up_to([self.topics.escalations], partitions)
+                following = [max(a, b) for a, b in zip(following, read, strict=True)]
+            return Page(
+                [item for _, _, item in shown],
+                Cursor(tuple(following)).encode(),
+                len(found) > limit,
+            )
 
     async def audit_facts(self, task_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(

@@ -11,7 +11,8 @@ from typing import Any, Protocol, cast
 from faust.types import TP
 
 from workers.faust_fixes.internals import aiokafka_producer, set_current_event
-from workers.stream.producing import BatchedSend, PartitionBatch, ProducerRecord
+from workers.stream.outbound import Outbound
+from workers.stream.producing import BatchedSend, PartitionBatch
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Changelog:
             if write.stored is not None:
                 value, _ = topic.prepare_value(write.stored, table.value_serializer)
             name, partition = topic.get_topic_name(), write.event.message.partition
-            records.append(ProducerRecord(name, key, value, partition=partition))
+            records.append(Outbound(name, key, value, partition=partition))
             stores[(name, partition)] = table.data
         batches = await BatchedSend(aiokafka_producer(self.app)).send(records)
         for batch in batches:

@@ -34,12 +34,17 @@ the answer to a message with a huge key must still fit."""
 
 @dataclass(frozen=True)
 class Outbound:
-    """One message to send."""
+    """One message to send; `partition` None: the worker's key partitioner chooses it."""
 
     topic: str
     key: str | bytes
     value: bytes | None
     headers: list[tuple[str, bytes]] | None = None
+    partition: int | None = None
+
+    @property
+    def raw_key(self) -> bytes:
+        return self.key.encode("utf-8") if isinstance(self.key, str) else self.key
 
 
 def rejection_of(answer: Answer, worker: str, now: datetime) -> Rejection:

@@ -6,17 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.partitioning import key_partitioner
-
-
-@dataclass(frozen=True)
-class ProducerRecord:
-    """One record to produce; `partition` None: the worker's key partitioner chooses it."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]] | None = None
-    partition: int | None = None
+from workers.stream.outbound import Outbound
 
 
 @dataclass(frozen=True)
@@ -40,8 +30,8 @@ class BatchedSend:
     """The topic being handed over (names the topic whose metadata or send failed)."""
     batches: list[PartitionBatch] = field(default_factory=list)
 
-    async def send(self, records: Sequence[ProducerRecord]) -> list[PartitionBatch]:
-        grouped: dict[tuple[str, int], list[ProducerRecord]] = {}
+    async def send(self, records: Sequence[Outbound]) -> list[PartitionBatch]:
+        grouped: dict[tuple[str, int], list[Outbound]] = {}
         partitions: dict[str, list[int]] = {}
         for record in records:
             self.topic = record.topic
@@ -52,7 +42,7 @@ class BatchedSend:
                     known = partitions[record.topic] = sorted(
                         await self.producer.partitions_for(record.topic)
                     )
-                partition = key_partitioner(record.key, known, known)
+                partition = key_partitioner(record.raw_key, known, known)
             grouped.setdefault((record.topic, partition), []).append(record)
         for (topic, partition), listed in grouped.items():
             self.topic = topic
@@ -67,9 +57,9 @@ class BatchedSend:
         return self.batches
 
     @staticmethod
-    def _append(batch: Any, record: ProducerRecord) -> bool:
+    def _append(batch: Any, record: Outbound) -> bool:
         appended = batch.append(
-            timestamp=None, key=record.key, value=record.value, headers=record.headers or []
+            timestamp=None, key=record.raw_key, value=record.value, headers=record.headers or []
         )
         return appended is not None
 

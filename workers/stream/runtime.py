@@ -33,7 +33,7 @@ from workers.stream.metrics import WorkerMetrics
 from workers.stream.outbound import Outbound, messages_of
 from workers.stream.pending import PENDING, PendingBatch
 from workers.stream.policy_feed import PolicyFeed
-from workers.stream.producing import BatchedSend, PartitionBatch, ProducerRecord
+from workers.stream.producing import BatchedSend, PartitionBatch
 from workers.stream.stores import Writes
 from workers.stream.task_tally import TaskTally
 from workers.stream.watchdogs.stuck_events import BatchesInFlight
@@ -308,7 +308,6 @@ class Runtime:
 
     async def _send_all(self, messages: list[Outbound]) -> None:
         """Hand every message to the producer, then await their acknowledgements together."""
-        records = [ProducerRecord(m.topic, raw_key(m.key), m.value, m.headers) for m in messages]
         send = BatchedSend(aiokafka_producer(self.app)) if self.app is not None else None
         topic = ""
         try:
@@ -316,12 +315,12 @@ class Runtime:
             # aiokafka waits for a missing topic's metadata with no end.
             async with asyncio.timeout(METADATA_WAIT_SECONDS):
                 if send is not None:
-                    batches = await send.send(records)
+                    batches = await send.send(messages)
                 else:
                     batches = []
-                    for record in records:
-                        topic = record.topic
-                        batches.append(await self._sent_through_topic(record))
+                    for message in messages:
+                        topic = message.topic
+                        batches.append(await self._sent_through_topic(message))
         except TimeoutError:
             topic = send.topic if send is not None else topic
             error = KafkaTimeoutError(f"{topic}: no metadata within {METADATA_WAIT_SECONDS} s")
@@ -341,12 +340,12 @@ class Runtime:
                 self._note_end(batch.topic, batch.partition, result.offset + batch.records)
         await acknowledged(acks)
 
-    async def _sent_through_topic(self, record: ProducerRecord) -> PartitionBatch:
-        """Without a producer (tests of the agents): one record through its faust topic."""
-        ack = await self.topics[record.topic].send(
-            key=record.key, value=record.value, headers=record.headers
+    async def _sent_through_topic(self, message: Outbound) -> PartitionBatch:
+        """Without a producer (tests of the agents): one message through its faust topic."""
+        ack = await self.topics[message.topic].send(
+            key=message.raw_key, value=message.value, headers=message.headers
         )
-        return PartitionBatch(record.topic, -1, 1, ack)
+        return PartitionBatch(message.topic, -1, 1, ack)
 
     def _note_end(self, topic: str, partition: int, end: int) -> None:
         if end > self.written_ends.get((topic, partition), 0):
@@ -467,10 +466,6 @@ def _settled_cleanly(write: Awaitable[Any]) -> bool:
         and not write.cancelled()
         and write.exception() is None
     )
-
-
-def raw_key(key: str | bytes) -> bytes:
-    return key.encode("utf-8") if isinstance(key, str) else key
 
 
 async def acknowledged(acks: list[Awaitable[Any]]) -> None:

@@ -9,14 +9,15 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from events.partitioning import key_partitioner
 from tests.support.producers import Producer
-from workers.stream.producing import BatchedSend, ProducerRecord
+from workers.stream.outbound import Outbound
+from workers.stream.producing import BatchedSend
 
 
 def test_records_go_out_as_one_batch_per_topic_partition_each_key_where_it_belongs() -> None:
     keys = [f"TASK-{n}".encode() for n in range(12)]
-    records = [ProducerRecord("gvi.tasks.skatteverket", key, b"view") for key in keys]
-    records += [ProducerRecord("gvi.audit", key, b"audit", [("h", b"1")]) for key in keys]
-    records.append(ProducerRecord("gvi.completion", b"INC-1", b"snapshot", partition=3))
+    records = [Outbound("gvi.tasks.skatteverket", key, b"view") for key in keys]
+    records += [Outbound("gvi.audit", key, b"audit", [("h", b"1")]) for key in keys]
+    records.append(Outbound("gvi.completion", b"INC-1", b"snapshot", partition=3))
     producer = Producer()
     batches = asyncio.run(BatchedSend(producer).send(records))
 
@@ -35,9 +36,7 @@ def test_records_go_out_as_one_batch_per_topic_partition_each_key_where_it_belon
 
 
 def test_a_full_batch_is_handed_over_and_the_next_one_takes_the_rest() -> None:
-    records = [
-        ProducerRecord("gvi.audit", b"TASK-1", f"v{n}".encode(), partition=0) for n in range(5)
-    ]
+    records = [Outbound("gvi.audit", b"TASK-1", f"v{n}".encode(), partition=0) for n in range(5)]
     producer = Producer(room=2)
     batches = asyncio.run(BatchedSend(producer).send(records))
     assert [batch.records for batch in batches] == [2, 2, 1]
@@ -53,8 +52,8 @@ def test_a_failed_hand_over_names_its_topic() -> None:
 
     send = BatchedSend(Refusing())
     records = [
-        ProducerRecord("gvi.audit", b"TASK-1", b"a"),
-        ProducerRecord("gvi.tasks.kronofogden", b"TASK-2", b"b"),
+        Outbound("gvi.audit", b"TASK-1", b"a"),
+        Outbound("gvi.tasks.kronofogden", b"TASK-2", b"b"),
     ]
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(send.send(records))
