@@ -31,35 +31,34 @@ class BatchedSend:
     batches: list[PartitionBatch] = field(default_factory=list)
 
     async def send(self, records: Sequence[Outbound]) -> list[PartitionBatch]:
-        grouped: dict[tuple[str, int], list[Outbound]] = {}
+        grouped: dict[tuple[str, int], list[tuple[bytes, Outbound]]] = {}
         partitions: dict[str, list[int]] = {}
         for record in records:
-            self.topic = record.topic
-            partition = record.partition
+            self.topic, key, partition = record.topic, record.raw_key, record.partition
             if partition is None:
                 known = partitions.get(record.topic)
                 if known is None:
                     known = partitions[record.topic] = sorted(
                         await self.producer.partitions_for(record.topic)
                     )
-                partition = key_partitioner(record.raw_key, known, known)
-            grouped.setdefault((record.topic, partition), []).append(record)
+                partition = key_partitioner(key, known, known)
+            grouped.setdefault((record.topic, partition), []).append((key, record))
         for (topic, partition), listed in grouped.items():
             self.topic = topic
             batch, count = self.producer.create_batch(), 0
-            for record in listed:
-                if not self._append(batch, record):
+            for key, record in listed:
+                if not self._append(batch, key, record):
                     await self._hand_over(batch, topic, partition, count)
                     batch, count = self.producer.create_batch(), 0
-                    self._append(batch, record)  # a batch always takes its first record
+                    self._append(batch, key, record)  # a batch always takes its first record
                 count += 1
             await self._hand_over(batch, topic, partition, count)
         return self.batches
 
     @staticmethod
-    def _append(batch: Any, record: Outbound) -> bool:
+    def _append(batch: Any, key: bytes, record: Outbound) -> bool:
         appended = batch.append(
-            timestamp=None, key=record.raw_key, value=record.value, headers=record.headers or []
+            timestamp=None, key=key, value=record.value, headers=record.headers or []
         )
         return appended is not None
 

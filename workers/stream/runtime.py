@@ -336,12 +336,13 @@ class Runtime:
                 await self._note_unreachable(batch.topic, result)
                 continue
             self.unreachable_topics.discard(batch.topic)
-            if getattr(result, "offset", None) is not None:
+            if batch.partition >= 0:
                 self._note_end(batch.topic, batch.partition, result.offset + batch.records)
         await acknowledged(acks)
 
     async def _sent_through_topic(self, message: Outbound) -> PartitionBatch:
-        """Without a producer (tests of the agents): one message through its faust topic."""
+        """Without a producer (tests of the agents): one message through its faust topic, on
+        no known partition (-1: nothing to note as written)."""
         ack = await self.topics[message.topic].send(
             key=message.raw_key, value=message.value, headers=message.headers
         )

@@ -15,14 +15,17 @@ from workers.stream.app import create_app
 from workers.stream.changelog import Changelog, TableWrite
 
 
+def _writer(settings: Settings, name: str, producer: Producer) -> tuple[Any, Producer, Changelog]:
+    """A worker's table `name`, and a changelog writer on `producer`."""
+    _, runtime = create_app(settings)
+    return runtime.tables[name], producer, Changelog(app_on(producer))
+
+
 def test_a_write_goes_to_the_store_and_its_record_is_the_one_faust_recovers(
     tmp_path: Path,
 ) -> None:
     settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
-    _, runtime = create_app(settings)
-    table = runtime.tables["incidents"]
-    producer = Producer()
-    changelog = Changelog(app_on(producer))
+    table, producer, changelog = _writer(settings, "incidents", Producer())
     event = event_on("gvi.incidents", "INC-TEST-1", b"{}", partition=2)
     stored = b'{"incident_id":"INC-TEST-1","version":1}'
     persisted: list[tuple[Any, int]] = []
@@ -57,10 +60,8 @@ def test_a_batch_s_writes_go_out_as_one_record_batch_per_partition_in_order(
     tmp_path: Path,
 ) -> None:
     settings = Settings(broker_url="kafka://127.0.0.1:9", data_dir=tmp_path)
-    _, runtime = create_app(settings)
-    table = runtime.tables["tasks"]
-    producer = Producer(room=2)  # a full batch is sent and the next one started
-    changelog = Changelog(app_on(producer))
+    # A full batch is sent and the next one started.
+    table, producer, changelog = _writer(settings, "tasks", Producer(room=2))
     persisted: list[tuple[int, int]] = []
     table.data.set_persisted_offset = lambda tp, offset: persisted.append((tp.partition, offset))
     writes = [
