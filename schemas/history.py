@@ -1,6 +1,7 @@
 """A group's earlier incidents and the tier of response each one brought."""
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -27,8 +28,19 @@ class HistoryEntry(Contract):
     tier: int | None = Field(default=None, ge=1, le=10)
 
 
+def _oldest_first(entries: tuple[HistoryEntry, ...]) -> tuple[HistoryEntry, ...]:
+    keys = [(entry.occurred_at, entry.incident_id) for entry in entries]
+    if all(earlier <= later for earlier, later in pairwise(keys)):
+        return entries
+    return tuple(sorted(entries, key=lambda entry: (entry.occurred_at, entry.incident_id)))
+
+
 class GroupHistory(Contract):
     """The sanction history of one group."""
 
     group_id: Identifier
-    entries: tuple[HistoryEntry, ...] = Field(default=(), max_length=1000)
+    entries: Annotated[tuple[HistoryEntry, ...], AfterValidator(_oldest_first)] = Field(
+        default=(), max_length=1000
+    )
+    """Oldest first (by when each incident occurred, then its id), as validation sorts them:
+    the planner finds a tier's window by bisection."""

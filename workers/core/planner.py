@@ -1,7 +1,7 @@
 """The planner: incident, group, history and policy → tasks with reasons; diffs on a change."""
 
 import uuid
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -60,19 +60,26 @@ def qualifying_attributions(incident: IncidentFacts, policy: Policy) -> tuple[At
     return tuple(a for a in incident.attributions if a.confidence >= policy.confidence_threshold)
 
 
+_HISTORY_ORDER = attrgetter("occurred_at", "incident_id")
+_OCCURRED_AT = attrgetter("occurred_at")
+
+
 def tier_for(incident: IncidentFacts, history: GroupHistory | None, policy: Policy) -> int:
     """1 for the first sanctioned violence in the window; one above the highest tier within it."""
     if history is None:
         return 1
     occurred_at = incident.occurred_at.astimezone(UTC)
     window_start = occurred_at - timedelta(days=policy.repeat_window_days)
+    entries = history.entries
+    start = bisect_left(entries, window_start, key=_OCCURRED_AT)
+    end = bisect_left(entries, occurred_at, lo=start, key=_OCCURRED_AT)
     highest = 0
-    for entry in reversed(history.entries):
+    for index in range(end - 1, start - 1, -1):
+        entry = entries[index]
         if (
             entry.tier is not None
             and entry.tier > highest
             and entry.incident_id != incident.incident_id
-            and window_start <= entry.occurred_at < occurred_at
         ):
             highest = entry.tier
             if highest + 1 >= policy.max_tier:
@@ -403,15 +410,10 @@ def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> Gr
     """The group's history with this incident's entry added or replaced, compact and bounded:
     entries older than twice the repeat window before the newest one leave, then the oldest."""
     entries = [e for e in history.entries if e.incident_id != entry.incident_id]
-    entries.append(entry)
-    entries.sort(key=_HISTORY_ORDER)
+    insort(entries, entry, key=_HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
     first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)
     return history.model_copy(update={"entries": tuple(entries[first:])})
-
-
-_HISTORY_ORDER = attrgetter("occurred_at", "incident_id")
-_OCCURRED_AT = attrgetter("occurred_at")
 
 
 def without_incident(history: GroupHistory, incident_id: str) -> GroupHistory:

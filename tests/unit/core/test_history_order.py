@@ -111,3 +111,14 @@ def test_history_moments_are_kept_in_utc_as_the_same_instant() -> None:
     parsed = HistoryEntry.model_validate_json(entry.model_dump_json())
     assert parsed.occurred_at.tzinfo is UTC
     assert parsed == entry
+
+
+@settings(settings.get_profile("gvi-history"))
+@given(st.lists(entries, max_size=30))
+def test_a_history_read_in_any_order_is_kept_oldest_first(listed: list[HistoryEntry]) -> None:
+    written = GroupHistory.model_construct(group_id="GRP-H", entries=tuple(listed))
+    read = GroupHistory.model_validate_json(written.model_dump_json())
+    order = [(e.occurred_at, e.incident_id) for e in read.entries]
+    assert order == sorted(order)
+    assert len(read.entries) == len(listed)
+    assert {e.model_dump_json() for e in read.entries} == {e.model_dump_json() for e in listed}
