@@ -710,12 +710,16 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         before_steady = await gc_pauses(own.web_port)
         stop_scraping = asyncio.Event()
         scraper = asyncio.create_task(scrape_metrics(own.web_port, 5.0, stop_scraping))
+        steady_sampler = (
+            Sampler(worker.pid, arguments.profile_steady) if arguments.profile_steady else None
+        )
         steady = [
             await steady_rate(
                 bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now, worker.pid
             )
             for rate in ((10.0, 100.0) if arguments.seconds > 0 else ())
         ]
+        steady_profile = steady_sampler.stop() if steady_sampler is not None else None
         stop_scraping.set()
         scrapes = await scraper
         steady_pauses = pauses_between(before_steady, await gc_pauses(own.web_port))
@@ -783,6 +787,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "changelog_writes": round(writes / len(queued), 1),
         },
         "worker_profile_of_the_catch_up": profile.lines() if profile is not None else None,
+        "worker_profile_of_the_steady_rates": (
+            steady_profile.lines() if steady_profile is not None else None
+        ),
         "worker_peak_rss_mib": round(rss / 1024, 1),
         "worker_peak_rss_at_last_task_mib": round(rss_at_last_task / 1024, 1),
         "open_tasks_at_peak": tasks_so_far,
@@ -818,14 +825,20 @@ def main() -> int:
         type=Path,
         help="sample the worker with py-spy during the catch-up; its stacks go to this file",
     )
+    parser.add_argument(
+        "--profile-steady",
+        type=Path,
+        help="sample the worker with py-spy during the steady rates; its stacks go to this file",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, running_broker(Path(scratch)) as url:
         settings = Settings(broker_url=url, topic_prefix="bench.", app_id=f"bench-{os.getpid()}")
         report = asyncio.run(run(settings, Path(scratch), arguments))
     print(json.dumps(report, indent=2))
     print(table(report))
-    if report["worker_profile_of_the_catch_up"]:
-        print("\n".join(report["worker_profile_of_the_catch_up"]))
+    for profile in ("worker_profile_of_the_catch_up", "worker_profile_of_the_steady_rates"):
+        if report[profile]:
+            print("\n".join(report[profile]))
     return 0
 
 
