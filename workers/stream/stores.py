@@ -10,8 +10,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from schemas.rejection import Refused, RejectionCode
+from workers.core.records import GroupPlans
 from workers.stream.changelog import TableWrite
 from workers.stream.pending import PENDING, UNWRITTEN
+from workers.stream.stored_history import group_plans_json
 
 Record = TypeVar("Record", bound=BaseModel)
 PARSED_KEPT = 256
@@ -28,6 +30,8 @@ def stored_json(record: BaseModel) -> bytes:
     """The JSON bytes a table keeps of `record`: without its null fields (a fifth of a task's
     bytes), which every stored model reads back as their default, None
     (tests/unit/stream/test_stored_json.py). Records written with their nulls read the same."""
+    if isinstance(record, GroupPlans):
+        return group_plans_json(record)
     return record.model_dump_json(exclude_none=True).encode("utf-8")
 
 
