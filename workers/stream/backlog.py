@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 PIPELINE = ("incident-intake", "group-planning", "task-state", "completion")
 """The stages an incident passes through, in order; each feeds the ones after it."""
-LOOK_EVERY_SECONDS = 0.01
-"""How long a look at the later stages' lags holds (a look reads every assigned partition)."""
+LOOK_EVERY_SECONDS = 0.05
+"""How long a look at the later stages' lags holds before a batch: a look reads every assigned
+partition (about 100 with the default catalogue), and looking before every batch took about 2 %
+of the worker's CPU at 100 incidents/s. A stage that waits looks again after every batch."""
 
 
 def lag_of(
@@ -29,8 +31,10 @@ def lag_of(
         if partition[0] not in wanted or (partition[0], partition[1]) in revoked:
             continue
         run = last_handled.get((partition[0], partition[1]))
+        if run is None:
+            continue
         end = highwater(partition)
-        if run is not None and end is not None:
+        if end is not None:
             lag += max(0, end - run[1] - 1)
     return lag
 
@@ -84,7 +88,7 @@ class Backlogs:
             return 0.0
         started = time.monotonic()
         deadline = started + self.most_seconds
-        while self.busiest_later(agent) is not None:
+        while self.busiest_later(agent, fresh=True) is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 break

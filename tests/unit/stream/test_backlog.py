@@ -69,6 +69,23 @@ def test_a_stage_waits_until_the_later_stage_caught_up() -> None:
     assert after_catch_up >= -0.001  # not before the lag fell to the limit
 
 
+def test_a_waiting_stage_looks_again_after_every_batch_not_only_when_its_look_expires() -> None:
+    async def scenario() -> bool:
+        lags = {"task-state": 800}
+        found = backlogs(lags)
+        waiting = asyncio.create_task(found.later_stages_first("group-planning"))
+        await asyncio.sleep(0)  # it looked, and waits for a batch
+        lags["task-state"] = 0
+        found.batch_done()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        done = waiting.done()
+        await waiting
+        return done
+
+    assert asyncio.run(scenario())
+
+
 def test_a_stalled_later_stage_slows_an_earlier_one_but_never_stops_it() -> None:
     found = backlogs({"completion": 10_000}, most_seconds=0.1)
     waited = asyncio.run(found.later_stages_first("incident-intake"))
