@@ -25,6 +25,7 @@ STAGES = (
     ("state writes: stores and changelog records", "Runtime._made (workers/stream/runtime.py"),
     ("aiokafka producer: produce requests", "(aiokafka/producer/"),
     ("aiokafka connections: read responses", "AIOKafkaConnection._read ("),
+    ("batch runner around the handlers: queue, lags, acks", "run_batches (workers/stream/"),
     ("faust streams: take events from the consumer", "(faust/"),
 )
 """Each sample counts for the first stage one of its frames belongs to (frame name prefixes)."""
