@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from itertools import pairwise
+from operator import attrgetter
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -28,11 +29,14 @@ class HistoryEntry(Contract):
     tier: int | None = Field(default=None, ge=1, le=10)
 
 
+HISTORY_ORDER = attrgetter("occurred_at", "incident_id")
+"""The order of a group's history: when each incident occurred, then its id."""
+
+
 def _oldest_first(entries: tuple[HistoryEntry, ...]) -> tuple[HistoryEntry, ...]:
-    keys = [(entry.occurred_at, entry.incident_id) for entry in entries]
-    if all(earlier <= later for earlier, later in pairwise(keys)):
+    if all(HISTORY_ORDER(a) <= HISTORY_ORDER(b) for a, b in pairwise(entries)):
         return entries
-    return tuple(sorted(entries, key=lambda entry: (entry.occurred_at, entry.incident_id)))
+    return tuple(sorted(entries, key=HISTORY_ORDER))
 
 
 class GroupHistory(Contract):

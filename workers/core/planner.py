@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.common import built
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.group import GroupMember, GroupProfile
-from schemas.history import GroupHistory, HistoryEntry
+from schemas.history import HISTORY_ORDER, GroupHistory, HistoryEntry
 from schemas.incident import Attribution, IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, SubjectKind, TaskKind, TaskSubject
@@ -60,7 +60,6 @@ def qualifying_attributions(incident: IncidentFacts, policy: Policy) -> tuple[At
     return tuple(a for a in incident.attributions if a.confidence >= policy.confidence_threshold)
 
 
-_HISTORY_ORDER = attrgetter("occurred_at", "incident_id")
 _OCCURRED_AT = attrgetter("occurred_at")
 
 
@@ -410,7 +409,7 @@ def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> Gr
     """The group's history with this incident's entry added or replaced, compact and bounded:
     entries older than twice the repeat window before the newest one leave, then the oldest."""
     entries = [e for e in history.entries if e.incident_id != entry.incident_id]
-    insort(entries, entry, key=_HISTORY_ORDER)
+    insort(entries, entry, key=HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
     first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)
     return history.model_copy(update={"entries": tuple(entries[first:])})
