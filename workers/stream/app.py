@@ -146,7 +146,9 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     web.register(app, runtime)
     recovery_watchdog.register(app, settings.recovery_stall_seconds)
     stuck_events.register(app, settings.stuck_event_seconds, runtime.batches_in_flight)
-    partition_watchdog.register(app, settings.partition_stall_seconds, runtime.batches_in_flight)
+    partition_watchdog.register(
+        app, settings.partition_stall_seconds, runtime.batches_in_flight, runtime.handled.runs
+    )
     return app, runtime
 
 

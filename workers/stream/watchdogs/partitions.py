@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
-import faust
 import structlog
-from faust.types import TP, Message
+from faust.types import TP
 
 from workers.faust_fixes.internals import buffered_partitions, committed_offsets, force_rebalance
 from workers.stream.exits import crash_within
@@ -25,29 +24,30 @@ class PartitionsStalled(RuntimeError):
 
 @dataclass
 class PartitionProgress:
-    """How far this worker has read one partition, and when that last moved."""
+    """How far this worker had read one partition at the last look, and when that last moved."""
 
     moved_at: float
-    delivered: int | None = None
+    read_to: int = -1
+
+
+Runs = Mapping[tuple[str, int], tuple[int, int]]
+"""Per partition, the run of offsets the agents have handled (`runtime.HandledRuns.runs`)."""
 
 
 @dataclass
 class StreamPartitions:
-    """Which assigned stream partitions have messages that nobody has read for `limit` seconds.
+    """Which assigned stream partitions have messages that nobody has handled for `limit`
+    seconds.
 
     A partition is behind when the broker's end offset is past both the committed offset and
-    the last offset delivered to an agent; it stalls when it stays behind, without any delivery,
-    for `limit` seconds.
+    the last offset an agent handled; it stalls when it stays behind, without moving, for
+    `limit` seconds. The batch runner's handled runs say how far the agents got, looked at
+    once per check: no work per message.
     """
 
     limit: float
     progress: dict[TP, PartitionProgress] = field(default_factory=dict)
     generation: int = -1
-
-    def delivered(self, tp: TP, offset: int, now: float) -> None:
-        known = self.progress.setdefault(tp, PartitionProgress(moved_at=now))
-        known.moved_at = now
-        known.delivered = offset if known.delivered is None else max(known.delivered, offset)
 
     def restart(self, generation: int = -1) -> None:
         """Forget all progress, e.g. after a rebalance: every partition starts over."""
@@ -60,6 +60,7 @@ class StreamPartitions:
         assigned: set[TP],
         committed: Mapping[TP, int | None],
         ends: Mapping[TP, int],
+        handled: Runs,
     ) -> dict[TP, float]:
         """Each partition that is behind, with the seconds since it last moved."""
         for tp in set(self.progress) - assigned:
@@ -67,9 +68,10 @@ class StreamPartitions:
         behind: dict[TP, float] = {}
         for tp in assigned:
             known = self.progress.setdefault(tp, PartitionProgress(moved_at=now))
-            read_to = max(
-                committed.get(tp) or 0, known.delivered + 1 if known.delivered is not None else 0
-            )
+            run = handled.get((tp.topic, tp.partition))
+            read_to = max(committed.get(tp) or 0, run[1] + 1 if run is not None else 0)
+            if read_to != known.read_to:
+                known.moved_at, known.read_to = now, read_to
             end = ends.get(tp)
             if end is None or end <= read_to:
                 known.moved_at = now
@@ -78,24 +80,14 @@ class StreamPartitions:
         return behind
 
 
-class DeliveredOffsets(faust.Sensor):
-    """Feeds every message delivered to the agents into a `StreamPartitions`."""
-
-    def __init__(self, partitions: StreamPartitions, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.partitions = partitions
-
-    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
-        self.partitions.delivered(TP(tp.topic, tp.partition), offset, monotonic())
-
-
-def register(app: Any, limit: float, in_flight: BatchesInFlight) -> StreamPartitions:
+def register(app: Any, limit: float, in_flight: BatchesInFlight, handled: Runs) -> StreamPartitions:
     """Check the assigned stream partitions every few seconds; force a rebalance on a stall."""
     partitions = StreamPartitions(limit=limit)
     budget = RebalanceBudget(limit=limit)
-    app.sensors.add(DeliveredOffsets(partitions))
     interval = max(2.0, min(10.0, limit / 3))
-    run_every(app, interval, lambda: _check(app, partitions, budget, in_flight), "partitions")
+    run_every(
+        app, interval, lambda: _check(app, partitions, budget, in_flight, handled), "partitions"
+    )
     return partitions
 
 
@@ -104,6 +96,7 @@ async def _check(
     partitions: StreamPartitions,
     budget: RebalanceBudget,
     in_flight: BatchesInFlight,
+    handled: Runs,
 ) -> None:
     now = monotonic()
     consumer = app.consumer
@@ -124,7 +117,7 @@ async def _check(
         return
     ends_raw = await asyncio.wait_for(consumer.highwaters(*assigned), timeout=30)
     ends = {TP(tp.topic, tp.partition): int(end) for tp, end in ends_raw.items()}
-    behind = partitions.behind(now, assigned, committed_offsets(consumer), ends)
+    behind = partitions.behind(now, assigned, committed_offsets(consumer), ends, handled)
     action = budget.decide(max(behind.values(), default=0.0), now)
     if action is None:
         return
