@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,8 +95,8 @@ class Store(Generic[Record]):
         self, tests: Sequence[Callable[[bytes], bool]]
     ) -> list[list[tuple[str, Record]]]:
         """In one pass over the worker's records, those whose stored bytes pass each of `tests`
-        (one list per test), giving the event loop back every `SCAN_SLICE` records: a timer
-        over 60,000 tasks never holds the agents up for the whole table."""
+        (one list per test), giving the event loop back between short slices (`sliced`): a
+        timer over 60,000 tasks never holds the agents up for the whole table."""
         found: list[list[tuple[str, Record]]] = [[] for _ in tests]
         async for key, stored in sliced(self.table):
             for test, passed in zip(tests, found, strict=True):
@@ -112,17 +113,33 @@ class Store(Generic[Record]):
 
 
 SCAN_SLICE = 500
-"""Records a timer or a `/metrics` scrape reads before it gives the event loop back."""
+SCAN_SLICE_SECONDS = 0.002
+"""Most records, and longest time, a timer or a `/metrics` recount reads before it gives the
+event loop back."""
+SCAN_PAUSE_SECONDS = 0.002
+"""How long it then leaves the event loop to the agents before it reads on."""
 
 
-async def sliced(table: Any) -> AsyncIterator[tuple[str, bytes]]:
-    """Every (key, stored bytes) of `table` (a copy: safe to write during), giving the event
-    loop back every `SCAN_SLICE` records."""
-    for n, (key, stored) in enumerate(list(table.items()), start=1):
+async def sliced(
+    table: Any, clock: Callable[[], float] = time.perf_counter
+) -> AsyncIterator[tuple[str, bytes]]:
+    """Every (key, stored bytes) of `table` (a copy: safe to write during), pausing for
+    `SCAN_PAUSE_SECONDS` after each slice of `SCAN_SLICE` records or `SCAN_SLICE_SECONDS` of
+    reading (the caller's work on each record included).
+
+    The deadline timer's pass over 60,000 tasks takes about half a second of CPU. Given back
+    only every 500 records (`asyncio.sleep(0)`), it ran one slice of several milliseconds in
+    every turn of the event loop while it lasted, so each step of an incident waited behind
+    one: at 10 incidents/s one incident in a hundred took 400-500 ms (docs/benchmarks.md).
+    Paused, it leaves the loop to the agents for as long as it has just taken."""
+    slice_ends, read = clock() + SCAN_SLICE_SECONDS, 0
+    for key, stored in list(table.items()):
         if stored:
             yield key, stored
-        if n % SCAN_SLICE == 0:
-            await asyncio.sleep(0)
+        read += 1
+        if read >= SCAN_SLICE or clock() >= slice_ends:
+            await asyncio.sleep(SCAN_PAUSE_SECONDS)
+            slice_ends, read = clock() + SCAN_SLICE_SECONDS, 0
 
 
 @dataclass

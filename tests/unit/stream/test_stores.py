@@ -1,6 +1,7 @@
 """Typed stores: records kept as JSON bytes, read back as models; the app's tables are raw."""
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -17,7 +18,7 @@ from workers.core.records import GroupTaskLines
 from workers.settings import Settings
 from workers.stream.app import TABLES, create_app
 from workers.stream.changelog import InProcessTables, TableWrite
-from workers.stream.stores import SCAN_SLICE, Store, Writes
+from workers.stream.stores import SCAN_SLICE, Store, Writes, sliced
 
 
 def _make(change: Any, *arguments: Any) -> None:
@@ -107,6 +108,35 @@ def test_a_pass_over_the_table_sorts_records_out_and_gives_the_event_loop_back()
     assert len(every) == 1200, "an empty value is no record"
     assert all(isinstance(record, GroupProfile) for _, record in every)
     assert len(turns) >= 1200 // SCAN_SLICE, "another task ran between the slices"
+
+
+def test_a_slow_pass_pauses_after_each_slice_of_time_not_only_of_records() -> None:
+    """Each record costs the reader 0.5 ms here (a clock that moves on per reading): the pass
+    pauses after every 2 ms of reading, long before `SCAN_SLICE` records."""
+    table = {f"TASK-{n}": b"{}" for n in range(40)}
+    ticks = itertools.count()
+    read: list[str] = []
+    pauses: list[int] = []
+
+    def clock() -> float:
+        return next(ticks) * 0.0005
+
+    async def run() -> None:
+        async def other_agent() -> None:
+            while True:
+                pauses.append(len(read))
+                await asyncio.sleep(0)
+
+        running = asyncio.ensure_future(other_agent())
+        async for key, _ in sliced(table, clock):
+            read.append(key)
+        running.cancel()
+
+    asyncio.run(run())
+    assert read == list(table)
+    resumed_at = sorted(set(pauses) - {0})
+    assert resumed_at[:3] == [4, 8, 12], "the loop is given back after every 2 ms of reading"
+    assert len(resumed_at) >= 9
 
 
 def test_a_change_is_written_only_when_its_json_bytes_differ_from_those_stored() -> None:
