@@ -23,12 +23,13 @@ class Batch:
 
 class Producer:
     """Takes batches as aiokafka's producer does, and acknowledges the n-th sent batch at
-    offset 40 + n (its first record's offset)."""
+    offset `first_offset` + n (its first record's offset)."""
 
     def __init__(self, room: int = 100) -> None:
         self.room = room
         self.sent: list[tuple[str, bytes | None, bytes | None, int | None]] = []
         self.batches = 0
+        self.first_offset = 40
 
     def create_batch(self) -> Batch:
         return Batch(self.room)
@@ -41,7 +42,9 @@ class Producer:
         self.batches += 1
         acknowledged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         acknowledged.set_result(
-            SimpleNamespace(topic=topic, partition=partition, offset=40 + self.batches)
+            SimpleNamespace(
+                topic=topic, partition=partition, offset=self.first_offset + self.batches
+            )
         )
         return acknowledged
 

@@ -275,6 +275,15 @@ class Runtime:
             return
         if created:
             log.error("topics were missing; created them again", topics=created)
+            self.forget_written_ends(created)
+
+    def forget_written_ends(self, topics: Iterable[str]) -> None:
+        """Forget where this worker wrote to `topics`: they were created again, and their
+        offsets start over (a noted end left above them would make a later stage look behind,
+        and the earlier ones wait before every batch)."""
+        gone = set(topics)
+        for written in [written for written in self.written_ends if written[0] in gone]:
+            del self.written_ends[written]
 
     async def send(
         self,
@@ -337,7 +346,7 @@ class Runtime:
                 continue
             self.unreachable_topics.discard(batch.topic)
             if batch.partition >= 0:
-                self._note_end(batch.topic, batch.partition, result.offset + batch.records)
+                self._note_end(batch.topic, batch.partition, result.offset, batch.records)
         await acknowledged(acks)
 
     async def _sent_through_topic(self, message: Outbound) -> PartitionBatch:
@@ -348,8 +357,12 @@ class Runtime:
         )
         return PartitionBatch(message.topic, -1, 1, ack)
 
-    def _note_end(self, topic: str, partition: int, end: int) -> None:
-        if end > self.written_ends.get((topic, partition), 0):
+    def _note_end(self, topic: str, partition: int, first: int, records: int) -> None:
+        """Note where a batch was written: the end moves only forward (flushes of two agents
+        are acknowledged in any order), unless the batch is a partition's very first: the
+        topic was created again (by another worker, or by hand), and the noted end is gone."""
+        end = first + records
+        if end > self.written_ends.get((topic, partition), 0) or first == 0:
             self.written_ends[(topic, partition)] = end
 
     async def _note_unreachable(self, topic: str, error: BaseException) -> None:
