@@ -51,6 +51,17 @@ def reminders(
     ]
 
 
+def next_attention(record: TaskRecord, policy: Policy) -> datetime | None:
+    """The first moment at which `overdue` or `reminders` act on this task (None: never): its
+    reminder point while it is open, not reminded and before its deadline, else its deadline
+    while it is open and not flagged overdue. Before it, the timer has nothing to do for it."""
+    task = record.task
+    if task.status not in OPEN_STATUSES or task.overdue:
+        return None
+    due = reminder_due_at(task, policy) if record.reminded_at is None else None
+    return due if due is not None and due < task.deadline else task.deadline
+
+
 def expired_parked_updates(
     waiting: Iterable[tuple[str, ParkedUpdates]], owned: Owned, wait: timedelta, now: datetime
 ) -> list[Output]:

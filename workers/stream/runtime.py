@@ -28,6 +28,7 @@ from workers.faust_fixes.internals import aiokafka_producer
 from workers.settings import Settings
 from workers.stream.backlog import Backlogs
 from workers.stream.changelog import InProcessTables, TableWrite, TableWriter
+from workers.stream.due_watch import DueWatch
 from workers.stream.exits import crash_within
 from workers.stream.metrics import WorkerMetrics
 from workers.stream.outbound import Outbound, messages_of
@@ -141,6 +142,8 @@ class Runtime:
     """The batches the agents handle now (the stuck-event and partition watchdogs read it)."""
     task_tally: TaskTally = field(init=False)
     """The task gauges' counts, moved by every task write (`_put`)."""
+    due_watch: DueWatch = field(default_factory=DueWatch)
+    """When the deadline timer may next have work, moved earlier by every task write."""
     written_ends: dict[tuple[str, int], int] = field(default_factory=dict)
     """Per partition, one past the last offset this worker's outputs were written at: a later
     stage's lag counts them before its consumer's next fetch reports them (`backlog`)."""
@@ -224,6 +227,7 @@ class Runtime:
                 else partition_of(write.key, self.settings.partitions)
             )
             self.task_tally.replace(partition, replaced, write.stored)
+            self.due_watch.written(write.stored)
 
     def _add(self, batch: PendingBatch, outputs: tuple[Output, ...]) -> None:
         batch.add(outputs, self._messages_of(outputs))

@@ -1,6 +1,8 @@
 """Typed stores over faust tables: each table keeps one record model, as its JSON bytes."""
 
 import asyncio
+import functools
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -11,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from schemas.rejection import Refused, RejectionCode
+from schemas.task import OPEN_STATUSES
 from workers.core.records import GroupPlans
 from workers.stream.changelog import TableWrite
 from workers.stream.pending import PENDING, UNWRITTEN
@@ -92,13 +95,18 @@ class Store(Generic[Record]):
                     yield key, record
 
     async def sorted_out(
-        self, tests: Sequence[Callable[[bytes], bool]]
+        self,
+        tests: Sequence[Callable[[bytes], bool]],
+        each: Callable[[str, bytes], None] | None = None,
     ) -> list[list[tuple[str, Record]]]:
         """In one pass over the worker's records, those whose stored bytes pass each of `tests`
         (one list per test), giving the event loop back between short slices (`sliced`): a
-        timer over 60,000 tasks never holds the agents up for the whole table."""
+        timer over 60,000 tasks never holds the agents up for the whole table. `each` sees
+        every record read."""
         found: list[list[tuple[str, Record]]] = [[] for _ in tests]
         async for key, stored in sliced(self.table):
+            if each is not None:
+                each(key, stored)
             for test, passed in zip(tests, found, strict=True):
                 if test(stored):
                     record = self.get(key)
@@ -235,3 +243,37 @@ def past_reminder(now: datetime, share: float) -> Callable[[bytes], bool]:
 def not_yet_sent(stored: bytes) -> bool:
     """A cheap test of a stored task record, before it is parsed: kept as created."""
     return b'"status":"created"' in stored
+
+
+STATUS = re.compile(rb'"status":"([^"]+)"')
+OPEN = frozenset(status.value.encode() for status in OPEN_STATUSES)
+MOMENTS = re.compile(rb'"created_at":"([^"]+)","deadline":"([^"]+)"')
+
+
+def attention_at(stored: bytes, share: float | None) -> float:
+    """When the timer may first have to act on a stored task record, read from its bytes
+    before it is parsed (seconds since the epoch; infinite: never). No later than the core's
+    `deadlines.next_attention` for any playbook whose reminder share is at least `share` (the
+    earliest of all playbooks'); a record these bytes do not say enough about is due at once.
+    Every task write reads it (`DueWatch.written`): about 3.5 µs."""
+    status = STATUS.search(stored)
+    if status is None:
+        return -math.inf
+    if status.group(1) not in OPEN or b'"overdue":false' not in stored:
+        return math.inf
+    moments = MOMENTS.search(stored)
+    if moments is None:
+        return -math.inf
+    created, deadline = moments.groups()
+    if share is None or b'"reminded_at":"' in stored:
+        return _moment(deadline, deadline, 1.0)
+    return _moment(created, deadline, min(share, 1.0))
+
+
+@functools.lru_cache(maxsize=4096)
+def _moment(created: bytes, deadline: bytes, share: float) -> float:
+    """`share` of the way from `created` to `deadline`, as the core computes it (the tasks of
+    one incident share their moments, so most are parsed once)."""
+    start = datetime.fromisoformat(created.decode())
+    end = datetime.fromisoformat(deadline.decode())
+    return (start + (end - start) * share).timestamp()

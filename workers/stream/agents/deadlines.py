@@ -1,7 +1,7 @@
 """Deadlines: a timer finds overdue tasks, tasks not yet sent, and long-parked updates and
 incidents (`workers/core/deadlines.py` decides which), and asks the agent that owns each to act."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -9,12 +9,13 @@ import structlog
 from events.partitioning import partition_of
 from workers.core import deadlines
 from workers.core.records import ParkedIncident, ParkedUpdates, TaskRecord
-from workers.stream.metrics import owned_partitions
+from workers.stream.metrics import owned_partitions, readiness
 from workers.stream.runtime import Runtime, delivery_failure, utc_now
 from workers.stream.stores import Store, not_yet_sent, past_deadline, past_reminder
 
 log = structlog.get_logger("gvi.deadlines")
 MAX_SENT_LATE_PER_CHECK = 500
+Kept = tuple[str, TaskRecord]
 
 
 def _nothing(stored: bytes) -> bool:
@@ -54,6 +55,35 @@ def register(app: Any, runtime: Runtime) -> None:
                 "tasks sent late to their recipient", recipient=recipient, count=len(disclosures)
             )
 
+    async def sort_out_tasks(
+        now: datetime, owned: deadlines.Owned
+    ) -> tuple[list[Kept], list[Kept], list[Kept]]:
+        """The tasks past their deadline, at their reminder point, and not yet sent; none
+        without reading the table while nothing can be due (`DueWatch`)."""
+        earliest, watch = runtime.policies.earliest_reminder_share(), runtime.due_watch
+        if watch.nothing_due(now.timestamp(), earliest):
+            return [], [], []
+        reminding = past_reminder(now, earliest) if earliest is not None else _nothing
+        trusted = readiness(app)["ready"]
+        passing = watch.begin(earliest, trusted, now.timestamp(), owned)
+        try:
+            late, due, unsent = await tasks.sorted_out(
+                [past_deadline(now), reminding, not_yet_sent], passing.saw
+            )
+        except BaseException:
+            watch.abandon(passing)
+            raise
+        for key, record in (*late, *due):
+            moment = deadlines.next_attention(record, policy_of(record.task))
+            if moment is not None and owned(key):
+                passing.due_at(moment.timestamp())
+        watch.end(passing)
+        return late, due, unsent
+
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def tables_recovered(sender: Any, **signal: Any) -> None:
+        runtime.due_watch.invalidate()
+
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
     async def check_deadlines() -> None:
         await runtime.policy_known(None)  # each task's reminder share is its playbook's
@@ -62,9 +92,7 @@ def register(app: Any, runtime: Runtime) -> None:
         group_owned = owned_on(runtime.catalogue.group_work.name)
         given_up = deadlines.given_up_incidents(waiting_incidents, group_owned, incident_wait, now)
         expired = deadlines.expired_parked_updates(parked.items(), owned, parked_wait, now)
-        earliest = runtime.policies.earliest_reminder_share()
-        reminding = past_reminder(now, earliest) if earliest is not None else _nothing
-        late, due, unsent = await tasks.sorted_out([past_deadline(now), reminding, not_yet_sent])
+        late, due, unsent = await sort_out_tasks(now, owned)
         flagged = deadlines.overdue(late, owned, now)
         reminded = deadlines.reminders(due, owned, policy_of, now)
         await runtime.emit([*given_up, *expired, *flagged, *reminded])
