@@ -67,6 +67,13 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.deadline_ticks = Counter(
+            "gvi_deadline_ticks",
+            "Ticks of the deadline timer, by whether it read the task table (`pass`) or knew "
+            "that nothing could be due (`skipped`)",
+            ["outcome"],
+            registry=registry,
+        )
         self.changelog_applied = Counter(
             "gvi_table_changelog_records_applied",
             "Changelog records applied to a table: at recovery, and as a standby replica",

@@ -62,7 +62,9 @@ def register(app: Any, runtime: Runtime) -> None:
         without reading the table while nothing can be due (`DueWatch`)."""
         earliest, watch = runtime.policies.earliest_reminder_share(), runtime.due_watch
         if watch.nothing_due(now.timestamp(), earliest):
+            runtime.metrics.deadline_ticks.labels("skipped").inc()
             return [], [], []
+        runtime.metrics.deadline_ticks.labels("pass").inc()
         reminding = past_reminder(now, earliest) if earliest is not None else _nothing
         trusted = readiness(app)["ready"]
         passing = watch.begin(earliest, trusted, now.timestamp(), owned)
