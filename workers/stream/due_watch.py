@@ -15,18 +15,16 @@ class Pass:
     epoch: int
     share: float | None
     trusted: bool
-    now: float
     owned: Callable[[str], bool]
     next_due: float = math.inf
     unsent: bool = False
 
-    def saw(self, key: str, stored: bytes) -> None:
-        """A record the pass read. A candidate (due by its bytes) is left to `due_at`, with the
-        moment the core gives it once parsed; a record of another worker's partition never
-        waits to be sent here."""
-        moment = attention_at(stored, self.share)
-        if moment > self.now or moment == -math.inf:
-            self.next_due = min(self.next_due, moment)
+    def saw(self, key: str, stored: bytes, candidate: bool) -> None:
+        """A record the pass read. A candidate (its bytes passed a filter) is left to `due_at`,
+        with the moment the core gives it once parsed; a record of another worker's partition
+        never waits to be sent here."""
+        if not candidate:
+            self.next_due = min(self.next_due, attention_at(stored, self.share))
         self.unsent = self.unsent or (not_yet_sent(stored) and self.owned(key))
 
     def due_at(self, moment: float) -> None:
@@ -42,23 +40,32 @@ class DueWatch:
     At 60,000 open tasks a pass takes about half a second of CPU every 30 s, and every step of
     an incident in flight waits behind its slices. While no task can be past its deadline or
     its reminder point, and none waits to be sent, the pass finds nothing: it is skipped. A
-    pass is trusted only when it ran on recovered tables; a rebalance (`invalidate`), a change
-    of the earliest reminder share, or a record kept as created makes the next tick pass again.
+    pass is trusted only when it ran on recovered tables; a rebalance (a new consumer
+    generation, or faust's signal that the tables are recovered: `invalidate`), a change of the
+    earliest reminder share, or a record kept as created makes the next tick pass again.
     """
 
     next_due: float = -math.inf
     unsent: bool = True
     share: float | None = None
+    generation: int | None = None
+    """The consumer generation whose tables the last pass read."""
     epoch: int = 0
     passing: list[Pass] = field(default_factory=list)
 
-    def nothing_due(self, now: float, share: float | None) -> bool:
-        return share == self.share and not self.unsent and now < self.next_due
+    def nothing_due(self, now: float, share: float | None, generation: int | None = None) -> bool:
+        if share != self.share or generation != self.generation:
+            return False
+        return not self.unsent and now < self.next_due
 
-    def begin(
-        self, share: float | None, trusted: bool, now: float, owned: Callable[[str], bool]
-    ) -> Pass:
-        started = Pass(self.epoch, share, trusted, now, owned)
+    def generation_is(self, generation: int | None) -> None:
+        """The consumer generation now: a new one invalidates what the last passes learnt."""
+        if generation != self.generation:
+            self.generation = generation
+            self.invalidate()
+
+    def begin(self, share: float | None, trusted: bool, owned: Callable[[str], bool]) -> Pass:
+        started = Pass(self.epoch, share, trusted, owned)
         self.passing.append(started)
         return started
 

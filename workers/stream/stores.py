@@ -97,21 +97,23 @@ class Store(Generic[Record]):
     async def sorted_out(
         self,
         tests: Sequence[Callable[[bytes], bool]],
-        each: Callable[[str, bytes], None] | None = None,
+        each: Callable[[str, bytes, bool], None] | None = None,
     ) -> list[list[tuple[str, Record]]]:
         """In one pass over the worker's records, those whose stored bytes pass each of `tests`
         (one list per test), giving the event loop back between short slices (`sliced`): a
         timer over 60,000 tasks never holds the agents up for the whole table. `each` sees
-        every record read."""
+        every record read, and whether it passed any test."""
         found: list[list[tuple[str, Record]]] = [[] for _ in tests]
         async for key, stored in sliced(self.table):
-            if each is not None:
-                each(key, stored)
+            matched = False
             for test, passed in zip(tests, found, strict=True):
                 if test(stored):
+                    matched = True
                     record = self.get(key)
                     if record is not None:
                         passed.append((key, record))
+            if each is not None:
+                each(key, stored, matched)
         return found
 
     def remember(self, key: str, stored: Any, record: Record) -> None:

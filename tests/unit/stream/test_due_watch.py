@@ -109,10 +109,10 @@ NOW = DUE - 100.0
 EVERYWHERE = lambda key: True  # noqa: E731
 
 
-def _passed(watch: DueWatch, *stored: bytes, now: float = NOW, share: float = 0.5) -> None:
-    passing = watch.begin(share, True, now, EVERYWHERE)
+def _passed(watch: DueWatch, *stored: bytes, share: float = 0.5) -> None:
+    passing = watch.begin(share, True, EVERYWHERE)
     for n, record in enumerate(stored):
-        passing.saw(f"TASK-{n}", record)
+        passing.saw(f"TASK-{n}", record, False)
     watch.end(passing)
 
 
@@ -131,19 +131,19 @@ def test_a_new_earliest_share_a_rebalance_or_a_failed_pass_makes_the_next_tick_p
     watch.invalidate()
     assert not watch.nothing_due(NOW, 0.5)
     _passed(watch, STORED)
-    watch.abandon(watch.begin(0.5, True, NOW, EVERYWHERE))
+    watch.abandon(watch.begin(0.5, True, EVERYWHERE))
     assert not watch.nothing_due(NOW, 0.5)
 
 
 def test_a_pass_before_the_tables_were_recovered_or_across_a_rebalance_is_not_kept() -> None:
     watch = DueWatch()
-    early = watch.begin(0.5, False, NOW, EVERYWHERE)
-    early.saw("TASK-0", STORED)
+    early = watch.begin(0.5, False, EVERYWHERE)
+    early.saw("TASK-0", STORED, False)
     watch.end(early)
     assert not watch.nothing_due(NOW, 0.5)
-    across = watch.begin(0.5, True, NOW, EVERYWHERE)
+    across = watch.begin(0.5, True, EVERYWHERE)
     watch.invalidate()
-    across.saw("TASK-0", STORED)
+    across.saw("TASK-0", STORED, False)
     watch.end(across)
     assert not watch.nothing_due(NOW, 0.5)
 
@@ -155,8 +155,8 @@ def test_a_write_brings_the_next_tick_forward_also_when_made_during_a_pass() -> 
     watch.written(stored_json(sooner))
     assert not watch.nothing_due(attention_at(stored_json(sooner), 0.5), 0.5)
     during = DueWatch()
-    passing = during.begin(0.5, True, NOW, EVERYWHERE)
-    passing.saw("TASK-0", STORED)
+    passing = during.begin(0.5, True, EVERYWHERE)
+    passing.saw("TASK-0", STORED, False)
     during.written(stored_json(sooner))
     during.end(passing)
     assert not during.nothing_due(attention_at(stored_json(sooner), 0.5), 0.5)
@@ -172,9 +172,9 @@ def test_a_task_of_this_worker_waiting_to_be_sent_makes_every_tick_pass() -> Non
     _passed(watch, STORED, waiting)
     assert not watch.nothing_due(NOW, 0.5)
     elsewhere = DueWatch()
-    passing = elsewhere.begin(0.5, True, NOW, lambda key: key != "TASK-1")
-    passing.saw("TASK-0", STORED)
-    passing.saw("TASK-1", waiting)
+    passing = elsewhere.begin(0.5, True, lambda key: key != "TASK-1")
+    passing.saw("TASK-0", STORED, False)
+    passing.saw("TASK-1", waiting, False)
     elsewhere.end(passing)
     assert elsewhere.nothing_due(NOW, 0.5), "another worker's partition sends its own"
     elsewhere.written(waiting)
@@ -186,9 +186,21 @@ def test_a_candidate_is_left_to_the_core_s_exact_moment() -> None:
     bytes, the timer gives the core's moment, and the ticks before it skip."""
     watch = DueWatch()
     now = attention_at(STORED, 0.25) + 1
-    passing = watch.begin(0.25, True, now, EVERYWHERE)
-    passing.saw("TASK-0", STORED)
+    passing = watch.begin(0.25, True, EVERYWHERE)
+    passing.saw("TASK-0", STORED, True)
     passing.due_at(DUE)
     watch.end(passing)
     assert watch.nothing_due(now + 1, 0.25)
     assert not watch.nothing_due(DUE, 0.25)
+
+
+def test_a_new_consumer_generation_makes_the_next_tick_pass() -> None:
+    watch = DueWatch()
+    watch.generation_is(4)
+    _passed(watch, STORED)
+    assert watch.nothing_due(NOW, 0.5, 4)
+    assert not watch.nothing_due(NOW, 0.5, 5), "partitions may have come in without a write"
+    watch.generation_is(5)
+    assert not watch.nothing_due(NOW, 0.5, 5)
+    _passed(watch, STORED)
+    assert watch.nothing_due(NOW, 0.5, 5)

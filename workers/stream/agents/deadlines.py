@@ -61,24 +61,24 @@ def register(app: Any, runtime: Runtime) -> None:
         """The tasks past their deadline, at their reminder point, and not yet sent; none
         without reading the table while nothing can be due (`DueWatch`)."""
         earliest, watch = runtime.policies.earliest_reminder_share(), runtime.due_watch
-        if watch.nothing_due(now.timestamp(), earliest):
+        if watch.nothing_due(now.timestamp(), earliest, app.consumer_generation_id):
             runtime.metrics.deadline_ticks.labels("skipped").inc()
             return [], [], []
         runtime.metrics.deadline_ticks.labels("pass").inc()
         reminding = past_reminder(now, earliest) if earliest is not None else _nothing
-        trusted = readiness(app)["ready"]
-        passing = watch.begin(earliest, trusted, now.timestamp(), owned)
+        watch.generation_is(app.consumer_generation_id)
+        passing = watch.begin(earliest, readiness(app)["ready"], owned)
         try:
             late, due, unsent = await tasks.sorted_out(
                 [past_deadline(now), reminding, not_yet_sent], passing.saw
             )
+            for key, record in (*late, *due):
+                moment = deadlines.next_attention(record, policy_of(record.task))
+                if moment is not None and owned(key):
+                    passing.due_at(moment.timestamp())
         except BaseException:
             watch.abandon(passing)
             raise
-        for key, record in (*late, *due):
-            moment = deadlines.next_attention(record, policy_of(record.task))
-            if moment is not None and owned(key):
-                passing.due_at(moment.timestamp())
         watch.end(passing)
         return late, due, unsent
 
