@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.partitioning import partition_of
-from workers.stream.stores import sliced
+from workers.stream.stores import STATUS, sliced
 
 RECIPIENT = re.compile(rb'"recipient":"([^"]+)"')
-STATUS = re.compile(rb'"status":"([^"]+)"')
 
 Kind = tuple[str, str, bool, bool]
 """What the gauges tell of a task: recipient, status, overdue, escalated."""
