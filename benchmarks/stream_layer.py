@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.cpu_split import CpuTimes, broker_cpu_seconds, cpu_times
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from benchmarks.worker_profile import Sampler
 from events.admin import ensure_topics
@@ -394,10 +395,11 @@ async def steady_rate(
     recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
     worker_incidents = batch("W")
     worker_tasks = expected_tasks(worker_incidents, groups)
-    cpu_before, wall_before = _cpu_seconds(worker_pid), time.time()
+    split_before, wall_before = cpu_times(worker_pid), time.time()
     sent = await publish_at_rate(bootstrap, f"{prefix}incidents", worker_incidents, rate)
     done = await task_times(bootstrap, recipients, worker_tasks, 300)
-    cpu, wall = _cpu_seconds(worker_pid) - cpu_before, time.time() - wall_before
+    split, wall = cpu_times(worker_pid) - split_before, time.time() - wall_before
+    cpu = split.total
     group_work = build_catalogue(prefix, 1, POLICY.recipient_ids).group_work.name
     handed = await handoff_times(bootstrap, group_work, set(sent), 60)
 
@@ -424,6 +426,7 @@ async def steady_rate(
         "worker_hops": hops(sent, handed, done),
         "worker_cpu_ms_per_incident": round(1000 * cpu / count, 2),
         "worker_cpu_share_of_a_core": round(cpu / wall, 2),
+        "worker_cpu_split_ms_per_incident": split.ms_per(count),
         "floor": latencies(floor_sent, floor_done),
     }
 
@@ -533,7 +536,7 @@ async def scale_out(
         for n in range(count)
     ]
     await publish_all(bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in queued])
-    started = time.time()
+    started, broker_before = time.time(), broker_cpu_seconds()
     processes = [
         start_worker_process(
             own.model_copy(update={"web_port": free_port(), "data_dir": scratch / f"{tag}-{n}"}),
@@ -545,7 +548,8 @@ async def scale_out(
         recipients = [f"{prefix}tasks.{r}" for r in POLICY.recipient_ids]
         wanted = expected_tasks(queued, groups)
         seconds = max((await task_times(bootstrap, recipients, wanted, 1800)).values()) - started
-        cpu = sum(_cpu_seconds(p.pid) for p in processes)
+        split = sum((cpu_times(p.pid) for p in processes), CpuTimes())
+        broker_after = broker_cpu_seconds()
     finally:
         for process in processes:
             process.terminate()
@@ -555,8 +559,25 @@ async def scale_out(
         "workers": workers,
         "seconds": round(seconds, 2),
         "tasks_per_s": round(len(wanted) / seconds, 1),
-        "cpu_ms_per_incident": round(1000 * cpu / count, 2),
+        "cpu_ms_per_incident": round(1000 * split.total / count, 2),
+        "cpu_split_ms_per_incident": split.ms_per(count),
+        "broker_cpu_ms_per_incident": _per_incident(broker_before, broker_after, count),
     }
+
+
+def _per_incident(before: float | None, after: float | None, count: int) -> float | None:
+    """ms of CPU per incident between two readings (None without them: the embedded broker)."""
+    if before is None or after is None:
+        return None
+    return round(1000 * (after - before) / count, 2)
+
+
+def _ms(value: float | None) -> str:
+    return "not read (embedded broker)" if value is None else f"{value} ms"
+
+
+def _split(split: dict[str, float]) -> str:
+    return " / ".join(f"{value:g}" for value in split.values())
 
 
 def table(report: dict[str, Any]) -> str:
@@ -588,6 +609,16 @@ def table(report: dict[str, Any]) -> str:
         f"{catch_up['worker_cpu_ms_per_incident_at_last_task']} ms) | | |"
     )
     rows.append(
+        f"| the same, split: main thread user / kernel, other threads user / kernel (ms) | "
+        f"{_split(catch_up['worker_cpu_split_ms_per_incident'])} | "
+        f"{catch_up['floor_cpu_ms_per_incident']} ms (all threads) | "
+        f"×{catch_up['worker_cpu_ms_per_incident'] / catch_up['floor_cpu_ms_per_incident']:.1f} |"
+    )
+    rows.append(
+        f"| the broker's CPU per incident during the catch-up | "
+        f"{_ms(catch_up['broker_cpu_ms_per_incident'])} | | |"
+    )
+    rows.append(
         f"| start-up (empty tables) to the last task of one queued incident | "
         f"{report['start_up_to_first_incidents_tasks_s']} s | | |"
     )
@@ -613,9 +644,9 @@ def table(report: dict[str, Any]) -> str:
             f"{floor['p99_ms_after_the_first']} | |"
         )
         rows.append(
-            f"| the same, the worker's CPU per incident, ms (share of one core) | "
-            f"{phase['worker_cpu_ms_per_incident']} ({phase['worker_cpu_share_of_a_core']:.0%}) "
-            f"| | |"
+            f"| the same, the worker's CPU per incident, ms (share of one core; split as above) | "
+            f"{phase['worker_cpu_ms_per_incident']} ({phase['worker_cpu_share_of_a_core']:.0%}; "
+            f"{_split(phase['worker_cpu_split_ms_per_incident'])}) | | |"
         )
         hop = phase.get("worker_hops") or {}
         if hop:
@@ -634,7 +665,9 @@ def table(report: dict[str, Any]) -> str:
         rows.append(
             f"| catch-up by {scaled['workers']} worker process(es), tasks/s (CPU per incident) | "
             f"{scaled['tasks_per_s']:,} ({scaled['seconds']} s; "
-            f"{scaled['cpu_ms_per_incident']} ms) | | |"
+            f"{scaled['cpu_ms_per_incident']} ms, split "
+            f"{_split(scaled['cpu_split_ms_per_incident'])}; "
+            f"broker {_ms(scaled['broker_cpu_ms_per_incident'])}) | | |"
         )
     rows.append(
         f"| messages / changelog writes per incident | {per_incident['messages']} / "
@@ -664,7 +697,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
     await create_topics(bootstrap, floor_source)  # Apache Kafka here creates no topic on use
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
+    floor_cpu_before = time.process_time()
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
+    floor_cpu = time.process_time() - floor_cpu_before
     peer = (
         await peer_catchup(bootstrap, groups, queued, scratch)
         if arguments.peer
@@ -674,7 +709,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     own = settings.model_copy(
         update={"web_port": free_port(), "data_dir": scratch / "data", "log_level": "warning"}
     )
-    started = time.time()
+    started, broker_before = time.time(), broker_cpu_seconds()
     worker = start_worker_process(own, scratch / "worker.log")
     sampler = Sampler(worker.pid, arguments.profile_worker) if arguments.profile_worker else None
     try:
@@ -696,6 +731,8 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         # Work left after the last task (the task agent, completion) belongs to the catch-up:
         # read after the watch's two quiet seconds (an idle worker takes about 3 % of a core).
         cpu_seconds_settled = _cpu_seconds(worker.pid)
+        split_settled = cpu_times(worker.pid)
+        broker_after = broker_cpu_seconds()
         writers = last_writers(watched_at, changed_at, last_task, prefix)
         counted = await end_offsets(
             bootstrap, [s.name for s in catalogue.all()] + changelogs, settings.partitions
@@ -767,6 +804,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "worker_to_floor": round(floor_seconds / catchup_seconds, 3),
             "worker_cpu_ms_per_incident_at_last_task": round(1000 * cpu_seconds / len(queued), 2),
             "worker_cpu_ms_per_incident": round(1000 * cpu_seconds_settled / len(queued), 2),
+            "worker_cpu_split_ms_per_incident": split_settled.ms_per(len(queued)),
+            "floor_cpu_ms_per_incident": round(1000 * floor_cpu / len(queued), 2),
+            "broker_cpu_ms_per_incident": _per_incident(broker_before, broker_after, len(queued)),
             "worker_records_per_s": round(
                 (messages + writes) / (catchup_seconds + settle_seconds), 1
             ),
