@@ -80,17 +80,15 @@ class Contract(BaseModel):
 IMMUTABLE_DEFAULTS = (type(None), str, int, float, bool, Enum, tuple, frozenset, datetime, UUID)
 Model = TypeVar("Model", bound=BaseModel)
 _BLANK: dict[type[BaseModel], tuple[BaseModel, frozenset[str], frozenset[str]]] = {}
-_FIELD_NAMES: dict[type[BaseModel], frozenset[str]] = {}
-_set = object.__setattr__
 
 
 def built(model: type[Model], **fields: Any) -> Model:
     """A record made from values taken from validated records, not validated again: what
     `model.model_construct(**fields)` makes (these fields set, the defaults for the rest, the
-    fields in their declared order, so the same JSON bytes), from one record of the defaults
-    per model, at about a quarter of its cost. A required field left out or a name the model
-    does not have is refused (`model_construct` would leave the one out and drop the other
-    without a word)."""
+    fields in their declared order, so the same JSON bytes), as a copy of one record of the
+    defaults per model, at about a quarter of its cost. A required field left out or a name
+    the model does not have is refused (`model_construct` would leave the one out and drop
+    the other without a word)."""
     known = _BLANK.get(model)
     if known is None:
         known = _BLANK[model] = _blank(model)
@@ -98,45 +96,13 @@ def built(model: type[Model], **fields: Any) -> Model:
     if not required <= fields.keys() <= names:
         missing, unknown = sorted(required - fields.keys()), sorted(fields.keys() - names)
         raise TypeError(f"{model.__name__}: missing {missing}, unknown {unknown}")
-    return _copied(blank, fields, set(fields))  # type: ignore[return-value]
-
-
-def updated(record: Model, **fields: Any) -> Model:
-    """`record.model_copy(update=fields)` (the fields given set, not validated again) without
-    its three `copy.copy` calls; a name the model does not have is refused."""
-    model = type(record)
-    names = _FIELD_NAMES.get(model)
-    if names is None:
-        names = _FIELD_NAMES[model] = _plain_field_names(model)
-    if not fields.keys() <= names:
-        raise TypeError(f"{model.__name__}: unknown {sorted(fields.keys() - names)}")
-    return _copied(record, fields, record.__pydantic_fields_set__ | fields.keys())
-
-
-def _copied(record: Model, fields: dict[str, Any], fields_set: set[str]) -> Model:
-    # The instance attributes pydantic documents and `model_construct` sets; `_plain_field_names`
-    # refused models with extra fields or private attributes, so both stay None.
-    model = type(record)
-    made = model.__new__(model)
-    values = record.__dict__.copy()
-    values.update(fields)
-    _set(made, "__dict__", values)
-    _set(made, "__pydantic_fields_set__", fields_set)
-    _set(made, "__pydantic_extra__", None)
-    _set(made, "__pydantic_private__", None)
-    return made
-
-
-def _plain_field_names(model: type[BaseModel]) -> frozenset[str]:
-    if model.model_config.get("extra") == "allow" or model.__private_attributes__:
-        raise TypeError(f"{model.__name__}: a model with extra fields or private attributes")
-    return frozenset(model.model_fields)
+    return blank.model_copy(update=fields)  # type: ignore[return-value]
 
 
 def _blank(model: type[BaseModel]) -> tuple[BaseModel, frozenset[str], frozenset[str]]:
     """The model's defaults, which its copies share (so only immutable ones are allowed), with
     a place for each required field; the names of its fields; those of the required ones."""
-    names = _plain_field_names(model)
+    names = frozenset(model.model_fields)
     required = frozenset(name for name, field in model.model_fields.items() if field.is_required())
     defaults = model.model_construct()
     places = {name: getattr(defaults, name, None) for name in model.model_fields}

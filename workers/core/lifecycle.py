@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from schemas.common import updated
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import TERMINAL_STATUSES, SanctionTask, TaskStatus, TaskStatusChange
 
@@ -63,7 +62,9 @@ def _rank(status: TaskStatus) -> int:
 def _moved(
     task: SanctionTask, status: TaskStatus, at: datetime, reason: str | None
 ) -> SanctionTask:
-    return updated(task, status=status, status_reason=reason, status_changed_at=at)
+    return task.model_copy(
+        update={"status": status, "status_reason": reason, "status_changed_at": at}
+    )
 
 
 def apply_status_change(task: SanctionTask, change: TaskStatusChange) -> Transition:

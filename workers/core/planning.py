@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from schemas.common import built, updated
+from schemas.common import built
 from schemas.group import GroupProfile
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask
@@ -208,8 +208,8 @@ def _dispatched(
     when its recipient is unreachable), the whole set to completion, and each to the task
     agent to keep."""
     tasks = [
-        updated(
-            task if task.recipient in unreachable else mark_delivered(task, now).task, revision=1
+        (task if task.recipient in unreachable else mark_delivered(task, now).task).model_copy(
+            update={"revision": 1}
         )
         for task in diff.add
     ]

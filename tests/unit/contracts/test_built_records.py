@@ -1,5 +1,4 @@
-"""`built` and `updated`: records made from validated values, equal to what `model_construct`
-and `model_copy` make (a canary too: both set pydantic's instance attributes themselves)."""
+"""`built`: records made from validated values, equal to what `model_construct` makes."""
 
 import re
 from datetime import UTC, datetime
@@ -7,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel
 
-from schemas.common import Contract, built, updated
+from schemas.common import Contract, built
 
 
 class Entry(Contract):
@@ -45,50 +44,3 @@ def test_a_required_field_left_out_or_a_name_the_model_lacks_is_refused() -> Non
         built(Entry, entry_id="ENTRY-3")
     with pytest.raises(TypeError, match=re.escape("missing [], unknown ['narrative']")):
         built(Entry, entry_id="ENTRY-3", at=at, narrative="never on a view")
-
-
-INSTANCE_ATTRIBUTES = (
-    "__dict__",
-    "__pydantic_fields_set__",
-    "__pydantic_extra__",
-    "__pydantic_private__",
-)
-
-
-def _assert_same_instance_attributes(made: BaseModel, expected: BaseModel) -> None:
-    for name in INSTANCE_ATTRIBUTES:
-        assert getattr(made, name) == getattr(expected, name), name
-
-
-def test_a_built_record_has_every_instance_attribute_of_a_constructed_one() -> None:
-    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-    made = built(Entry, entry_id="ENTRY-4", at=at, tags=("b",))
-    constructed = Entry.model_construct(entry_id="ENTRY-4", at=at, tags=("b",))
-    _assert_same_instance_attributes(made, constructed)
-    assert hash(made) == hash(constructed) == hash(Entry(entry_id="ENTRY-4", at=at, tags=("b",)))
-    assert Entry.model_validate_json(made.model_dump_json()) == made
-
-
-def test_an_updated_record_is_the_model_copy_with_the_same_fields_set() -> None:
-    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-    record = Entry(entry_id="ENTRY-5", at=at)
-    changed = updated(record, note="later", tags=("c",))
-    copied = record.model_copy(update={"note": "later", "tags": ("c",)})
-    _assert_same_instance_attributes(changed, copied)
-    assert changed.model_dump_json() == copied.model_dump_json()
-    assert record.note is None and record.model_fields_set == {"entry_id", "at"}, "left as it was"
-    with pytest.raises(TypeError, match=re.escape("Entry: unknown ['narrative']")):
-        updated(record, narrative="never on a record")
-
-
-def test_a_model_with_private_attributes_or_extra_fields_is_refused() -> None:
-    class Private(BaseModel):
-        _seen: int = 0
-
-    class Open(BaseModel, extra="allow"):
-        name: str = ""
-
-    with pytest.raises(TypeError, match="private attributes"):
-        built(Private)
-    with pytest.raises(TypeError, match="extra fields"):
-        updated(Open(name="a"), name="b")
