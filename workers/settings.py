@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         "sends the batch's outputs",
     )
     downstream_backlog_limit: int = Field(
-        default=500,
+        default=1000,
         ge=0,
         le=1_000_000,
         description="messages a later stage of an incident's path (planning, the task agent, "

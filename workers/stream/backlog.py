@@ -21,21 +21,25 @@ def lag_of(
     last_handled: Mapping[tuple[str, int], tuple[int, int]],
     highwater: Callable[[tuple[str, int]], int | None],
     revoked: Container[tuple[str, int]] = frozenset(),
+    written_from: Callable[[tuple[str, int]], int | None] = lambda partition: None,
 ) -> int:
-    """Messages on `topics`' assigned partitions after the last one handled there (a partition
-    with nothing handled since the start or since it was last `revoked`, or whose highwater is
-    unknown, counts none)."""
+    """Messages on `topics`' assigned partitions after the last one handled there. A partition
+    with nothing handled since the start counts the messages this worker wrote there from the
+    first offset it wrote at (`written_from`; none if it wrote none): a stage that had handled
+    nothing there yet looked level while its commands piled up (docs/benchmarks.md, run 19).
+    One `revoked` since its last handled message, or whose highwater is unknown, counts none."""
     wanted = set(topics)
     lag = 0
     for partition in assigned:
         if partition[0] not in wanted or (partition[0], partition[1]) in revoked:
             continue
         run = last_handled.get((partition[0], partition[1]))
-        if run is None:
+        after = run[1] + 1 if run is not None else written_from(partition)
+        if after is None:
             continue
         end = highwater(partition)
         if end is not None:
-            lag += max(0, end - run[1] - 1)
+            lag += max(0, end - after)
     return lag
 
 

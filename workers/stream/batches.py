@@ -184,8 +184,11 @@ def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
         return max(fetched, own)  # type: ignore[no-any-return]
 
     def lag() -> int:
-        handled = runtime.handled
-        return lag_of(topics, app.consumer.assignment(), handled.runs, highwater, handled.revoked)
+        handled, assigned = runtime.handled, app.consumer.assignment()
+        return lag_of(topics, assigned, handled.runs, highwater, handled.revoked, written_from)
+
+    def written_from(partition: tuple[str, int]) -> int | None:
+        return runtime.written_starts.get((partition[0], partition[1]))
 
     return lag
 

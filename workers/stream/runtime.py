@@ -147,6 +147,9 @@ class Runtime:
     written_ends: dict[tuple[str, int], int] = field(default_factory=dict)
     """Per partition, one past the last offset this worker's outputs were written at: a later
     stage's lag counts them before its consumer's next fetch reports them (`backlog`)."""
+    written_starts: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per partition, the first offset this worker's outputs were written at: where a later
+    stage that has handled nothing there yet is behind from (`backlog`)."""
     backlogs: Backlogs = field(init=False)
     """Each stage's lag on the broker: an earlier stage waits while a later one lags far behind."""
     unreachable_topics: set[str] = field(default_factory=set)
@@ -286,8 +289,9 @@ class Runtime:
         offsets start over (a noted end left above them would make a later stage look behind,
         and the earlier ones wait before every batch)."""
         gone = set(topics)
-        for written in [written for written in self.written_ends if written[0] in gone]:
-            del self.written_ends[written]
+        for noted in (self.written_ends, self.written_starts):
+            for written in [written for written in noted if written[0] in gone]:
+                del noted[written]
 
     async def send(
         self,
@@ -365,9 +369,11 @@ class Runtime:
         """Note where a batch was written: the end moves only forward (flushes of two agents
         are acknowledged in any order), unless the batch is a partition's very first: the
         topic was created again (by another worker, or by hand), and the noted end is gone."""
-        end = first + records
-        if end > self.written_ends.get((topic, partition), 0) or first == 0:
-            self.written_ends[(topic, partition)] = end
+        end, written = first + records, (topic, partition)
+        if end > self.written_ends.get(written, 0) or first == 0:
+            self.written_ends[written] = end
+        if first < self.written_starts.get(written, end):
+            self.written_starts[written] = first
 
     async def _note_unreachable(self, topic: str, error: BaseException) -> None:
         """Remember a recipient topic that did not take a message for a reason that may pass,

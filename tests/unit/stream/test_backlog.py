@@ -19,10 +19,13 @@ def test_lag_counts_the_stage_topics_partitions_held_here_after_the_last_handled
     assert lag == (120 - 100) + 0 + (9 - 5)
 
 
-def test_partitions_not_held_unknown_or_never_handled_count_nothing() -> None:
+def test_partitions_not_held_unknown_or_never_handled_nor_written_count_nothing() -> None:
     handled = {("tasks", 0): (0, 99), ("tasks", 1): (0, 10), ("updates", 0): (0, 2)}
     assert lag_of(("tasks",), [("tasks", 1)], handled, lambda partition: None) == 0
     assert lag_of(("tasks",), [("tasks", 0)], {}, HIGHWATERS.get) == 0
+    written_from = {("tasks", 0): 30}.get  # this worker wrote there from offset 30
+    assert lag_of(("tasks",), [("tasks", 0)], {}, HIGHWATERS.get, (), written_from) == 120 - 30
+    assert lag_of(("tasks",), [("tasks", 0)], handled, HIGHWATERS.get, (), written_from) == 20
     assert lag_of(("tasks",), [("incidents", 0)], handled, HIGHWATERS.get) == 0
     ahead = {("tasks", 0): (0, 130)}  # handled past a highwater read earlier
     assert lag_of(("tasks",), [("tasks", 0)], ahead, HIGHWATERS.get) == 0
@@ -96,7 +99,7 @@ def test_a_stalled_later_stage_slows_an_earlier_one_but_never_stops_it() -> None
 def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_it() -> None:
     class Consumer:
         def assignment(self) -> set[tuple[str, int]]:
-            return {("commands", 0), ("commands", 1), ("commands", 2)}
+            return {("commands", 0), ("commands", 1), ("commands", 2), ("commands", 3)}
 
         def highwater(self, partition: tuple[str, int]) -> int | None:
             if partition == ("commands", 2):
@@ -105,12 +108,19 @@ def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_i
 
     runtime = SimpleNamespace(
         app=SimpleNamespace(consumer=Consumer()),
-        written_ends={("commands", 0): 400, ("commands", 1): 30, ("commands", 2): 90},
+        written_ends={
+            ("commands", 0): 400,
+            ("commands", 1): 30,
+            ("commands", 2): 90,
+            ("commands", 3): 60,
+        },
+        # nothing handled on partition 3 yet: behind from the first message written there
+        written_starts={("commands", 0): 0, ("commands", 1): 0, ("commands", 3): 20},
         handled=HandledRuns(runs={("commands", 0): (0, 49), ("commands", 1): (0, 9)}),
     )
     stream = SimpleNamespace(channel=SimpleNamespace(topics=("commands",)))
     lag = stage_lag(cast(Any, runtime), stream)
-    assert lag() == (400 - 50) + (30 - 10)
+    assert lag() == (400 - 50) + (30 - 10) + (60 - 20)
     runtime.written_ends.clear()
     assert lag() == 0
     assert stage_lag(cast(Any, SimpleNamespace(app=None)), stream)() == 0

@@ -426,7 +426,7 @@ async def test_a_worker_s_outputs_go_out_in_record_batches_and_mark_where_they_w
     assert ends == [42, 43, 44], "each batch acknowledged at 41, 42, 43: one past its record"
 
 
-async def test_a_written_end_moves_only_forward_unless_its_topic_starts_over() -> None:
+async def test_a_written_end_and_start_move_one_way_unless_the_topic_starts_over() -> None:
     runtime = _runtime()
     producer = Producer()
     runtime.app = app_on(producer)
@@ -435,11 +435,14 @@ async def test_a_written_end_moves_only_forward_unless_its_topic_starts_over() -
     await runtime.emit([_disclosure_to("skatteverket")])
     [(written, end)] = [(w, e) for w, e in runtime.written_ends.items() if w[0] == topic]
     assert end == 50_002
+    assert runtime.written_starts[written] == 50_001
     runtime._note_end(topic, written[1], 49_990, 3)
     assert runtime.written_ends[written] == 50_002, "an acknowledgement noted late moves nothing"
+    assert runtime.written_starts[written] == 49_990, "but an earlier first offset is the start"
     producer.first_offset = -producer.batches - 1  # the topic was deleted and created again
     await runtime.emit([_disclosure_to("skatteverket")])
     assert runtime.written_ends[written] == 1, "its first batch: the old end is gone"
+    assert runtime.written_starts[written] == 0
     runtime.forget_written_ends([topic])
-    assert [w for w in runtime.written_ends if w[0] == topic] == []
+    assert [w for w in (*runtime.written_ends, *runtime.written_starts) if w[0] == topic] == []
     assert runtime.written_ends, "other topics' ends are kept"
