@@ -153,11 +153,14 @@ async def run_batches(
 def forget_lags_when_revoked(app: Any, runtime: Runtime) -> None:
     """A revoked partition's run stops counting in a stage's lag until it is handled again: a
     partition given back idle after another worker moved it on would otherwise look behind,
-    and the earlier stages would wait before every batch."""
+    and the earlier stages would wait before every batch. Where this worker began writing is
+    forgotten too: a partition it wrote to while another worker held it, assigned to it now,
+    would count messages the other worker handled."""
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
     async def forget(sender: Any, revoked: Any, **signal: Any) -> None:
         runtime.handled.partitions_revoked((tp.topic, tp.partition) for tp in revoked)
+        runtime.written_starts.clear()
 
 
 def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:

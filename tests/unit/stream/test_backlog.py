@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from workers.stream.backlog import PIPELINE, Backlogs, lag_of
-from workers.stream.batches import stage_lag
+from workers.stream.batches import forget_lags_when_revoked, stage_lag
 from workers.stream.runtime import HandledRuns
 
 HIGHWATERS = {("tasks", 0): 120, ("tasks", 1): 40, ("updates", 0): 9, ("incidents", 0): 500}
@@ -137,3 +137,22 @@ def test_a_partition_given_back_idle_after_another_worker_moved_it_on_is_not_beh
     moved_on[("tasks", 0)] = 7000
     assert lag_of(("tasks",), held, handled.runs, moved_on.get, handled.revoked) == 1999
     assert handled.already_handled("tasks", 1, 39)  # a replay after the seek is still skipped
+
+
+async def test_a_revocation_forgets_its_runs_and_where_this_worker_began_writing() -> None:
+    class Signal:
+        def connect(self, receiver: Any) -> Any:
+            self.receiver = receiver
+            return receiver
+
+    app = SimpleNamespace(on_partitions_revoked=Signal())
+    runtime = SimpleNamespace(
+        handled=HandledRuns(runs={("tasks", 0): (0, 9)}),
+        written_starts={("tasks", 0): 5, ("tasks", 3): 17},  # 3: written while another held it
+    )
+    forget_lags_when_revoked(app, cast(Any, runtime))
+    await app.on_partitions_revoked.receiver(
+        app, revoked=[SimpleNamespace(topic="tasks", partition=0)]
+    )
+    assert runtime.handled.revoked == {("tasks", 0)}
+    assert runtime.written_starts == {}
