@@ -717,7 +717,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         wanted = expected_tasks(queued, groups)
         last_task = max((await task_times(bootstrap, recipients, wanted, 1800)).values())
         catchup_seconds = last_task - started
-        cpu_seconds = _cpu_seconds(worker.pid)
+        cpu_seconds = cpu_times(worker.pid).total
         profile = sampler.stop() if sampler is not None else None
         catch_up_pauses = await gc_pauses(own.web_port)
         state_topics = [
@@ -730,8 +730,8 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         settle_seconds = max(changed_at.values()) - last_task
         # Work left after the last task (the task agent, completion) belongs to the catch-up:
         # read after the watch's two quiet seconds (an idle worker takes about 3 % of a core).
-        cpu_seconds_settled = _cpu_seconds(worker.pid)
         split_settled = cpu_times(worker.pid)
+        cpu_seconds_settled = split_settled.total
         broker_after = broker_cpu_seconds()
         writers = last_writers(watched_at, changed_at, last_task, prefix)
         counted = await end_offsets(
@@ -834,12 +834,6 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         "worker_peak_rss_at_last_task_mib": round(rss_at_last_task / 1024, 1),
         "open_tasks_at_peak": tasks_so_far,
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) a running process has used so far, start-up included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
