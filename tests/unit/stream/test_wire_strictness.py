@@ -47,6 +47,21 @@ def test_a_date_outside_the_years_2000_to_2099_is_refused(moment: str) -> None:
     assert "occurred_at" in refusal.message and "2000 to 2099" in refusal.message
 
 
+@pytest.mark.parametrize(
+    "moment", ["2000-01-01T00:30:00+01:00", "2099-12-31T23:30:00-01:00", "1999-12-31T23:59:59Z"]
+)
+def test_the_years_bound_the_moment_in_utc_not_its_local_time(moment: str) -> None:
+    refusal = _refusal(_incident_bytes(occurred_at=moment, reported_at=moment))
+    assert f"2000 to 2099 (with a time zone), not {moment}" in refusal.message
+
+
+@pytest.mark.parametrize(
+    "moment", ["2000-01-01T00:00:00Z", "2000-01-01T00:30:00-01:00", "2099-12-31T23:30:00+01:00"]
+)
+def test_a_moment_inside_the_years_is_read(moment: str) -> None:
+    assert decode_with(INCIDENT_EVENT, _incident_bytes(occurred_at=moment, reported_at=moment))
+
+
 def test_a_json_object_that_names_a_key_twice_is_refused() -> None:
     raw = _incident_bytes()[:-1] + b', "version": 2}'
     refusal = _refusal(raw)
