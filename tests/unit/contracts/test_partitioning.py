@@ -3,7 +3,8 @@
 import uuid
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka import partitioner as aiokafka_partitioner
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,12 +37,31 @@ def test_the_workers_partitioner_places_every_key_as_aiokafkas_default_does(
         assert owner_partition(key, count) == key_partitioner(key, every, every)
 
 
+@given(key=st.binary(max_size=1100))
+def test_the_native_murmur2_is_kafkas(key: bytes) -> None:
+    assert partitioning.murmur2(key) == aiokafka_partitioner.murmur2(key) & 0xFFFFFFFF
+
+
+def test_the_native_murmur2_gives_javas_hashes() -> None:
+    # org.apache.kafka.common.utils.UtilsTest.testMurmur2, as unsigned 32-bit values
+    java = {
+        b"21": -973932308,
+        b"foobar": -790332482,
+        b"a-little-bit-long-string": -985981536,
+        b"a-little-bit-longer-string": -1486304829,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+        b"abc": 479470107,
+    }
+    for key, signed in java.items():
+        assert partitioning.murmur2(key) == signed & 0xFFFFFFFF
+
+
 def test_a_key_is_hashed_once_while_it_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     hashed: list[bytes] = []
 
     def counted(key: bytes) -> int:
         hashed.append(key)
-        return int(murmur2(key))
+        return int(aiokafka_partitioner.murmur2(key))
 
     monkeypatch.setattr(partitioning, "murmur2", counted)
     partitioning._hashed.cache_clear()
