@@ -6,13 +6,14 @@ import sys
 from typing import Any
 
 import structlog
+import uvloop
 
 from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
 from events.connection import check_access
 from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
 from workers.faust_fixes.stop_signals import StopSignalWorker
 from workers.logs import configure_logging
-from workers.settings import Settings
+from workers.settings import EventLoop, Settings
 from workers.stream.app import changelog_topics, create_app
 from workers.stream.exits import SHUTDOWN_GRACE_SECONDS, exit_within
 from workers.stream.metrics import CollectionClock
@@ -40,6 +41,8 @@ class BoundedWorker(StopSignalWorker):
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
         freeze_long_lived_objects()  # faust's services, clients and the recovered tables
+        loop = type(asyncio.get_running_loop())
+        log.info("worker started", event_loop=f"{loop.__module__}.{loop.__qualname__}")
 
     def on_stop_signal(self, signal_name: str) -> None:
         exit_within(SHUTDOWN_GRACE_SECONDS, 1, f"{signal_name}: the graceful stop did not finish")
@@ -66,6 +69,13 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def use_event_loop(kind: EventLoop) -> None:
+    """The loops made from now on are `kind`'s, faust's consumer thread's too (mode's own
+    switch, `mode.loop.use`, sets uvloop's policy the same way)."""
+    if kind is EventLoop.UVLOOP:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def run_worker(settings: Settings) -> int:
     """Run a worker until SIGINT or SIGTERM; returns the process exit code."""
     configure_logging(settings.log_level, settings.log_format)
@@ -75,6 +85,7 @@ def run_worker(settings: Settings) -> int:
         log.error("worker refuses to start", problem=str(unpinned))
         print(f"gvi-sanctions worker: {unpinned}", file=sys.stderr)
         return EXIT_CONFIG
+    use_event_loop(settings.event_loop)
     broker: EmbeddedBroker | None = None
     if settings.broker_url is None:
         broker = EmbeddedBroker().start()

@@ -1,13 +1,17 @@
 """A worker process is configured with every setting of its parent, through `GVI_` variables."""
 
+import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 from pydantic import SecretStr
 
 from events.connection import SaslMechanism, SecurityProtocol
-from workers.settings import LogFormat, Settings
+from workers.settings import EventLoop, LogFormat, Settings
+from workers.stream.worker import use_event_loop
 from workers.tools.processes import settings_environment
 
 
@@ -35,6 +39,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         parked_update_seconds=45,
         parked_incident_seconds=90,
         fetch_max_wait_ms=50,
+        event_loop=EventLoop.UVLOOP,
         batch_max_messages=7,
         batch_max_ms=12.5,
         downstream_backlog_limit=250,
@@ -94,3 +99,24 @@ def test_unset_settings_are_left_out() -> None:
     environment = settings_environment(Settings(broker_url=None, policy_path=None))
     assert "GVI_BROKER_URL" not in environment
     assert "GVI_POLICY_PATH" not in environment
+
+
+@pytest.fixture
+def policy_restored() -> Iterator[None]:
+    before = asyncio.get_event_loop_policy()
+    yield
+    asyncio.set_event_loop_policy(before)
+
+
+@pytest.mark.usefixtures("policy_restored")
+def test_the_worker_makes_its_loops_with_the_chosen_event_loop() -> None:
+    asyncio.set_event_loop_policy(None)
+    use_event_loop(EventLoop.UVLOOP)
+    made = asyncio.new_event_loop()
+    assert isinstance(made, uvloop.Loop), "faust's consumer thread makes its loop the same way"
+    made.close()
+    asyncio.set_event_loop_policy(None)
+    use_event_loop(EventLoop.ASYNCIO)
+    made = asyncio.new_event_loop()
+    assert not isinstance(made, uvloop.Loop)
+    made.close()
