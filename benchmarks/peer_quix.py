@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--source", required=True)
     parser.add_argument("--sink", required=True)
     parser.add_argument("--groups", required=True, help="a file of group profiles, one per line")
+    parser.add_argument("--state-dir", required=True, help="Quix Streams' state folder")
     arguments = parser.parse_args()
     with open(arguments.groups, "rb") as lines:
         groups = {
@@ -51,6 +52,7 @@ def main() -> None:
         auto_offset_reset="earliest",
         loglevel="WARNING",
         use_changelog_topics=False,
+        state_dir=arguments.state_dir,
         producer_extra_config={"acks": "all"},
     )
     source = app.topic(arguments.source, value_deserializer="bytes", key_deserializer="bytes")

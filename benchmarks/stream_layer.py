@@ -329,6 +329,8 @@ async def peer_catchup(
         sink,
         "--groups",
         str(profiles),
+        "--state-dir",
+        str(scratch / "peer-state"),
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=asyncio.subprocess.DEVNULL,
