@@ -6,12 +6,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from events.codec import encode
 from schemas import IncidentCorrected, TaskStatus
 from tests.support.builders import attribution
 from tests.support.deployment import Deployment
+from tests.support.gateway_stack import metric_samples, sample
 from tests.support.scenario import (
     POLICY,
     expected_tasks,
@@ -327,3 +329,57 @@ def test_missed_deadlines_escalate_once(deployment: Deployment) -> None:
     flagged = {t["task_id"] for t in final["tasks"] if t["overdue"] and t["escalated"]}
     assert flagged == overdue
     assert final["tasks_overdue"] == len(overdue)
+
+
+def _metric(url: str, name: str, **labels: str) -> float:
+    """One series of a worker's `/metrics` (0 while the worker does not answer yet)."""
+    try:
+        return sample(metric_samples(url), name, **labels)
+    except httpx.HTTPError:
+        return 0.0
+
+
+def _tasks_counted(url: str) -> float:
+    try:
+        samples = metric_samples(url)
+    except httpx.HTTPError:
+        return 0.0
+    return sum(value for (name, _), value in samples.items() if name == "gvi_tasks")
+
+
+def test_a_restarted_worker_escalates_the_late_tasks_it_recovered_without_waiting_a_tick(
+    deployment: Deployment,
+) -> None:
+    """The deadline timer passes over the task table as soon as the tables are recovered, not
+    an interval later: tasks past their deadline that a stopped worker kept are escalated by
+    the next one long before its first tick (an hour here)."""
+    first = deployment.start_worker(overdue_check_seconds=3600)
+    limit = time.monotonic() + 60
+    while _metric(first.web_url, "gvi_deadline_ticks_total", outcome="pass") < 1:
+        assert time.monotonic() < limit, "no pass over the (empty) task table after recovery"
+        time.sleep(0.3)
+    group = notified_group()
+    deployment.register_groups(group)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = fresh_incident(
+        "INC-IT-RECOVERED-LATE",
+        occurred_at=now - timedelta(hours=31),
+        reported_at=now - timedelta(hours=30),
+    )
+    expected = expected_tasks(late, group)
+    overdue = {str(t.task_id) for t in expected if t.deadline < now}
+    assert overdue
+    deployment.publish("incidents", [(late.incident_id, encode(late))])
+    limit = time.monotonic() + 60
+    while _tasks_counted(first.web_url) < len(expected):
+        assert time.monotonic() < limit, "the first worker did not keep every task"
+        time.sleep(0.3)
+    # The first worker's pass was over the empty table and its next tick is an hour away: the
+    # tasks it kept, late from the start, wait (its own writes only move the watch's moment).
+    assert deployment.values("escalations") == []
+    first.stop()
+
+    deployment.start_worker(overdue_check_seconds=3600)
+    escalations = deployment.wait_for("escalations", lambda values: len(values) >= len(overdue))
+    assert Counter(e["task_id"] for e in escalations) == Counter(dict.fromkeys(overdue, 1))
+    assert {e["reason"] for e in escalations} == {"overdue"}

@@ -1,6 +1,8 @@
 """Deadlines: a timer finds overdue tasks, tasks not yet sent, and long-parked updates and
 incidents (`workers/core/deadlines.py` decides which), and asks the agent that owns each to act."""
 
+import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +17,8 @@ from workers.stream.stores import Store, not_yet_sent, past_deadline, past_remin
 
 log = structlog.get_logger("gvi.deadlines")
 MAX_SENT_LATE_PER_CHECK = 500
+READY_LOOK_SECONDS = 0.05
+"""How often the pass after a rebalance looks whether the worker is ready (tables recovered)."""
 Kept = tuple[str, TaskRecord]
 
 
@@ -82,12 +86,40 @@ def register(app: Any, runtime: Runtime) -> None:
         watch.end(passing)
         return late, due, unsent
 
+    checking = asyncio.Lock()
+    recovered: list[asyncio.Task[None]] = []
+
+    async def pass_once_ready(generation: int) -> None:
+        """The pass the next tick would make, made as soon as the worker is ready: over the
+        recovered table, before the worker's own writes (which the watch keeps) add to it."""
+        give_up = time.monotonic() + runtime.settings.overdue_check_seconds
+        while not readiness(app)["ready"]:
+            if app.consumer_generation_id != generation or time.monotonic() > give_up:
+                return
+            await asyncio.sleep(READY_LOOK_SECONDS)
+        try:
+            await check_deadlines()
+        except Exception as error:  # the next tick passes again (the watch learnt nothing)
+            log.warning(
+                "the deadline pass after a rebalance failed",
+                error=f"{type(error).__name__}: {error}",
+            )
+
     @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
     async def tables_recovered(sender: Any, **signal: Any) -> None:
         runtime.due_watch.invalidate()
+        recovered[:] = [task for task in recovered if not task.done()]
+        recovered.append(asyncio.create_task(pass_once_ready(app.consumer_generation_id)))
 
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        await check_deadlines()
+
     async def check_deadlines() -> None:
+        async with checking:
+            await check_once()
+
+    async def check_once() -> None:
         await runtime.policy_known(None)  # each task's reminder share is its playbook's
         now, owned = utc_now(), owned_on(runtime.catalogue.task_commands.name)
         waiting_incidents = (w for _, w in parked_incidents.items())
