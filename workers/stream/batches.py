@@ -128,8 +128,7 @@ async def run_batches(
     carried: EventT[Any] | None = None
     try:
         while True:
-            if carried is None:
-                waited.inc(await runtime.backlogs.later_stages_first(agent))
+            waited.inc(await runtime.backlogs.later_stages_first(agent))
             first = carried if carried is not None else await queued.next()
             if first is None:
                 return

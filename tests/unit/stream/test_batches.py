@@ -27,9 +27,11 @@ from tests.support.fakes import (
 )
 from workers.policies import load_policy
 from workers.stream.agents import completion, intake, planning, tasks
+from workers.stream.backlog import Backlogs
 from workers.stream.batches import BatchLimits, Queued, fill, flush, run_batches
 from workers.stream.boundary import guarded
 from workers.stream.changelog import InProcessTables, TableWrite
+from workers.stream.pending import PENDING
 from workers.stream.runtime import Runtime
 
 POLICY = load_policy()
@@ -358,3 +360,40 @@ def test_a_changelog_record_the_producer_does_not_take_crashes_the_worker_unackn
     assert crashes == 1 and isinstance(crashed[0], KafkaTimeoutError)
     assert handled == 1, "the message was not handled again"
     assert acked == 0
+
+
+def test_a_batch_that_begins_with_a_carried_event_also_waits_for_a_lagging_later_stage() -> None:
+    """A batch cut because its next message writes a key the batch wrote (planning: a group's
+    next incident) hands that message to the next batch; the backlog rule still holds before
+    that batch, or planning outran the task agent by thousands of commands."""
+
+    async def run() -> tuple[int, int, int]:
+        events = [event_on("gvi.group-work", "GRP-TEST-A", b"{}", offset=n) for n in range(4)]
+        stream, handled = FakeStream(events), []
+        runtime = in_process_runtime(POLICY)
+        table = runtime.tables["group-plans"]
+
+        async def handle(event: Any) -> None:
+            batch = PENDING.get()
+            assert batch is not None
+            batch.state.write(table, "GRP-TEST-A", b"{}")
+            handled.append(event)
+
+        backlogs = runtime.backlogs = Backlogs(limit=1, most_seconds=0.01)
+        backlogs.register("task-state", lambda: 5)
+        waits = 0
+        real = backlogs.later_stages_first
+
+        async def counted(agent: str) -> float:
+            nonlocal waits
+            waits += 1
+            return await real(agent)
+
+        backlogs.later_stages_first = counted  # type: ignore[method-assign]
+        async with asyncio.timeout(5):
+            await run_batches(runtime, stream, handle, BatchLimits(32, 1.0), "group-planning")
+        return len(handled), len(stream.acked), waits
+
+    handled, acked, waits = asyncio.run(run())
+    assert handled == acked == 4, "one event per batch: each writes the key the one before wrote"
+    assert waits >= 4, f"{waits} looks at the later stages for 4 batches"
