@@ -192,9 +192,8 @@ class Settings(BaseSettings):
     event_loop: EventLoop = Field(
         default=EventLoop.ASYNCIO,
         description="the worker's event loop, in its main thread and faust's consumer thread: "
-        "asyncio, or uvloop (its catch-ups here mostly ran in the faster of two regimes, "
-        "6.1-6.4 against 6.7-7.1 ms per incident, with the state written up to 2.6 s after "
-        "the last task instead of 1.5 s; docs/benchmarks.md, run 20)",
+        "asyncio, or uvloop (about 5 % less CPU per incident in two catch-ups here, 5.9 "
+        "against 6.1-6.4 ms; not run through the kill loop; docs/benchmarks.md, run 22)",
     )
     batch_max_messages: int = Field(
         default=32,
