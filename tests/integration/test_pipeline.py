@@ -331,19 +331,15 @@ def test_missed_deadlines_escalate_once(deployment: Deployment) -> None:
     assert final["tasks_overdue"] == len(overdue)
 
 
-def _metric(url: str, name: str, **labels: str) -> float:
-    """One series of a worker's `/metrics` (0 while the worker does not answer yet)."""
+def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A worker's `/metrics` (none while the worker does not answer yet)."""
     try:
-        return sample(metric_samples(url), name, **labels)
+        return metric_samples(url)
     except httpx.HTTPError:
-        return 0.0
+        return {}
 
 
-def _tasks_counted(url: str) -> float:
-    try:
-        samples = metric_samples(url)
-    except httpx.HTTPError:
-        return 0.0
+def _tasks_counted(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
     return sum(value for (name, _), value in samples.items() if name == "gvi_tasks")
 
 
@@ -355,7 +351,7 @@ def test_a_restarted_worker_escalates_the_late_tasks_it_recovered_without_waitin
     the next one long before its first tick (an hour here)."""
     first = deployment.start_worker(overdue_check_seconds=3600)
     limit = time.monotonic() + 60
-    while _metric(first.web_url, "gvi_deadline_ticks_total", outcome="pass") < 1:
+    while sample(_samples(first.web_url), "gvi_deadline_ticks_total", outcome="pass") < 1:
         assert time.monotonic() < limit, "no pass over the (empty) task table after recovery"
         time.sleep(0.3)
     group = notified_group()
@@ -371,7 +367,7 @@ def test_a_restarted_worker_escalates_the_late_tasks_it_recovered_without_waitin
     assert overdue
     deployment.publish("incidents", [(late.incident_id, encode(late))])
     limit = time.monotonic() + 60
-    while _tasks_counted(first.web_url) < len(expected):
+    while _tasks_counted(_samples(first.web_url)) < len(expected):
         assert time.monotonic() < limit, "the first worker did not keep every task"
         time.sleep(0.3)
     # The first worker's pass was over the empty table and its next tick is an hour away: the
