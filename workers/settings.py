@@ -190,10 +190,11 @@ class Settings(BaseSettings):
         default=100, ge=0, le=30000, description="longest wait of a fetch for new messages"
     )
     event_loop: EventLoop = Field(
-        default=EventLoop.ASYNCIO,
+        default=EventLoop.UVLOOP,
         description="the worker's event loop, in its main thread and faust's consumer thread: "
-        "asyncio, or uvloop (about 5 % less CPU per incident in two catch-ups here, 5.9 "
-        "against 6.1-6.4 ms; not run through the kill loop; docs/benchmarks.md, run 22)",
+        "uvloop (about 7 % less CPU per incident than asyncio in this machine's catch-ups, "
+        "6.6 against 7.1 ms on average, and the same at a steady 100 incidents/s; "
+        "docs/benchmarks.md, runs 23 and 24), or the standard library's asyncio",
     )
     batch_max_messages: int = Field(
         default=32,

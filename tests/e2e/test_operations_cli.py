@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from tests.support.deployment import Deployment
 from tests.support.gateway_stack import started_stack
-from workers.settings import EventLoop, Settings
+from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
 from workers.tools.processes import settings_environment
 
@@ -88,7 +88,7 @@ def test_topics_apply_creates_every_topic_once_and_a_worker_starts_on_them(
         groups = configs[f"{settings.topic_prefix}groups"]
         assert groups["cleanup.policy"] == "compact"
 
-    worker = deployment.start_worker(event_loop=EventLoop.UVLOOP)
+    worker = deployment.start_worker()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and '"topics ready"' not in worker.log():
         assert worker.process.poll() is None, worker.log()[-2000:]
@@ -98,7 +98,7 @@ def test_topics_apply_creates_every_topic_once_and_a_worker_starts_on_them(
     assert worker.settings is not None
     deployment.wait_for_log("[^Worker]: Ready", limit=120)
     deployment.wait_for_log('"worker started"', limit=30)
-    assert '"event_loop": "uvloop.Loop"' in worker.log(), "the worker runs on the loop it is told"
+    assert '"event_loop": "uvloop.Loop"' in worker.log(), "uvloop is the default loop"
     healthy = _cli(worker.settings, "healthcheck", "worker", "--ready")
     assert healthy.returncode == 0, healthy.stderr
     elsewhere = worker.settings.model_copy(update={"web_port": worker.settings.web_port + 1})

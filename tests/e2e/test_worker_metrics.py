@@ -15,6 +15,7 @@ from tests.support.deployment import Deployment
 from tests.support.gateway_stack import metric_samples
 from tests.support.outside_clients import librdkafka_publish
 from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
+from workers.settings import EventLoop
 
 pytestmark = pytest.mark.broker
 
@@ -26,7 +27,7 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float | None:
 def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenario(
     deployment: Deployment,
 ) -> None:
-    worker = deployment.start_worker()
+    worker = deployment.start_worker(event_loop=EventLoop.ASYNCIO)
     group = notified_group("GRP-IT-METRICS")
     deployment.register_groups(group)
     reported = fresh_incident("INC-IT-METRICS", group.group_id)
@@ -91,6 +92,8 @@ def test_metrics_count_the_tasks_rejections_dispatches_and_lag_of_a_known_scenar
     assert (_value(samples, "gvi_gc_pause_seconds_count", generation="2") or 0) >= 1
     assert (_value(samples, "gvi_gc_pause_seconds_sum", generation="2") or 0) > 0
     assert not any(name.startswith("faust_") for name, _ in samples), "faust's sensor is off"
+    # The standard library's loop stays a choice: this whole scenario ran on it.
+    assert '"event_loop": "asyncio.unix_events._UnixSelectorEventLoop"' in worker.log()
     # Every task is hours from its deadline and reminder point: after a pass over the table
     # (once the tables are recovered), the timer's ticks know that nothing can be due.
     assert (_value(samples, "gvi_deadline_ticks_total", outcome="pass") or 0) >= 1

@@ -39,7 +39,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         parked_update_seconds=45,
         parked_incident_seconds=90,
         fetch_max_wait_ms=50,
-        event_loop=EventLoop.UVLOOP,
+        event_loop=EventLoop.ASYNCIO,
         batch_max_messages=7,
         batch_max_ms=12.5,
         downstream_backlog_limit=250,
