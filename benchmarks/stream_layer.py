@@ -586,7 +586,7 @@ def table(report: dict[str, Any]) -> str:
     """The report as the table of docs/benchmarks.md."""
     catch_up, per_incident = report["catch_up"], report["per_incident"]
     rows = [
-        f"broker: {report['broker']}",
+        f"broker: {report['broker']}; the worker's event loop: {report['event_loop']}",
         "| measure | worker | raw floor | worker ÷ floor |",
         "|---|---|---|---|",
         f"| catch-up of {catch_up['incidents']:,} incidents ({catch_up['tasks']:,} tasks), "
@@ -796,6 +796,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     )
     return {
         "broker": os.environ.get("GVI_TEST_BROKER", "tansu"),
+        "event_loop": settings.event_loop.value,
         "catch_up": {
             "incidents": len(queued),
             "tasks": len(wanted),
