@@ -87,7 +87,6 @@ def register(app: Any, runtime: Runtime) -> None:
         return late, due, unsent
 
     checking = asyncio.Lock()
-    recovered: list[asyncio.Task[None]] = []
 
     async def pass_once_ready(generation: int) -> None:
         """The pass the next tick would make, made as soon as the worker is ready: over the
@@ -108,8 +107,7 @@ def register(app: Any, runtime: Runtime) -> None:
     @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
     async def tables_recovered(sender: Any, **signal: Any) -> None:
         runtime.due_watch.invalidate()
-        recovered[:] = [task for task in recovered if not task.done()]
-        recovered.append(asyncio.create_task(pass_once_ready(app.consumer_generation_id)))
+        app.add_future(pass_once_ready(app.consumer_generation_id))  # the app's stop cancels it
 
     @app.timer(interval=runtime.settings.overdue_check_seconds)  # type: ignore[untyped-decorator]
     async def tick() -> None:
