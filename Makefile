@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: browser install lint test test-kafka4 test-deploy image docs deploy-tools test-unit test-integration test-kafka test-secure-kafka test-e2e test-e2e-kafka test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover bench-producer demo schemas clean
+.PHONY: browser install lint test test-kafka4 test-deploy image docs deploy-tools test-unit test-integration test-kafka test-secure-kafka test-e2e test-e2e-kafka test-reliability test-reliability-kafka test-faults-kafka test-fuzz test-slow bench bench-burst bench-takeover bench-producer bench-fetch demo schemas clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -140,6 +140,10 @@ bench-takeover: $(STAMP)
 # aiokafka's send per record against its batch API (docs/benchmarks.md).
 bench-producer: $(STAMP)
 	$(BIN)/python -m benchmarks.producer_batches
+
+# What one fetch round costs an idle worker, by partitions per topic (docs/benchmarks.md).
+bench-fetch: $(STAMP)
+	$(BIN)/python -m benchmarks.fetch_rounds
 
 demo: $(STAMP)
 	$(BIN)/gvi-sanctions demo
