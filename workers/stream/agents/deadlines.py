@@ -92,11 +92,11 @@ def register(app: Any, runtime: Runtime) -> None:
         """The pass the next tick would make, made as soon as the worker is ready: over the
         recovered table, before the worker's own writes (which the watch keeps) add to it."""
         give_up = time.monotonic() + runtime.settings.overdue_check_seconds
-        while not readiness(app)["ready"]:
-            if app.consumer_generation_id != generation or time.monotonic() > give_up:
-                return
-            await asyncio.sleep(READY_LOOK_SECONDS)
         try:
+            while not readiness(app)["ready"]:
+                if app.consumer_generation_id != generation or time.monotonic() > give_up:
+                    return
+                await asyncio.sleep(READY_LOOK_SECONDS)
             await check_deadlines()
         except Exception as error:  # the next tick passes again (the watch learnt nothing)
             log.warning(
