@@ -10,6 +10,7 @@ partition counts: the same cost is paid whenever a message arrives at a steady r
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -35,22 +36,32 @@ LONG_WAIT_MS = 1000
 SHORT_WAIT_MS = 50
 
 
-async def assigned_when_ready(port: int, limit: float = 120) -> int:
-    """Once the worker's `/metrics` says ready, the partitions it consumes (one lag series
-    each)."""
+async def metric_samples(client: httpx.AsyncClient, port: int) -> list[Any]:
+    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+async def ready(port: int, limit: float = 120) -> None:
+    """Once the worker's `/metrics` says ready."""
     deadline = time.monotonic() + limit
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
         while time.monotonic() < deadline:
-            try:
-                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-            except httpx.HTTPError:
-                await asyncio.sleep(0.3)
-                continue
-            samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
-            if any(s.name == "gvi_ready" and s.value == 1 for s in samples):
-                return sum(1 for s in samples if s.name == "gvi_consumer_lag")
+            with contextlib.suppress(httpx.HTTPError):
+                if any(
+                    s.name == "gvi_ready" and s.value == 1
+                    for s in await metric_samples(client, port)
+                ):
+                    return
             await asyncio.sleep(0.3)
     raise TimeoutError("the worker did not become ready")
+
+
+async def assigned(port: int) -> int:
+    """The partitions the worker consumes: one `gvi_consumer_lag` series each (read after the
+    measurement; at the moment the worker says ready they may not be counted yet)."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+        samples = await metric_samples(client, port)
+    return sum(1 for sample in samples if sample.name == "gvi_consumer_lag")
 
 
 async def idle_worker(
@@ -67,17 +78,18 @@ async def idle_worker(
     )
     worker = start_worker_process(own, scratch / f"worker-{settings.partitions}-{wait_ms}.log")
     try:
-        assigned = await assigned_when_ready(own.web_port)
+        await ready(own.web_port)
         await asyncio.sleep(5)  # the start's own work (recovery, first lookups) is over
         before, started = cpu_times(worker.pid), time.monotonic()
         await asyncio.sleep(seconds)
         spent, elapsed = cpu_times(worker.pid) - before, time.monotonic() - started
+        partitions = await assigned(own.web_port)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     return {
         "fetch_max_wait_ms": wait_ms,
-        "assigned_partitions": assigned,
+        "assigned_partitions": partitions,
         "main_thread_ms_per_s": round(1000 * (spent.main_user + spent.main_kernel) / elapsed, 2),
         "other_threads_ms_per_s": round(
             1000 * (spent.others_user + spent.others_kernel) / elapsed, 2
