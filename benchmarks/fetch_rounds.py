@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.cpu_split import cpu_times
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
 from tests.support.brokers import running_broker
+from tests.support.gateway_stack import metric_samples, sample
 from workers.policies import load_policy
 from workers.settings import Settings
 from workers.stream.app import TABLES
@@ -36,32 +36,22 @@ LONG_WAIT_MS = 1000
 SHORT_WAIT_MS = 50
 
 
-async def metric_samples(client: httpx.AsyncClient, port: int) -> list[Any]:
-    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-
-
-async def ready(port: int, limit: float = 120) -> None:
+async def ready(base_url: str, limit: float = 120) -> None:
     """Once the worker's `/metrics` says ready."""
     deadline = time.monotonic() + limit
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if any(
-                    s.name == "gvi_ready" and s.value == 1
-                    for s in await metric_samples(client, port)
-                ):
-                    return
-            await asyncio.sleep(0.3)
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if sample(await asyncio.to_thread(metric_samples, base_url), "gvi_ready") == 1:
+                return
+        await asyncio.sleep(0.3)
     raise TimeoutError("the worker did not become ready")
 
 
-async def assigned(port: int) -> int:
+async def assigned(base_url: str) -> int:
     """The partitions the worker consumes: one `gvi_consumer_lag` series each (read after the
     measurement; at the moment the worker says ready they may not be counted yet)."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
-        samples = await metric_samples(client, port)
-    return sum(1 for sample in samples if sample.name == "gvi_consumer_lag")
+    samples = await asyncio.to_thread(metric_samples, base_url)
+    return sum(1 for name, _ in samples if name == "gvi_consumer_lag")
 
 
 async def idle_worker(
@@ -78,12 +68,12 @@ async def idle_worker(
     )
     worker = start_worker_process(own, scratch / f"worker-{settings.partitions}-{wait_ms}.log")
     try:
-        await ready(own.web_port)
+        await ready(f"http://127.0.0.1:{own.web_port}")
         await asyncio.sleep(5)  # the start's own work (recovery, first lookups) is over
         before, started = cpu_times(worker.pid), time.monotonic()
         await asyncio.sleep(seconds)
         spent, elapsed = cpu_times(worker.pid) - before, time.monotonic() - started
-        partitions = await assigned(own.web_port)
+        partitions = await assigned(f"http://127.0.0.1:{own.web_port}")
     finally:
         worker.terminate()
         worker.wait(timeout=30)
