@@ -1,7 +1,9 @@
-"""Where a running worker's CPU goes: py-spy samples of its process, summed by stage and by library.
+"""Where a running worker's CPU goes: py-spy samples of its process, summed by thread, stage and library.
 
 `make bench` takes them with `--profile-worker FILE` over the catch-up (the worker on the broker,
 not in process); `python -m benchmarks.worker_profile FILE` prints the summary of a saved file.
+Only samples of a thread that holds the GIL are taken: under uvloop py-spy cannot tell a thread
+that waits in `epoll` from one that runs, and the GIL's holder is what the other thread waits for.
 """
 
 import argparse
@@ -48,12 +50,15 @@ LIBRARIES = (
 @dataclass(frozen=True)
 class Summary:
     samples: int
+    threads: list[tuple[str, float]]
     stages: list[tuple[str, float]]
     libraries: list[tuple[str, float]]
     hottest: list[tuple[str, float]]
 
     def lines(self) -> list[str]:
-        out = [f"{self.samples} samples", "", "| stage (inclusive) | share |", "|---|---|"]
+        out = [f"{self.samples} samples", "", "| thread | share |", "|---|---|"]
+        out += [f"| {name} | {share:.1%} |" for name, share in self.threads]
+        out += ["", "| stage (inclusive) | share |", "|---|---|"]
         out += [f"| {name} | {share:.1%} |" for name, share in self.stages]
         out += ["", "| innermost frame in | share |", "|---|---|"]
         out += [f"| {name} | {share:.1%} |" for name, share in self.libraries]
@@ -62,8 +67,10 @@ class Summary:
         return out
 
 
-def summary(raw: str, hottest: int = 15) -> Summary:
-    """Sum py-spy's raw (collapsed) stacks: `frame;frame;… count` per line."""
+def summary(raw: str, hottest: int = 15, thread: str | None = None) -> Summary:
+    """Sum py-spy's raw (collapsed) stacks: `frame;frame;… count` per line, each stack led by
+    its thread (`thread (id): name`) when py-spy was told `--threads`; only `thread`'s if named."""
+    threads: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     libraries: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
@@ -73,8 +80,16 @@ def summary(raw: str, hottest: int = 15) -> Summary:
         if not stack or not count.isdigit():
             continue
         samples = int(count)
-        total += samples
         frames = stack.split(";")
+        named = frames[0].startswith("thread (")
+        # py-spy sometimes cannot read a thread's name and leaves `thread (id)` alone.
+        name = (frames[0].partition("): ")[2] or frames[0]) if named else "unnamed"
+        if thread is not None and name != thread:
+            continue
+        if named:
+            frames = frames[1:] or frames
+        total += samples
+        threads[name] += samples
         stage = next(
             (name for name, prefix in STAGES if any(prefix in frame for frame in frames)),
             OTHER_STAGE,
@@ -92,6 +107,7 @@ def summary(raw: str, hottest: int = 15) -> Summary:
 
     return Summary(
         total,
+        [(name, share(n)) for name, n in threads.most_common()],
         [(name, share(stages[name])) for name in [*(stage for stage, _ in STAGES), OTHER_STAGE]],
         [(name, share(n)) for name, n in libraries.most_common()],
         [(name, share(n)) for name, n in leaves.most_common(hottest)],
@@ -115,6 +131,8 @@ class Sampler:
                 "--pid",
                 str(pid),
                 "--nonblocking",
+                "--gil",
+                "--threads",
                 "--rate",
                 str(rate),
                 "--format",
@@ -136,8 +154,9 @@ class Sampler:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("raw", type=Path, help="py-spy's raw output (--format raw)")
+    parser.add_argument("--thread", help="only this thread's samples, e.g. MainThread")
     arguments = parser.parse_args()
-    print("\n".join(summary(arguments.raw.read_text()).lines()))
+    print("\n".join(summary(arguments.raw.read_text(), thread=arguments.thread).lines()))
     return 0
 
 
