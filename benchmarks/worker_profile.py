@@ -1,4 +1,4 @@
-"""Where a running worker's CPU goes: py-spy samples of its process, summed by thread, stage and library.
+"""Where a running worker's CPU goes: py-spy samples of its process, by thread, stage and library.
 
 `make bench` takes them with `--profile-worker FILE` over the catch-up (the worker on the broker,
 not in process); `python -m benchmarks.worker_profile FILE` prints the summary of a saved file.

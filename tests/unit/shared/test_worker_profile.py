@@ -34,6 +34,7 @@ def test_samples_are_summed_by_stage_by_library_and_by_frame() -> None:
     assert profile.hottest == [("view_of (projection.py)", 0.6), ("model_copy (main.py)", 0.2)]
     assert "| planning (handler) | 80.0% |" in profile.lines()
 
+
 THREADED = "\n".join(
     [
         "thread (101): MainThread;main (workers/cli/main.py:1);"
