@@ -83,13 +83,13 @@ def summary(raw: str, hottest: int = 15, thread: str | None = None) -> Summary:
         frames = stack.split(";")
         named = frames[0].startswith("thread (")
         # py-spy sometimes cannot read a thread's name and leaves `thread (id)` alone.
-        name = (frames[0].partition("): ")[2] or frames[0]) if named else "unnamed"
-        if thread is not None and name != thread:
+        sampled = (frames[0].partition("): ")[2] or frames[0]) if named else "unnamed"
+        if thread is not None and sampled != thread:
             continue
         if named:
             frames = frames[1:] or frames
         total += samples
-        threads[name] += samples
+        threads[sampled] += samples
         stage = next(
             (name for name, prefix in STAGES if any(prefix in frame for frame in frames)),
             OTHER_STAGE,
