@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.common import amended
 from schemas.incident import IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.rejection import Refused, RejectionCode
 from workers.core.messages import (
@@ -163,7 +164,7 @@ def answer_unknown_group(
     if coordinates in record.unknown_group_answered:
         return None
     answered = (*record.unknown_group_answered, coordinates)[-MAX_ANSWERED:]
-    return record.model_copy(update={"unknown_group_answered": answered})
+    return amended(record, unknown_group_answered=answered)
 
 
 MAX_ANSWERED = 20

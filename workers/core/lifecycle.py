@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from schemas.common import amended
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import TERMINAL_STATUSES, SanctionTask, TaskStatus, TaskStatusChange
 
@@ -62,9 +63,7 @@ def _rank(status: TaskStatus) -> int:
 def _moved(
     task: SanctionTask, status: TaskStatus, at: datetime, reason: str | None
 ) -> SanctionTask:
-    return task.model_copy(
-        update={"status": status, "status_reason": reason, "status_changed_at": at}
-    )
+    return amended(task, status=status, status_reason=reason, status_changed_at=at)
 
 
 def apply_status_change(task: SanctionTask, change: TaskStatusChange) -> Transition:
@@ -116,7 +115,7 @@ def mark_overdue(task: SanctionTask, now: datetime) -> Transition:
     """Set the overdue flag on an open task past its deadline."""
     if task.overdue or not task.is_overdue_at(now):
         return Transition(task=task, changed=False)
-    return Transition(task=task.model_copy(update={"overdue": True}), changed=True)
+    return Transition(task=amended(task, overdue=True), changed=True)
 
 
 def moves_on(current: TaskStatus, reported: TaskStatus) -> bool:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.common import built
+from schemas.common import amended, built
 from schemas.decision import Decision, DecisionOutcome, GroupDecision
 from schemas.group import GroupMember, GroupProfile
 from schemas.history import HISTORY_ORDER, GroupHistory, HistoryEntry
@@ -412,11 +412,11 @@ def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> Gr
     insort(entries, entry, key=HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
     first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)
-    return history.model_copy(update={"entries": tuple(entries[first:])})
+    return amended(history, entries=tuple(entries[first:]))
 
 
 def without_incident(history: GroupHistory, incident_id: str) -> GroupHistory:
     """The group's history without an incident that was retracted or is no longer attributed to
     it: the violence was not this group's, so it must not raise the tier of its next incident."""
     entries = tuple(e for e in history.entries if e.incident_id != incident_id)
-    return history.model_copy(update={"entries": entries})
+    return amended(history, entries=entries)

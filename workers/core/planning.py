@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from schemas.common import built
+from schemas.common import amended, built
 from schemas.group import GroupProfile
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask
@@ -133,7 +133,7 @@ def plan_for_group(
         if isinstance(work, RetractForGroup)
         else IncidentPlan(version=version, tasks=remaining, cancelled=cancelled)
     )
-    plans = slot.plans.model_copy(update={"history": history})
+    plans = amended(slot.plans, history=history)
     return Planned(
         GroupSlot(slot.group, plans, incident_plan, None),
         tuple(outputs),
@@ -179,7 +179,7 @@ def _parked(slot: GroupSlot, work: PlanForGroup, now: datetime) -> Planned:
                 f"{MAX_WAITING_PER_GROUP} incidents already wait for it",
                 RejectionCode.UNKNOWN_GROUP,
             )
-        plans = plans.model_copy(update={"waiting": (*plans.waiting, work.incident_id)})
+        plans = amended(plans, waiting=(*plans.waiting, work.incident_id))
     parked_at = earlier.parked_at if earlier is not None else now
     parked = ParkedIncident(work=work, sources=sources, parked_at=parked_at)
     return Planned(
@@ -191,7 +191,7 @@ def _parked(slot: GroupSlot, work: PlanForGroup, now: datetime) -> Planned:
 
 def unparked(slot: GroupSlot, incident_id: str) -> GroupSlot:
     waiting = tuple(i for i in slot.plans.waiting if i != incident_id)
-    plans = slot.plans.model_copy(update={"waiting": waiting})
+    plans = amended(slot.plans, waiting=waiting)
     return GroupSlot(slot.group, plans, slot.incident_plan, None)
 
 
@@ -208,8 +208,8 @@ def _dispatched(
     when its recipient is unreachable), the whole set to completion, and each to the task
     agent to keep."""
     tasks = [
-        (task if task.recipient in unreachable else mark_delivered(task, now).task).model_copy(
-            update={"revision": 1}
+        amended(
+            task if task.recipient in unreachable else mark_delivered(task, now).task, revision=1
         )
         for task in diff.add
     ]

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from schemas.common import amended
 from schemas.escalation import Escalation, EscalationLevel, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
@@ -113,9 +114,7 @@ def cancel_task(slot: TaskSlot, command: CancelTask, policy: Policy) -> Decided:
         return Decision(slot)
     stored, progress = _stored(record, transition.task, record.applied, command.at)
     if command.incident_version > progress.event.incident_version:
-        progress = Progress(
-            progress.event.model_copy(update={"incident_version": command.incident_version})
-        )
+        progress = Progress(amended(progress.event, incident_version=command.incident_version))
     if record.task.status is TaskStatus.CREATED:
         return Decision(
             TaskSlot(stored, slot.parked), (progress,), Outcome.UNDELIVERED_TASK_CANCELLED
@@ -132,7 +131,7 @@ def redelivery(record: TaskRecord, policy: Policy, now: datetime) -> Disclosure 
     if record.task.status is not TaskStatus.CREATED:
         return None
     delivered = mark_delivered(record.task, now).task
-    delivered = delivered.model_copy(update={"revision": record.task.revision + 1})
+    delivered = amended(delivered, revision=record.task.revision + 1)
     return Disclosure.of(delivered, view_of(delivered, record.context, policy), "created", now)
 
 
@@ -169,7 +168,7 @@ def flag_overdue(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
         f"due {late.deadline.isoformat()}; status {late.status.value}",
         now,
     )
-    task = late.model_copy(update={"escalated": True})
+    task = amended(late, escalated=True)
     stored, progress = _stored(record, task, record.applied, now)
     return Decision(TaskSlot(stored, slot.parked), (escalation, progress), Outcome.TASK_OVERDUE)
 
@@ -199,7 +198,7 @@ def remind(slot: TaskSlot, command: RemindTask, policy: Policy) -> Decided:
         now,
         EscalationLevel.REMINDER,
     )
-    stored = record.model_copy(update={"reminded_at": now})
+    stored = amended(record, reminded_at=now)
     return Decision(TaskSlot(stored, slot.parked), (reminder,), Outcome.TASK_REMINDED)
 
 
@@ -243,7 +242,7 @@ def _changed_status(
                 now,
             )
         )
-        task = task.model_copy(update={"escalated": True})
+        task = amended(task, escalated=True)
     applied = (*record.applied, AppliedUpdate.of(change))
     stored, progress = _stored(record, task, applied, now)
     return stored, (*outputs, progress)
@@ -256,8 +255,8 @@ def _stored(
     now: datetime,
 ) -> tuple[TaskRecord, Progress]:
     """The record of a changed task, its revision one up, and the change for completion."""
-    task = task.model_copy(update={"revision": previous.task.revision + 1})
-    record = previous.model_copy(update={"task": task, "applied": applied[-MAX_APPLIED_KEPT:]})
+    task = amended(task, revision=previous.task.revision + 1)
+    record = amended(previous, task=task, applied=applied[-MAX_APPLIED_KEPT:])
     event = TaskEvent(
         event="task",
         incident_id=task.incident_id,

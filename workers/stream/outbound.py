@@ -9,6 +9,7 @@ from datetime import datetime
 from events.catalogue import Catalogue
 from events.codec import encode
 from events.partitioning import partition_of
+from schemas.common import amended
 from schemas.rejection import Rejection
 from workers.core.messages import CreateTasks, NewTask, SourceRef
 from workers.core.outputs import (
@@ -81,7 +82,7 @@ def messages_of(
                     Outbound(catalogue.tasks[view.recipient].name, task_id, encode(view))
                 )
                 if receiver_of is not None and audit.receiver is None:
-                    audit = audit.model_copy(update={"receiver": receiver_of(view.recipient)})
+                    audit = amended(audit, receiver=receiver_of(view.recipient))
                 messages.append(Outbound(catalogue.audit.name, task_id, encode(audit)))
             case Audited(audit=audit):
                 messages.append(Outbound(catalogue.audit.name, str(audit.task_id), encode(audit)))

@@ -1,5 +1,6 @@
 """The stored JSON of a group's plans with each history entry encoded once, not at every write."""
 
+from schemas.common import amended
 from schemas.history import HistoryEntry
 from workers.core.records import GroupPlans
 
@@ -30,7 +31,7 @@ def group_plans_json(plans: GroupPlans) -> bytes:
     history = plans.history
     if not history.entries:
         return plans.model_dump_json(exclude_none=True).encode("utf-8")
-    shell = plans.model_copy(update={"history": history.model_copy(update={"entries": ()})})
+    shell = amended(plans, history=amended(history, entries=()))
     # A string's quotes are escaped in JSON: the empty list is found only where it is a field.
     head, found, tail = (
         shell.model_dump_json(exclude_none=True).encode("utf-8").partition(_EMPTY_ENTRIES)
