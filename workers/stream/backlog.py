@@ -3,6 +3,7 @@ path lags far behind, so that the worker's state keeps up with the tasks it send
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,34 @@ def lag_of(
         if end is not None:
             lag += max(0, end - after)
     return lag
+
+
+@dataclass
+class HeldPartitions:
+    """The partitions this worker holds, by topic: read from the consumer at most once every
+    `max_age` seconds and again after a rebalance (`forget`). Each stage's look read the whole
+    assignment, which faust converts partition by partition (about 100): the four stages'
+    looks after every batch of a catch-up took about 4 % of the main thread
+    (docs/benchmarks.md, run 28). A look with a partition held no longer counts nothing there
+    (`stage_lag`), and one newly held counts from the next read: the lags pace the stages,
+    they decide nothing else."""
+
+    read: Callable[[], Iterable[tuple[str, int]]]
+    max_age: float = 1.0
+    _read_at: float = -math.inf
+    _by_topic: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def of(self, topics: Iterable[str]) -> list[tuple[str, int]]:
+        now = time.monotonic()
+        if now - self._read_at > self.max_age:
+            by_topic: dict[str, list[tuple[str, int]]] = {}
+            for partition in self.read():
+                by_topic.setdefault(partition[0], []).append(partition)
+            self._by_topic, self._read_at = by_topic, now
+        return [partition for topic in topics for partition in self._by_topic.get(topic, ())]
+
+    def forget(self) -> None:
+        self._read_at = -math.inf
 
 
 @dataclass

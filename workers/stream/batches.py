@@ -154,12 +154,18 @@ def forget_lags_when_revoked(app: Any, runtime: Runtime) -> None:
     partition given back idle after another worker moved it on would otherwise look behind,
     and the earlier stages would wait before every batch. Where this worker began writing is
     forgotten too: a partition it wrote to while another worker held it, assigned to it now,
-    would count messages the other worker handled."""
+    would count messages the other worker handled. The partitions held are read again after
+    every revocation and assignment."""
 
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
     async def forget(sender: Any, revoked: Any, **signal: Any) -> None:
         runtime.handled.partitions_revoked((tp.topic, tp.partition) for tp in revoked)
         runtime.written_starts.clear()
+        runtime.held_partitions.forget()
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def read_again(sender: Any, assigned: Any, **signal: Any) -> None:
+        runtime.held_partitions.forget()
 
 
 def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
@@ -170,7 +176,7 @@ def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
     if app is None or not topics:
         return lambda: 0
 
-    written = runtime.written_ends
+    written, held = runtime.written_ends, runtime.held_partitions
 
     def highwater(partition: tuple[str, int]) -> int | None:
         # The consumer learns a highwater only from its fetches, and it stops fetching a
@@ -186,7 +192,8 @@ def stage_lag(runtime: Runtime, stream: Any) -> Callable[[], int]:
         return max(fetched, own)  # type: ignore[no-any-return]
 
     def lag() -> int:
-        handled, assigned = runtime.handled, app.consumer.assignment()
+        handled = runtime.handled
+        assigned = held.of(topics)
         return lag_of(topics, assigned, handled.runs, highwater, handled.revoked, written_from)
 
     def written_from(partition: tuple[str, int]) -> int | None:

@@ -26,7 +26,7 @@ from workers.core.outputs import Answer, Output
 from workers.core.partnerships import PolicyBook
 from workers.faust_fixes.internals import aiokafka_producer
 from workers.settings import Settings
-from workers.stream.backlog import Backlogs
+from workers.stream.backlog import Backlogs, HeldPartitions
 from workers.stream.changelog import InProcessTables, TableWrite, TableWriter
 from workers.stream.due_watch import DueWatch
 from workers.stream.exits import crash_within
@@ -152,6 +152,8 @@ class Runtime:
     stage that has handled nothing there yet is behind from (`backlog`)."""
     backlogs: Backlogs = field(init=False)
     """Each stage's lag on the broker: an earlier stage waits while a later one lags far behind."""
+    held_partitions: HeldPartitions = field(init=False)
+    """The partitions the consumer holds, by topic, for the stages' lags."""
     unreachable_topics: set[str] = field(default_factory=set)
     """Recipient topics the producer could not write to: planning keeps new tasks for them as
     created instead of waiting (one recipient's outage never stalls the others), and the
@@ -160,6 +162,10 @@ class Runtime:
     def __post_init__(self) -> None:
         self.task_tally = TaskTally(self.settings.partitions)
         self.backlogs = Backlogs(self.settings.downstream_backlog_limit)
+        self.held_partitions = HeldPartitions(self._assignment)
+
+    def _assignment(self) -> Iterable[tuple[str, int]]:
+        return self.app.consumer.assignment() if self.app is not None else ()
 
     async def policies_current_at(self, moment: datetime) -> None:
         """Wait until every playbook version published before `moment` is read."""

@@ -5,7 +5,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, cast
 
-from workers.stream.backlog import PIPELINE, Backlogs, lag_of
+from workers.stream.backlog import PIPELINE, Backlogs, HeldPartitions, lag_of
 from workers.stream.batches import forget_lags_when_revoked, stage_lag
 from workers.stream.runtime import HandledRuns
 
@@ -106,8 +106,10 @@ def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_i
                 raise AssertionError("Partition is not assigned")  # revoked in between
             return {("commands", 0): 50}.get(partition)
 
+    consumer = Consumer()
     runtime = SimpleNamespace(
-        app=SimpleNamespace(consumer=Consumer()),
+        app=SimpleNamespace(consumer=consumer),
+        held_partitions=HeldPartitions(consumer.assignment),
         written_ends={
             ("commands", 0): 400,
             ("commands", 1): 30,
@@ -124,6 +126,28 @@ def test_a_stage_lag_counts_what_this_worker_wrote_before_its_consumer_fetched_i
     runtime.written_ends.clear()
     assert lag() == 0
     assert stage_lag(cast(Any, SimpleNamespace(app=None)), stream)() == 0
+
+
+def test_the_partitions_held_are_read_once_until_a_rebalance_or_a_second_passes() -> None:
+    assignment = {("tasks", 0), ("tasks", 1), ("updates", 0), ("incidents", 2)}
+    reads: list[int] = []
+
+    def read() -> set[tuple[str, int]]:
+        reads.append(1)
+        return set(assignment)
+
+    held = HeldPartitions(read, max_age=60.0)
+    assert sorted(held.of(("tasks", "updates"))) == [("tasks", 0), ("tasks", 1), ("updates", 0)]
+    assignment.discard(("tasks", 1))
+    assert sorted(held.of(("tasks",))) == [("tasks", 0), ("tasks", 1)]
+    assert held.of(("completion",)) == [] and len(reads) == 1
+    held.forget()
+    assert held.of(("tasks",)) == [("tasks", 0)] and len(reads) == 2
+    aging = HeldPartitions(read, max_age=0.0)
+    aging.of(("tasks",))
+    time.sleep(0.01)
+    aging.of(("tasks",))
+    assert len(reads) == 4
 
 
 def test_a_partition_given_back_idle_after_another_worker_moved_it_on_is_not_behind() -> None:
@@ -145,14 +169,21 @@ async def test_a_revocation_forgets_its_runs_and_where_this_worker_began_writing
             self.receiver = receiver
             return receiver
 
-    app = SimpleNamespace(on_partitions_revoked=Signal())
+    app = SimpleNamespace(on_partitions_revoked=Signal(), on_partitions_assigned=Signal())
+    reads: list[int] = []
     runtime = SimpleNamespace(
         handled=HandledRuns(runs={("tasks", 0): (0, 9)}),
         written_starts={("tasks", 0): 5, ("tasks", 3): 17},  # 3: written while another held it
+        held_partitions=HeldPartitions(lambda: reads.append(1) or [("tasks", 0)], max_age=60.0),
     )
+    runtime.held_partitions.of(("tasks",))
     forget_lags_when_revoked(app, cast(Any, runtime))
     await app.on_partitions_revoked.receiver(
         app, revoked=[SimpleNamespace(topic="tasks", partition=0)]
     )
     assert runtime.handled.revoked == {("tasks", 0)}
     assert runtime.written_starts == {}
+    runtime.held_partitions.of(("tasks",))
+    await app.on_partitions_assigned.receiver(app, assigned=[])
+    runtime.held_partitions.of(("tasks",))
+    assert len(reads) == 3, "read again after the revocation and after the assignment"
