@@ -83,6 +83,11 @@ class Queued:
         (`ended`)."""
         if self.ended:
             return None
+        if not self.queue.empty():
+            item = self.queue.get_nowait()  # no timer for an event that waits already
+            if item is ENDED or isinstance(item, StreamStopped) or not self.stale(item):
+                return self._taken(item)
+            await self.stream.ack(item)
         try:
             async with asyncio.timeout(within):
                 item = await self.queue.get()
@@ -93,6 +98,9 @@ class Queued:
                     item = await self.queue.get()
         except TimeoutError:
             return None
+        return self._taken(item)
+
+    def _taken(self, item: Any) -> EventT[Any] | None:
         if isinstance(item, StreamStopped):
             raise item
         if item is ENDED:

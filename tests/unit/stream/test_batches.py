@@ -222,6 +222,29 @@ def test_events_taken_before_a_rebalance_are_skipped_and_acknowledged() -> None:
     assert acked == events[:1]
 
 
+def test_events_of_an_earlier_generation_already_queued_are_skipped_too() -> None:
+    async def run() -> tuple[list[Any], list[Any], list[Any]]:
+        events = [
+            event_on("gvi.incidents", f"INC-TEST-{n}", b"{}", generation_id=generation)
+            for n, generation in enumerate((1, 1, 2, 2))
+        ]
+        app = SimpleNamespace(
+            consumer_generation_id=2, flow_control=SimpleNamespace(is_active=lambda: True)
+        )
+        stream = FakeStream(events)
+        queued = Queued(stream, 8, app)
+        await asyncio.sleep(0.05)  # all four and the stream's end wait before the first is taken
+        assert queued.queue.qsize() == 5
+        taken = [await queued.next(1.0), await queued.next(1.0), await queued.next(1.0)]
+        assert queued.ended
+        queued.stop()
+        return events, taken, stream.acked
+
+    events, taken, acked = asyncio.run(run())
+    assert taken == [*events[2:], None], "then the stream ended"
+    assert acked == events[:2]
+
+
 def test_events_taken_before_a_stop_are_handled_while_the_flow_is_paused() -> None:
     """A stop pauses the flow and then waits for the events already taken; acknowledging them
     unhandled would let the stop's commit pass a message that nobody handled (it was lost
