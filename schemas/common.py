@@ -101,8 +101,9 @@ def built(model: type[Model], **fields: Any) -> Model:
 
 def amended(record: Model, **fields: Any) -> Model:
     """A copy of `record` with `fields` replaced by values taken from validated records, not
-    validated again: what `record.model_copy(update=fields)` makes, at about half its cost. A
-    name the model does not have is refused (`model_copy` would put it in the record)."""
+    validated again: what `record.model_copy(update=fields)` makes, at 80–90 % of its cost
+    (the whole gain of `built`, about 60 %, comes from the same construction). A name the
+    model does not have is refused (`model_copy` would put it in the record)."""
     model = type(record)
     names = _PLAIN.get(model)
     if names is None:

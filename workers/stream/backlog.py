@@ -50,9 +50,9 @@ class HeldPartitions:
     `max_age` seconds and again after a rebalance (`forget`). Each stage's look read the whole
     assignment, which faust converts partition by partition (about 100): the four stages'
     looks after every batch of a catch-up took about 4 % of the main thread
-    (docs/benchmarks.md, run 28). A look with a partition held no longer counts nothing there
-    (`stage_lag`), and one newly held counts from the next read: the lags pace the stages,
-    they decide nothing else."""
+    (docs/benchmarks.md, run 28). A partition listed but no longer held counts nothing (its
+    highwater is gone, `stage_lag`) and one newly held counts from the next read: the lags
+    pace the stages, they decide nothing else."""
 
     read: Callable[[], Iterable[tuple[str, int]]]
     max_age: float = 1.0
