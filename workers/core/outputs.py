@@ -10,6 +10,7 @@ from schemas.completion import CompletionSnapshot
 from schemas.escalation import Escalation
 from schemas.rejection import RejectionCode
 from schemas.task import RecipientTaskView, SanctionTask
+from workers.core.ids import uuid5
 from workers.core.messages import (
     CancelTask,
     ExpireParkedUpdates,
@@ -25,6 +26,8 @@ from workers.core.messages import (
 from workers.core.projection import disclosed_fields
 
 AUDIT_NAMESPACE = uuid.UUID("0b7e4c1a-53f2-5d0e-8c3b-2a9f6d4e1b70")
+_KAFKA = f"{DisclosureChannel.KAFKA}"
+"""The channel as audit ids have always spelled it (formatted once: an enum formats slowly)."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,7 @@ class Disclosure:
         Built from the validated task and view, not validated again."""
         audit = built(
             AuditRecord,
-            audit_id=uuid.uuid5(
-                AUDIT_NAMESPACE, f"{task.task_id}:{DisclosureChannel.KAFKA}:{kind}"
-            ),
+            audit_id=uuid5(AUDIT_NAMESPACE, f"{task.task_id}:{_KAFKA}:{kind}"),
             task_id=task.task_id,
             incident_id=task.incident_id,
             recipient=task.recipient,

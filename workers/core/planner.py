@@ -17,6 +17,7 @@ from schemas.history import HISTORY_ORDER, GroupHistory, HistoryEntry
 from schemas.incident import Attribution, IncidentCorrected, IncidentReported, IncidentRetracted
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, SubjectKind, TaskKind, TaskSubject
+from workers.core.ids import uuid5
 from workers.core.policy import MemberCondition, Policy, Rule, SubjectScope, TaskTemplate
 
 TASK_ID_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5c7d-9e0f-1a2b3c4d5e6f")
@@ -52,7 +53,7 @@ def task_id_for(
     if partnership is not None:
         parts = (*parts, partnership)
     name = "\x1f".join(parts)
-    return uuid.uuid5(TASK_ID_NAMESPACE, name)
+    return uuid5(TASK_ID_NAMESPACE, name)
 
 
 def qualifying_attributions(incident: IncidentFacts, policy: Policy) -> tuple[Attribution, ...]:
@@ -61,6 +62,7 @@ def qualifying_attributions(incident: IncidentFacts, policy: Policy) -> tuple[At
 
 
 _OCCURRED_AT = attrgetter("occurred_at")
+_INCIDENT_ID = attrgetter("incident_id")
 
 
 def tier_for(incident: IncidentFacts, history: GroupHistory | None, policy: Policy) -> int:
@@ -408,7 +410,9 @@ first. Keeps the group's record bounded however long its history."""
 def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> GroupHistory:
     """The group's history with this incident's entry added or replaced, compact and bounded:
     entries older than twice the repeat window before the newest one leave, then the oldest."""
-    entries = [e for e in history.entries if e.incident_id != entry.incident_id]
+    entries = list(history.entries)
+    if entry.incident_id in map(_INCIDENT_ID, entries):
+        entries = [e for e in entries if e.incident_id != entry.incident_id]
     insort(entries, entry, key=HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
     first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)

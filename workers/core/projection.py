@@ -179,12 +179,16 @@ def project_task(
 NOT_DISCLOSURES = frozenset({"kind_of_message", "schema_version"})
 
 
+_SORTED_DISCLOSURES: dict[frozenset[str], tuple[str, ...]] = {}
+
+
 def disclosed_fields(view: RecipientTaskView) -> tuple[str, ...]:
     """The names of the fields a view discloses, for the audit record."""
-    return tuple(
-        sorted(
-            name
-            for name in view.model_fields_set
-            if getattr(view, name) is not None and name not in NOT_DISCLOSURES
-        )
-    )
+    fields_set = frozenset(view.model_fields_set)
+    names = _SORTED_DISCLOSURES.get(fields_set)
+    if names is None:
+        if len(_SORTED_DISCLOSURES) >= 256:
+            _SORTED_DISCLOSURES.clear()
+        names = _SORTED_DISCLOSURES[fields_set] = tuple(sorted(fields_set - NOT_DISCLOSURES))
+    values = view.__dict__
+    return tuple(name for name in names if values[name] is not None)

@@ -138,3 +138,21 @@ def test_any_order_of_a_tasks_states_ends_at_its_latest(order: list[int]) -> Non
         assert done >= completed_seen, "progress never goes backwards"
         completed_seen = done
     assert known[str(DECISION.tasks[0].task_id)].revision == 5
+
+
+def test_disclosed_fields_are_the_set_fields_with_a_value_in_name_order() -> None:
+    """The audit's field list, against its plain definition, on every view of the decision,
+    each also with a field set to None (as a task without a partnership is seen)."""
+    for task in DECISION.tasks:
+        view = project_task(task, INCIDENT, GROUP, POLICY)
+        for candidate in (view, view.model_copy(update={"title": None, "partnership": None})):
+            plain = tuple(
+                sorted(
+                    name
+                    for name in candidate.model_fields_set
+                    if getattr(candidate, name) is not None
+                    and name not in {"kind_of_message", "schema_version"}
+                )
+            )
+            assert disclosed_fields(candidate) == plain
+    assert "title" not in disclosed_fields(view.model_copy(update={"title": None}))
