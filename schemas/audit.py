@@ -1,15 +1,14 @@
 """Audit records: who received what, when, and under which legal basis; never the narrative."""
 
-from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from schemas.common import Contract, Identifier, RecipientId, ShortText, Text, Timestamp
+from schemas.common import Contract, Identifier, RecipientId, ShortText, Text, Timestamp, WireEnum
 
 
-class DisclosureChannel(StrEnum):
+class DisclosureChannel(WireEnum):
     """How a task reached its recipient."""
 
     KAFKA = "kafka"

@@ -1,7 +1,7 @@
 """Shared building blocks of the wire contracts: the base model and constrained field types."""
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
@@ -15,6 +15,17 @@ from pydantic import (
 )
 
 SCHEMA_VERSION: Literal[1] = 1
+
+
+class WireEnum(StrEnum):
+    """An enumeration of the contracts, a string on the wire."""
+
+    @property
+    def value(self) -> str:
+        """The member's string, as `Enum.value` gives it: pydantic reads this for every member it
+        encodes, and the enum module's own descriptor takes two Python calls (Python 3.11)."""
+        return self._value_
+
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
 RECIPIENT_PATTERN = r"^[a-z0-9][a-z0-9\-]*$"

@@ -1,15 +1,14 @@
 """The completion snapshot of one incident that supervisors watch."""
 
-from enum import StrEnum
 from uuid import UUID
 
 from pydantic import Field
 
-from schemas.common import Contract, Identifier, RecipientId, Timestamp
+from schemas.common import Contract, Identifier, RecipientId, Timestamp, WireEnum
 from schemas.task import TaskKind, TaskStatus
 
 
-class IncidentProgress(StrEnum):
+class IncidentProgress(WireEnum):
     """The incident's state as supervisors see it."""
 
     NO_ACTION = "no_action"

@@ -1,14 +1,12 @@
 """A recorded planning decision: which tasks an incident brings, and why."""
 
-from enum import StrEnum
-
 from pydantic import Field
 
-from schemas.common import Contract, Identifier, Text, Timestamp
+from schemas.common import Contract, Identifier, Text, Timestamp, WireEnum
 from schemas.task import SanctionTask
 
 
-class DecisionOutcome(StrEnum):
+class DecisionOutcome(WireEnum):
     """Whether the decision brought tasks."""
 
     TASKS = "tasks"

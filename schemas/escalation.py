@@ -1,14 +1,13 @@
 """Escalations: a task past its deadline or one that could not be delivered."""
 
-from enum import StrEnum
 from uuid import UUID
 
 from pydantic import Field
 
-from schemas.common import Contract, Identifier, RecipientId, Text, Timestamp
+from schemas.common import Contract, Identifier, RecipientId, Text, Timestamp, WireEnum
 
 
-class EscalationReason(StrEnum):
+class EscalationReason(WireEnum):
     """Why a task needs a supervisor's attention."""
 
     DEADLINE_APPROACHING = "deadline_approaching"
@@ -18,7 +17,7 @@ class EscalationReason(StrEnum):
     FAILED = "failed"
 
 
-class EscalationLevel(StrEnum):
+class EscalationLevel(WireEnum):
     """How urgent: a reminder before the deadline, or an escalation at or after it."""
 
     REMINDER = "reminder"

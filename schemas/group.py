@@ -1,14 +1,13 @@
 """The group profile kept by the police: members, supervision and notification history."""
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from schemas.common import Contract, FlagName, Identifier, PersonRef, ShortText, Timestamp
+from schemas.common import Contract, FlagName, Identifier, PersonRef, ShortText, Timestamp, WireEnum
 
 
-class SupervisionStatus(StrEnum):
+class SupervisionStatus(WireEnum):
     """Kriminalvården's hold on a member."""
 
     NONE = "none"
@@ -17,7 +16,7 @@ class SupervisionStatus(StrEnum):
     IN_CUSTODY = "in_custody"
 
 
-class NotificationKind(StrEnum):
+class NotificationKind(WireEnum):
     """How a group was told in advance what violence will bring."""
 
     CALL_IN = "call_in"

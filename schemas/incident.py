@@ -1,6 +1,5 @@
 """Incident contracts published by police systems: reported, corrected and retracted."""
 
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter, model_validator
@@ -13,10 +12,11 @@ from schemas.common import (
     ShortText,
     Text,
     Timestamp,
+    WireEnum,
 )
 
 
-class IncidentType(StrEnum):
+class IncidentType(WireEnum):
     """The kinds of violence that the policy can respond to."""
 
     SHOOTING = "shooting"
@@ -28,7 +28,7 @@ class IncidentType(StrEnum):
     THREAT = "threat"
 
 
-class Outcome(StrEnum):
+class Outcome(WireEnum):
     """The worst harm the incident caused."""
 
     NONE = "none"

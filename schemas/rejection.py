@@ -1,13 +1,11 @@
 """Rejected input on the dead-letter stream, with its source coordinates and a reason."""
 
-from enum import StrEnum
-
 from pydantic import Field
 
-from schemas.common import Contract, ShortText, Text, Timestamp
+from schemas.common import Contract, ShortText, Text, Timestamp, WireEnum
 
 
-class RejectionCode(StrEnum):
+class RejectionCode(WireEnum):
     """Why a message was rejected."""
 
     MALFORMED_JSON = "malformed_json"

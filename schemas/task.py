@@ -1,7 +1,6 @@
 """Sanction tasks, their status changes and the view of a task that one recipient may see."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
@@ -15,11 +14,12 @@ from schemas.common import (
     ShortText,
     Text,
     Timestamp,
+    WireEnum,
 )
 from schemas.incident import IncidentType, Outcome
 
 
-class TaskKind(StrEnum):
+class TaskKind(WireEnum):
     """What a task is for (DESIGN §5)."""
 
     SANCTION = "sanction"
@@ -28,7 +28,7 @@ class TaskKind(StrEnum):
     FOLLOW_UP = "follow_up"
 
 
-class TaskStatus(StrEnum):
+class TaskStatus(WireEnum):
     """Where a task stands; overdue and escalated are flags, not states."""
 
     CREATED = "created"
@@ -47,7 +47,7 @@ TERMINAL_STATUSES = frozenset(
 OPEN_STATUSES = frozenset(set(TaskStatus) - TERMINAL_STATUSES)
 
 
-class Priority(StrEnum):
+class Priority(WireEnum):
     """How urgently the recipient should act."""
 
     NORMAL = "normal"
@@ -55,7 +55,7 @@ class Priority(StrEnum):
     URGENT = "urgent"
 
 
-class SubjectKind(StrEnum):
+class SubjectKind(WireEnum):
     """Whom a task is about: the whole group or one member."""
 
     GROUP = "group"
