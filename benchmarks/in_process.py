@@ -4,13 +4,20 @@ outbound encoding on in-memory topics and tables, without a broker, faust or aio
 Run: `.venv/bin/python -m benchmarks.in_process [--incidents 500] [--profile out.prof]`. The
 scenario is `make bench`'s (20 groups, 12 tasks per incident); set against the worker's CPU per
 incident on a broker, it shows how much of it is the core and how much the stream layer.
+
+`--paced GAPS` (e.g. `--paced 0,1,10`) hands the incidents over one at a time instead, each
+through all four stages in batches of one, as a worker sees them at a steady low rate, and
+sleeps GAP ms after each; the rounds alternate the gaps. The CPU counted is only that of
+handling, so the figures differ only by what an idle gap costs the work after it.
 """
 
 import argparse
 import asyncio
 import cProfile
+import itertools
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,11 +34,19 @@ from workers.stream.worker import collect_garbage_less_often, freeze_long_lived_
 
 STAGES = ("groups", "incidents", "group_work", "task_commands", "task_events")
 """Each stage's input topic (catalogue attribute), in an incident's order."""
+BATCHES_OF_32 = BatchLimits(32, 60.0)
 
 
-async def run_stages(runtime: Runtime, outside: dict[str, list[tuple[str, bytes]]]) -> None:
-    """Every stage's input in batches of up to 32, stage after stage, each stage reading what
-    the one before it sent."""
+async def run_stages(
+    runtime: Runtime,
+    outside: dict[str, list[tuple[str, bytes]]],
+    limits: BatchLimits = BATCHES_OF_32,
+    offsets: Iterator[int] | None = None,
+) -> None:
+    """Every stage's input in batches of up to `limits.messages`, stage after stage, each stage
+    reading what the one before it sent. `offsets` numbers the events across calls (the
+    runtime skips an offset it has handled)."""
+    numbers = offsets if offsets is not None else itertools.count()
     handlers: dict[str, Any] = {}
     for agent in (intake, planning, tasks, completion):
         context = agent.context(runtime)
@@ -49,11 +64,11 @@ async def run_stages(runtime: Runtime, outside: dict[str, list[tuple[str, bytes]
     for stage in STAGES:
         name = getattr(runtime.catalogue, stage).name
         found = outside.get(stage) or [(k.decode(), v) for k, v in runtime.topics[name].sent]
-        events = [event_on(name, key, value, offset=n) for n, (key, value) in enumerate(found)]
+        events = [event_on(name, key, value, offset=next(numbers)) for key, value in found]
         queue = ListedEvents(events[1:])
         carried = events[0] if events else None
         while carried is not None:
-            batch, carried = await fill(carried, queue, handle, BatchLimits(32, 60.0))
+            batch, carried = await fill(carried, queue, handle, limits)
             await flush(runtime, Acks(), batch, handle)
             if carried is None and queue.events:
                 carried = queue.events.pop(0)
@@ -63,7 +78,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=500)
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
+    parser.add_argument(
+        "--paced", help="one incident at a time, with these gaps in ms after each (e.g. 0,1,10)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the paced gaps")
     arguments = parser.parse_args()
+    gaps = [float(gap) for gap in arguments.paced.split(",")] if arguments.paced else []
+    made = arguments.incidents * (len(gaps) * arguments.rounds if gaps else 1)
     configure_logging("warning")
     now = datetime.now(UTC)
     groups = [_group(n, now) for n in range(20)]
@@ -71,13 +92,16 @@ def main() -> int:
         "groups": [(g.group_id, encode(g)) for g in groups],
         "incidents": [
             (i.incident_id, encode(i))
-            for i in (
-                _incident(n, groups[n % len(groups)].group_id, now)
-                for n in range(arguments.incidents)
-            )
+            for i in (_incident(n, groups[n % len(groups)].group_id, now) for n in range(made))
         ],
     }
     runtime = in_process_runtime(load_policy())
+    if gaps:
+        collect_garbage_less_often()
+        print_paced(
+            asyncio.run(paced(runtime, outside, gaps, arguments.incidents, arguments.rounds))
+        )
+        return 0
     # The worker's collector settings: without them, full collections over the recorded topics
     # took about a quarter of this run's CPU, which the worker does not pay.
     collect_garbage_less_often()
@@ -99,6 +123,44 @@ def main() -> int:
     for name, count in sorted(sent.items()):
         print(f"  {name}: {count}")
     return 0
+
+
+async def paced(
+    runtime: Runtime,
+    outside: dict[str, list[tuple[str, bytes]]],
+    gaps: list[float],
+    incidents: int,
+    rounds: int,
+) -> dict[float, list[float]]:
+    """Each round hands `incidents` incidents over one at a time for each gap in turn; returns
+    each gap's CPU per incident in ms, round by round."""
+    offsets = itertools.count()
+    one_by_one = BatchLimits(1, 60.0)
+    await run_stages(runtime, {"groups": outside["groups"], "incidents": []}, one_by_one, offsets)
+    freeze_long_lived_objects()
+    listed = iter(outside["incidents"])
+    spent: dict[float, list[float]] = {gap: [] for gap in gaps}
+    for _ in range(rounds):
+        for gap in gaps:
+            cpu = 0.0
+            for _ in range(incidents):
+                for topic in runtime.topics.values():
+                    topic.sent.clear()
+                started = time.process_time()
+                await run_stages(runtime, {"incidents": [next(listed)]}, one_by_one, offsets)
+                cpu += time.process_time() - started
+                if not any(".tasks." in name and t.sent for name, t in runtime.topics.items()):
+                    raise RuntimeError("an incident made no task: the harness measured nothing")
+                await asyncio.sleep(gap / 1000)  # idle, as between a steady rate's incidents
+            spent[gap].append(1000 * cpu / incidents)
+    return spent
+
+
+def print_paced(spent: dict[float, list[float]]) -> None:
+    for gap, figures in spent.items():
+        listed = ", ".join(f"{ms:.2f}" for ms in figures)
+        average = sum(figures) / len(figures)
+        print(f"gap {gap:g} ms: {average:.2f} ms of CPU per incident ({listed})")
 
 
 if __name__ == "__main__":
