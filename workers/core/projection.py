@@ -1,5 +1,6 @@
 """Per-recipient projection: the task as its recipient may see it, by that recipient's allowlist."""
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -179,16 +180,13 @@ def project_task(
 NOT_DISCLOSURES = frozenset({"kind_of_message", "schema_version"})
 
 
-_SORTED_DISCLOSURES: dict[frozenset[str], tuple[str, ...]] = {}
+@functools.lru_cache(maxsize=256)
+def _disclosable(fields_set: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(fields_set - NOT_DISCLOSURES))
 
 
 def disclosed_fields(view: RecipientTaskView) -> tuple[str, ...]:
     """The names of the fields a view discloses, for the audit record."""
-    fields_set = frozenset(view.model_fields_set)
-    names = _SORTED_DISCLOSURES.get(fields_set)
-    if names is None:
-        if len(_SORTED_DISCLOSURES) >= 256:
-            _SORTED_DISCLOSURES.clear()
-        names = _SORTED_DISCLOSURES[fields_set] = tuple(sorted(fields_set - NOT_DISCLOSURES))
+    names = _disclosable(frozenset(view.model_fields_set))
     values = view.__dict__
     return tuple(name for name in names if values[name] is not None)
