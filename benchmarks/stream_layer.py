@@ -761,7 +761,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             await steady_rate(
                 bootstrap, prefix, groups, rate, arguments.seconds, f"R{int(rate)}", now, worker.pid
             )
-            for rate in ((10.0, 100.0) if arguments.seconds > 0 else ())
+            for rate in (arguments.rates if arguments.seconds > 0 else ())
         ]
         steady_profile = steady_sampler.stop() if steady_sampler is not None else None
         stop_scraping.set()
@@ -844,11 +844,31 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     }
 
 
+def steady_rates(text: str) -> tuple[float, ...]:
+    """The `--rates` list: positive incidents/s, each a whole number (it names the phase's
+    topics), no rate twice."""
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if any(rate <= 0 or rate != int(rate) for rate in rates):
+        raise argparse.ArgumentTypeError(f"rates must be positive whole numbers: {text!r}")
+    if len(set(rates)) != len(rates):
+        raise argparse.ArgumentTypeError(f"a rate given twice: {text!r}")
+    return rates
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=5000, help="queued for the catch-up")
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="per steady rate (0: no latency phases)"
+    )
+    parser.add_argument(
+        "--rates",
+        type=steady_rates,
+        default=(10.0, 100.0),
+        help="the steady rates, incidents/s, comma-separated, in the order run (default 10,100)",
     )
     parser.add_argument(
         "--no-peer", dest="peer", action="store_false", help="skip the Quix Streams peer"
