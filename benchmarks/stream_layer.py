@@ -851,7 +851,7 @@ def steady_rates(text: str) -> tuple[float, ...]:
         rates = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if any(rate <= 0 or rate != int(rate) for rate in rates):
+    if any(rate <= 0 or not rate.is_integer() for rate in rates):
         raise argparse.ArgumentTypeError(f"rates must be positive whole numbers: {text!r}")
     if len(set(rates)) != len(rates):
         raise argparse.ArgumentTypeError(f"a rate given twice: {text!r}")
