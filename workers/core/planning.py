@@ -214,7 +214,7 @@ def _dispatched(
         for task in diff.add
     ]
     kept = tuple(
-        NewTask(task=task, context=context)
+        built(NewTask, task=task, context=context)
         for task, context in zip(tasks, contexts_for(tasks, incident, group, policy), strict=True)
     )
     outputs: list[Output] = [

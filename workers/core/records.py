@@ -139,3 +139,7 @@ class ParkedUpdates(_State):
     def expired_at(self, now: datetime, wait: timedelta) -> bool:
         """True once the oldest update has waited `wait` for its task."""
         return bool(self.updates) and now - self.updates[0].parked_at >= wait
+
+
+NO_PARKED_UPDATES = ParkedUpdates()
+"""The empty value, shared (records are frozen): most task ids have no updates waiting."""

@@ -1,9 +1,9 @@
 """The task agent's decisions, one per command or update: (slot, input, now) -> (slot', outputs)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.common import amended
+from schemas.common import amended, built
 from schemas.escalation import Escalation, EscalationLevel, EscalationReason
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import SanctionTask, TaskStatus, TaskStatusChange
@@ -21,7 +21,13 @@ from workers.core.messages import (
 from workers.core.outputs import Answer, Disclosure, Escalate, Output, Progress
 from workers.core.policy import Policy
 from workers.core.projection import view_of
-from workers.core.records import AppliedUpdate, ParkedUpdate, ParkedUpdates, TaskRecord
+from workers.core.records import (
+    NO_PARKED_UPDATES,
+    AppliedUpdate,
+    ParkedUpdate,
+    ParkedUpdates,
+    TaskRecord,
+)
 
 ESCALATING = {
     TaskStatus.DECLINED: EscalationReason.DECLINED,
@@ -36,7 +42,7 @@ class TaskSlot:
     """What the task agent holds for one task id: the task, and updates waiting for it."""
 
     record: TaskRecord | None = None
-    parked: ParkedUpdates = field(default_factory=ParkedUpdates)
+    parked: ParkedUpdates = NO_PARKED_UPDATES
 
 
 Decided = Decision[TaskSlot]
@@ -48,7 +54,9 @@ def keep_created(slot: TaskSlot, new: NewTask, policy: Policy, now: datetime) ->
     """Keep a task that planning dispatched, then apply the updates that waited for it. A task
     known already (the creation read again) stays as it is."""
     record = (
-        slot.record if slot.record is not None else TaskRecord(task=new.task, context=new.context)
+        slot.record
+        if slot.record is not None
+        else built(TaskRecord, task=new.task, context=new.context)
     )
     released = release_parked(TaskSlot(record, slot.parked), policy, now)
     if slot.parked.updates:
@@ -99,7 +107,7 @@ def release_parked(slot: TaskSlot, policy: Policy, now: datetime) -> Decided:
             more = (Answer(update.source, refusal.code, refusal.message),)
         outputs.extend(more)
     return Decision(
-        TaskSlot(record, ParkedUpdates()), tuple(outputs), Outcome.PARKED_UPDATES_APPLIED
+        TaskSlot(record, NO_PARKED_UPDATES), tuple(outputs), Outcome.PARKED_UPDATES_APPLIED
     )
 
 
@@ -218,7 +226,7 @@ def expire_parked(slot: TaskSlot, wait: timedelta, policy: Policy, now: datetime
         )
         for update in slot.parked.updates
     )
-    return Decision(TaskSlot(None, ParkedUpdates()), answers, Outcome.PARKED_UPDATES_REJECTED)
+    return Decision(TaskSlot(None, NO_PARKED_UPDATES), answers, Outcome.PARKED_UPDATES_REJECTED)
 
 
 def _changed_status(

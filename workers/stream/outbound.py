@@ -9,7 +9,7 @@ from datetime import datetime
 from events.catalogue import Catalogue
 from events.codec import encode
 from events.partitioning import partition_of
-from schemas.common import amended
+from schemas.common import amended, built
 from schemas.rejection import Rejection
 from workers.core.messages import CreateTasks, NewTask, SourceRef
 from workers.core.outputs import (
@@ -123,7 +123,7 @@ def _kept(
     for _, kept in sorted(by_partition.items()):
         for start in range(0, len(kept), KEPT_PER_MESSAGE):
             chunk = tuple(kept[start : start + KEPT_PER_MESSAGE])
-            command = CreateTasks(tasks=chunk, source=source)
+            command = built(CreateTasks, tasks=chunk, source=source)
             key = str(chunk[0].task.task_id)
             messages.append(Outbound(catalogue.task_commands.name, key, encode(command)))
     return messages

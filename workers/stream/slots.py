@@ -7,6 +7,7 @@ from schemas.group import GroupProfile
 from workers.core.completion import IncidentSlot
 from workers.core.planning import GroupSlot
 from workers.core.records import (
+    NO_PARKED_UPDATES,
     GroupPlans,
     GroupTaskLines,
     IncidentPlan,
@@ -37,7 +38,7 @@ class TaskSlots:
         )
 
     def load(self, task_id: str) -> TaskSlot:
-        return TaskSlot(self.tasks.get(task_id), self.parked.get(task_id) or ParkedUpdates())
+        return TaskSlot(self.tasks.get(task_id), self.parked.get(task_id) or NO_PARKED_UPDATES)
 
     def writes(self, task_id: str, before: TaskSlot, after: TaskSlot) -> Writes:
         writes = Writes()
