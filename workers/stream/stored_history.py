@@ -1,5 +1,6 @@
 """The stored JSON of a group's plans with each history entry encoded once, not at every write."""
 
+from events.codec import encode
 from schemas.common import amended
 from schemas.history import HistoryEntry
 from workers.core.records import GroupPlans
@@ -20,7 +21,7 @@ def entry_json(entry: HistoryEntry) -> bytes:
         return kept[1]
     if len(_ENCODED) >= ENTRIES_KEPT:
         _ENCODED.clear()
-    encoded = entry.model_dump_json(exclude_none=True).encode("utf-8")
+    encoded = encode(entry)
     _ENCODED[id(entry)] = (entry, encoded)
     return encoded
 
@@ -30,13 +31,11 @@ def group_plans_json(plans: GroupPlans) -> bytes:
     record at every incident, and encoding a history of 200 entries took 150 µs each time."""
     history = plans.history
     if not history.entries:
-        return plans.model_dump_json(exclude_none=True).encode("utf-8")
+        return encode(plans)
     shell = amended(plans, history=amended(history, entries=()))
     # A string's quotes are escaped in JSON: the empty list is found only where it is a field.
-    head, found, tail = (
-        shell.model_dump_json(exclude_none=True).encode("utf-8").partition(_EMPTY_ENTRIES)
-    )
+    head, found, tail = encode(shell).partition(_EMPTY_ENTRIES)
     if not found:
-        return plans.model_dump_json(exclude_none=True).encode("utf-8")
+        return encode(plans)
     listed = b",".join([entry_json(entry) for entry in history.entries])
     return b"".join((head, b'"entries":[', listed, b"]", tail))

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from events.codec import encode
 from schemas.rejection import Refused, RejectionCode
 from schemas.task import OPEN_STATUSES
 from workers.core.records import GroupPlans
@@ -36,7 +37,7 @@ def stored_json(record: BaseModel) -> bytes:
     (tests/unit/stream/test_stored_json.py). Records written with their nulls read the same."""
     if isinstance(record, GroupPlans):
         return group_plans_json(record)
-    return record.model_dump_json(exclude_none=True).encode("utf-8")
+    return encode(record)
 
 
 class Store(Generic[Record]):
