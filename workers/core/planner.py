@@ -407,16 +407,43 @@ HISTORY_CAP = 200
 first. Keeps the group's record bounded however long its history."""
 
 
+GROUPS_INDEXED = 256
+"""Groups whose latest history keeps the set of its incident ids (a few kB each)."""
+_INDEXED: dict[str, tuple[tuple[HistoryEntry, ...], frozenset[str]]] = {}
+"""By group: its latest history's entries and their incident ids. Reading the id of each of 200
+entries, scattered in memory, took 40–140 µs at every incident; the set is carried over."""
+
+
+def _incident_ids(history: GroupHistory) -> frozenset[str]:
+    kept = _INDEXED.get(history.group_id)
+    if kept is not None and kept[0] is history.entries:
+        return kept[1]
+    return frozenset(map(_INCIDENT_ID, history.entries))
+
+
 def with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> GroupHistory:
     """The group's history with this incident's entry added or replaced, compact and bounded:
     entries older than twice the repeat window before the newest one leave, then the oldest."""
+    ids = _incident_ids(history)
     entries = list(history.entries)
-    if entry.incident_id in map(_INCIDENT_ID, entries):
+    if entry.incident_id in ids:
         entries = [e for e in entries if e.incident_id != entry.incident_id]
+    else:
+        ids = ids | {entry.incident_id}
     insort(entries, entry, key=HISTORY_ORDER)
     horizon = entries[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
     first = max(bisect_left(entries, horizon, key=_OCCURRED_AT), len(entries) - HISTORY_CAP)
-    return amended(history, entries=tuple(entries[first:]))
+    if first > 0:
+        ids = ids.difference(map(_INCIDENT_ID, entries[:first]))
+    kept = amended(history, entries=tuple(entries[first:]))
+    if len(ids) != len(kept.entries):
+        # A history read from elsewhere can name an incident twice: no set then.
+        _INDEXED.pop(history.group_id, None)
+        return kept
+    if len(_INDEXED) >= GROUPS_INDEXED and history.group_id not in _INDEXED:
+        _INDEXED.clear()
+    _INDEXED[history.group_id] = (kept.entries, ids)
+    return kept
 
 
 def without_incident(history: GroupHistory, incident_id: str) -> GroupHistory:

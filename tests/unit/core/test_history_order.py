@@ -3,10 +3,12 @@
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import GroupHistory, HistoryEntry, IncidentType
+from workers.core import planner
 from workers.core.planner import HISTORY_CAP, tier_for, with_entry
 from workers.core.policy import Policy
 from workers.policies import load_policy
@@ -52,13 +54,15 @@ def plain_tier(incident: SimpleNamespace, history: GroupHistory, policy: Policy)
     return min(max(earlier) + 1, policy.max_tier) if earlier else 1
 
 
-def plain_with_entry(history: GroupHistory, entry: HistoryEntry, policy: Policy) -> GroupHistory:
+def plain_with_entry(
+    history: GroupHistory, entry: HistoryEntry, policy: Policy, cap: int = HISTORY_CAP
+) -> GroupHistory:
     kept = sorted(
         (*(e for e in history.entries if e.incident_id != entry.incident_id), entry),
         key=lambda e: (e.occurred_at, e.incident_id),
     )
     horizon = kept[-1].occurred_at - timedelta(days=2 * policy.repeat_window_days)
-    bounded = [e for e in kept if e.occurred_at >= horizon][-HISTORY_CAP:]
+    bounded = [e for e in kept if e.occurred_at >= horizon][-cap:]
     return history.model_copy(update={"entries": tuple(bounded)})
 
 
@@ -122,3 +126,27 @@ def test_a_history_read_in_any_order_is_kept_oldest_first(listed: list[HistoryEn
     assert order == sorted(order)
     assert len(read.entries) == len(listed)
     assert {e.model_dump_json() for e in read.entries} == {e.model_dump_json() for e in listed}
+
+
+@settings(settings.get_profile("gvi-history"))
+@given(
+    st.lists(entries, max_size=6),
+    st.lists(entries, min_size=1, max_size=30),
+    policies,
+    st.integers(min_value=1, max_value=8),
+)
+def test_entries_added_one_after_another_keep_the_history_as_defined(
+    listed: list[HistoryEntry],
+    added: list[HistoryEntry],
+    policy: Policy,
+    cap: int,
+) -> None:
+    """The incident ids carried from one history to the next (entries replaced, aged out,
+    capped; a first history read from elsewhere may name an incident twice) decide as a scan."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(planner, "HISTORY_CAP", cap)
+        history = plain = GroupHistory(group_id="GRP-H-CHAIN", entries=tuple(listed))
+        for entry in added:
+            history = with_entry(history, entry, policy)
+            plain = plain_with_entry(plain, entry, policy, cap)
+            assert history.entries == plain.entries

@@ -3,13 +3,15 @@ encoded once: successive records of a group share their entries."""
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.common import IDENTIFIER_PATTERN
 from schemas.history import GroupHistory, HistoryEntry
 from schemas.incident import IncidentType
-from workers.core.planner import with_entry
+from workers.core import planner
+from workers.core.planner import with_entry, without_incident
 from workers.core.records import GroupPlans
 from workers.policies import load_policy
 from workers.stream.stores import stored_json
@@ -55,3 +57,33 @@ def test_a_growing_history_is_stored_as_pydantic_writes_it_at_every_step() -> No
         )
         plans = plans.model_copy(update={"history": with_entry(plans.history, entry, POLICY)})
         assert stored_json(plans) == plans.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(entries, max_size=5),
+    st.lists(st.one_of(entries, st.integers(min_value=0, max_value=5)), min_size=1, max_size=25),
+    st.integers(min_value=1, max_value=4),
+)
+def test_successive_records_of_a_group_are_stored_as_pydantic_writes_them(
+    listed: list[HistoryEntry], steps: list[HistoryEntry | int], cap: int
+) -> None:
+    """Each record encoded from the one before it (an entry added at the end, the oldest
+    capped off, one retracted or nothing changed), with caps down to one entry."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(planner, "HISTORY_CAP", cap)
+        plans = GroupPlans(
+            group_id="GRP-STORED-CHAIN",
+            history=GroupHistory(group_id="GRP-STORED-CHAIN", entries=tuple(listed)),
+        )
+        for step in steps:
+            history = plans.history
+            if isinstance(step, int):
+                gone = (
+                    history.entries[step].incident_id if step < len(history.entries) else "INC-NONE"
+                )
+                history = without_incident(history, gone)
+            else:
+                history = with_entry(history, step, POLICY)
+            plans = plans.model_copy(update={"history": history})
+            assert stored_json(plans) == plans.model_dump_json(exclude_none=True).encode("utf-8")
