@@ -68,7 +68,7 @@ def test_a_growing_history_is_stored_as_pydantic_writes_it_at_every_step() -> No
 def test_successive_records_of_a_group_are_stored_as_pydantic_writes_them(
     listed: list[HistoryEntry], steps: list[HistoryEntry | int], cap: int
 ) -> None:
-    """Each record encoded from the one before it (an entry added at the end, the oldest
+    """Each record encoded from the one before it (an entry inserted anywhere, the oldest
     capped off, one retracted or nothing changed), with caps down to one entry."""
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(planner, "HISTORY_CAP", cap)
