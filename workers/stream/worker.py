@@ -48,12 +48,15 @@ class BoundedWorker(StopSignalWorker):
         exit_within(SHUTDOWN_GRACE_SECONDS, 1, f"{signal_name}: the graceful stop did not finish")
 
 
-YOUNGEST_GENERATION_THRESHOLD = 10_000
+YOUNGEST_GENERATION_THRESHOLD = 50_000
 """Allocations (less deallocations) between two collections of the youngest generation
-(Python's default is 700). A busy worker's young objects are mostly those of the batch in
-flight, alive at every collection and promoted each time, which made a full collection due
-every two seconds; on a 3,000-incident catch-up the collections took 0.67 s instead of 2.91 s
-(46 instead of 3,058), docs/benchmarks.md."""
+(Python's default is 700). A busy worker's young objects are mostly those of the batches in
+flight, alive at every collection and freed soon after by their reference counts: such a
+collection frees nothing. At 700 a full collection fell due every two seconds; at 10,000 a
+5,000-incident catch-up still made about 80 young collections of 6 ms each (0.56-0.65 s in
+all); at 50,000, above what the batches in flight hold, one of 8 ms, and none at 100
+incidents/s. A cycle of garbage waits at most that many allocations (docs/benchmarks.md, runs
+6 and 34)."""
 
 
 def collect_garbage_less_often() -> None:
