@@ -53,8 +53,8 @@ YOUNGEST_GENERATION_THRESHOLD = 50_000
 (Python's default is 700). A busy worker's young objects are mostly those of the batches in
 flight, alive at every collection and freed soon after by their reference counts: such a
 collection frees nothing. At 700 a full collection fell due every two seconds; at 10,000 a
-5,000-incident catch-up still made about 80 young collections of 6 ms each (0.56-0.65 s in
-all); at 50,000, above what the batches in flight hold, one of 8 ms, and none at 100
+5,000-incident catch-up still made about 80 young collections of 6 ms each (about 0.5 s);
+at 50,000, above what the batches in flight hold, one of 8 ms, and none at 100
 incidents/s. A cycle of garbage waits at most that many allocations (docs/benchmarks.md, runs
 6 and 34)."""
 
