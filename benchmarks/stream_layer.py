@@ -591,7 +591,8 @@ def table(report: dict[str, Any]) -> str:
     """The report as the table of docs/benchmarks.md."""
     catch_up, per_incident = report["catch_up"], report["per_incident"]
     rows = [
-        f"broker: {report['broker']}; the worker's event loop: {report['event_loop']}",
+        f"broker: {report['broker']}; the worker's event loop: {report['event_loop']}; "
+        f"partitions per topic: {report.get('partitions_per_topic', '?')}",
         "| measure | worker | raw floor | worker ÷ floor |",
         "|---|---|---|---|",
         f"| catch-up of {catch_up['incidents']:,} incidents ({catch_up['tasks']:,} tasks), "
@@ -802,6 +803,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     return {
         "broker": os.environ.get("GVI_TEST_BROKER", "tansu"),
         "event_loop": settings.event_loop.value,
+        "partitions_per_topic": settings.partitions,
         "catch_up": {
             "incidents": len(queued),
             "tasks": len(wanted),
