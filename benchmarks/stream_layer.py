@@ -592,7 +592,7 @@ def table(report: dict[str, Any]) -> str:
     catch_up, per_incident = report["catch_up"], report["per_incident"]
     rows = [
         f"broker: {report['broker']}; the worker's event loop: {report['event_loop']}; "
-        f"partitions per topic: {report.get('partitions_per_topic', '?')}",
+        f"partitions per topic: {report['partitions_per_topic']}",
         "| measure | worker | raw floor | worker ÷ floor |",
         "|---|---|---|---|",
         f"| catch-up of {catch_up['incidents']:,} incidents ({catch_up['tasks']:,} tasks), "
