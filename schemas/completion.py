@@ -55,6 +55,7 @@ class CompletionSnapshot(Contract):
         default=0,
         ge=0,
         description="tasks left out of `tasks` to keep the snapshot small (open ones are listed "
-        "first, by deadline); every count above includes them",
+        "first, by deadline) and, from the gateway, for a moment, tasks whose own record it has "
+        "not read yet (it shows a task once it can audit it); every count above includes them",
     )
     updated_at: Timestamp

@@ -79,7 +79,7 @@ def test_the_dashboard_discloses_only_what_it_shows_and_each_read_is_audited(
     stack.until(
         "supervisor",
         "/api/v1/incidents/INC-HARD-1",
-        lambda s: s["tasks_total"] == len(expected),
+        lambda s: s["tasks_total"] == len(s["tasks"]) == len(expected),
     )
     with _session(stack) as browser:
         detail = browser.get("/dashboard/incidents/INC-HARD-1")

@@ -159,13 +159,14 @@ def same_origin(request: Request) -> bool:
 async def live_updates(
     model: ReadModel,
     allowed: Callable[[], bool],
-    audited: Callable[[str, dict[str, Any]], Awaitable[bool]],
+    audited: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]],
     recheck_seconds: float = 1.0,
 ) -> AsyncIterator[ServerSentEvent]:
     """Each completion snapshot and escalation the read model folds in, as it does, while
     `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`.
-    What each event shows of its tasks is audited before it is sent; an event that
-    `audited` refuses (another partnership's) is not sent."""
+    `audited` audits what an event shows of its tasks and answers what may be sent (a
+    snapshot without the lines it could not audit), or None: that event is not sent (another
+    partnership's, or an escalation of a task not read yet)."""
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     model.listeners.add(queue)
     try:
@@ -178,8 +179,9 @@ async def live_updates(
                 continue
             if not allowed():
                 break
-            if await audited(kind, value):
-                yield ServerSentEvent(event=kind, data=json.dumps(value))
+            shown = await audited(kind, value)
+            if shown is not None:
+                yield ServerSentEvent(event=kind, data=json.dumps(shown))
     finally:
         model.listeners.discard(queue)
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from events.codec import encode
 from schemas.audit import AuditRecord, DisclosureChannel
@@ -16,9 +16,7 @@ from schemas.gateway_event import GatewayEvent
 from schemas.task import RecipientTaskView
 from workers.core.projection import disclosed_fields
 from workers.gateway.credentials import Caller
-
-if TYPE_CHECKING:
-    from workers.gateway.read_model import ReadModel
+from workers.gateway.read_model import ReadModel, lines_of, only_held
 
 AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
 SNAPSHOT_LINE_FIELDS = (
@@ -97,7 +95,7 @@ class Disclosures:
     first time in its present state becomes an audit record, sent (as a gateway event, for the
     worker to write to `gvi.audit`) before the answer leaves."""
 
-    read_model: Callable[[], "ReadModel"]
+    read_model: Callable[[], ReadModel]
     send: Send
     topic: str
 
@@ -127,10 +125,11 @@ class Disclosures:
 
 async def supervisor_read(
     disclosures: Disclosures, who: Caller, items: list[dict[str, Any]]
-) -> None:
-    """Audit what a supervisor is shown of tasks: snapshot lines and escalations (each item
-    names its task), as channel `dashboard`, with the fields shown. A task whose view the
-    model does not hold (its topic not read yet) cannot be described and is left out."""
+) -> set[str]:
+    """Audit what a supervisor is about to be shown of tasks: snapshot lines and escalations
+    (each item names its task), as channel `dashboard`, with the fields shown. Answers the
+    task ids audited: those whose view the model holds. An item of any other task (its topic
+    not read yet) cannot be audited with its legal basis and must not be shown."""
     model = disclosures.read_model()
     views = await model.views(str(item["task_id"]) for item in items if "task_id" in item)
     shown = [
@@ -139,12 +138,21 @@ async def supervisor_read(
         if str(item.get("task_id")) in views
     ]
     await disclosures.shown(who, DisclosureChannel.DASHBOARD, shown)
+    return set(views)
 
 
 def shown_fields(item: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(name for name in item if name != "schema_version"))
 
 
-def lines_of(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every task line of these completion snapshots."""
-    return [line for snapshot in snapshots for line in snapshot.get("tasks", ())]
+async def supervisor_event(
+    disclosures: Disclosures, who: Caller, kind: str, value: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A live update (`incident`: a completion snapshot, or `escalation`) as it may be sent to
+    a supervisor, audited: the snapshot with only the lines of tasks whose view the model
+    holds; an escalation only once its task's is (None: not sent)."""
+    items = lines_of([value]) if kind == "incident" else [value]
+    held = await supervisor_read(disclosures, who, items)
+    if kind == "incident":
+        return only_held(value, held)
+    return value if str(value.get("task_id")) in held else None

@@ -5,7 +5,7 @@ they were read up to (in the same transaction, so a restart resumes exactly)."""
 import asyncio
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -375,24 +375,36 @@ class ReadModel:
                 )
             return Page([view for _, view in shown], following.encode(), len(found) > limit)
 
-    async def incident(self, incident_id: str) -> dict[str, Any] | None:
+    async def incident(
+        self, incident_id: str
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+        """An incident's last snapshot, listing only the tasks whose view the model holds
+        (`only_held`), and those views by task id."""
         async with self.connection.execute(
             "SELECT snapshot FROM incidents WHERE incident_id = ?", (incident_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        return json.loads(row[0]) if row is not None else None
+        if row is None:
+            return None
+        views = await self.views_of_incident(incident_id)
+        return only_held(json.loads(row[0]), views), views
 
     async def escalations(self, cursor: Cursor | None, limit: int) -> Page:
         """Escalations after the cursor, per partition of their topic in offset order (each
-        is one record: its place is the same on every replica)."""
+        is one record: its place is the same on every replica). An escalation whose task's
+        view the model does not hold yet holds its partition back (`_escalations_held_back`):
+        what a supervisor is shown of a task is audited with its legal basis, which the view
+        carries."""
         async with self.folding:
             partitions = self.topics.partitions
             since = cursor.since if cursor else (0,) * partitions
+            until = await self._escalations_held_back(since, partitions)
             async with self.connection.execute(
                 "SELECT partition, offset, escalation FROM escalations "
                 "WHERE offset >= json_extract(?, '$[' || partition || ']') "
+                "AND offset < json_extract(?, '$[' || partition || ']') "
                 "ORDER BY partition, offset LIMIT ?",
-                (json.dumps(since), limit + 1),
+                (json.dumps(since), json.dumps(until), limit + 1),
             ) as rows:
                 found = [(row[0], row[1], json.loads(row[2])) async for row in rows]
             shown = found[:limit]
@@ -401,12 +413,36 @@ class ReadModel:
                 following[partition] = max(following[partition], offset + 1)
             if len(found) <= limit:
                 read = await self.read_up_to([self.topics.escalations], partitions)
-                following = [max(a, b) for a, b in zip(following, read, strict=True)]
+                following = [
+                    max(a, min(b, c)) for a, b, c in zip(following, read, until, strict=True)
+                ]
             return Page(
                 [item for _, _, item in shown],
                 Cursor(tuple(following)).encode(),
                 len(found) > limit,
             )
+
+    async def _escalations_held_back(
+        self, since: tuple[int, ...], partitions: int
+    ) -> tuple[int, ...]:
+        """Per partition of the escalations, the first offset after `since` whose task's view
+        the model does not hold (a page stops there until it does). An escalation detected
+        more than `PENDING_HOLD_DAYS` before the newest one holds nothing back: its task's
+        record expired from its topic, or was forgotten."""
+        until = [2**62] * partitions
+        async with self.connection.execute(
+            "SELECT partition, MIN(offset) FROM escalations e "
+            "WHERE offset >= json_extract(?, '$[' || partition || ']') AND NOT EXISTS "
+            "(SELECT 1 FROM tasks t WHERE t.task_id = json_extract(e.escalation, '$.task_id')) "
+            "AND julianday(json_extract(e.escalation, '$.detected_at')) >= "
+            "julianday((SELECT MAX(json_extract(escalation, '$.detected_at')) "
+            "FROM escalations)) - ? GROUP BY partition",
+            (json.dumps(since), PENDING_HOLD_DAYS),
+        ) as rows:
+            async for partition, offset in rows:
+                if 0 <= partition < partitions:
+                    until[partition] = offset
+        return tuple(until)
 
     async def audit_facts(self, task_id: str) -> dict[str, Any] | None:
         async with self.connection.execute(
@@ -440,8 +476,9 @@ class ReadModel:
 
 
 PENDING_HOLD_DAYS = 1 / 24
-"""How long (in record time, behind the newest snapshot) a snapshot's status of a task not yet
-read holds a listing round back: its task is written before the snapshot, so it comes soon."""
+"""How long (in record time, behind the newest snapshot or escalation) a snapshot's status or
+an escalation of a task not yet read holds a listing round or an escalation page back: its
+task is written before either, so it comes soon."""
 
 LISTENER_BACKLOG = 1000
 """A dashboard that falls this far behind misses updates until it reloads (never blocks)."""
@@ -449,6 +486,24 @@ LISTENER_BACKLOG = 1000
 AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
 """What the gateway keeps of the worker's audit record of a task, to audit its own
 disclosures of that task with the same legal basis."""
+
+
+def only_held(snapshot: dict[str, Any], held: Container[str]) -> dict[str, Any]:
+    """A completion snapshot as the gateway shows it: only the task lines whose view it holds,
+    so that each line shown is audited with its task's legal basis. The others (their task's
+    record not read yet: the gateway reads the completion and task topics in one consumer, in
+    no set order) are counted in `tasks_omitted` until it is."""
+    lines = snapshot.get("tasks", [])
+    listed = [line for line in lines if str(line.get("task_id")) in held]
+    if len(listed) == len(lines):
+        return snapshot
+    omitted = snapshot.get("tasks_omitted", 0) + len(lines) - len(listed)
+    return snapshot | {"tasks": listed, "tasks_omitted": omitted}
+
+
+def lines_of(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every task line of these completion snapshots."""
+    return [line for snapshot in snapshots for line in snapshot.get("tasks", ())]
 
 
 def _halves(positions: tuple[int, ...], partitions: int) -> tuple[str, str]:

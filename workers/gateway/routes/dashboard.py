@@ -23,7 +23,8 @@ from workers.gateway.dashboard import (
 )
 from workers.gateway.deps import GatewayParts, SessionSupervisor, session_supervisor
 from workers.gateway.disclosure import SUPERVISOR_DETAIL_FIELDS as DETAIL_FIELDS
-from workers.gateway.disclosure import Shown, lines_of, supervisor_read
+from workers.gateway.disclosure import Shown, supervisor_event, supervisor_read
+from workers.gateway.read_model import lines_of, only_held
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,15 +92,18 @@ async def incident_page(incident_id: str, who: SessionSupervisor) -> Response:
 
 @router.get("/dashboard/overview")
 async def overview(who: SessionSupervisor, gateway: GatewayParts) -> Response:
-    """Every incident's snapshot, the latest escalations and the numbers per partnership."""
+    """Every incident's snapshot, the latest escalations and the numbers per partnership; a
+    task line or escalation is shown once its task can be audited (its view is read)."""
     if who is None:
         return refused()
     incidents = [i for i in await gateway.model.overview() if who.sees(i)]
     escalations = [e for e in await gateway.model.all_escalations() if who.sees(e)]
-    await supervisor_read(gateway.disclosures, who, [*lines_of(incidents), *escalations])
+    numbers = dashboard_numbers(incidents)  # counts over every task, none of them shown
+    held = await supervisor_read(gateway.disclosures, who, [*lines_of(incidents), *escalations])
+    incidents = [only_held(incident, held) for incident in incidents]
+    escalations = [e for e in escalations if str(e.get("task_id")) in held]
     return JSONResponse(
-        {"scope": who.partnership, "incidents": incidents, "escalations": escalations}
-        | dashboard_numbers(incidents)
+        {"scope": who.partnership, "incidents": incidents, "escalations": escalations} | numbers
     )
 
 
@@ -111,10 +115,10 @@ async def incident_detail(
     (the page shows nothing else of a recipient's view)."""
     if who is None:
         return refused()
-    snapshot = await gateway.model.incident(incident_id)
-    if snapshot is None or not who.sees(snapshot):
+    found = await gateway.model.incident(incident_id)
+    if found is None or not who.sees(found[0]):
         return JSONResponse({"detail": "no such incident"}, status_code=404)
-    views = await gateway.model.views_of_incident(incident_id)
+    snapshot, views = found
     lines = {line["task_id"]: line for line in snapshot.get("tasks", ())}
     shown = {
         task_id: {"rule_id": view.get("rule_id"), "reason": view.get("reason")}
@@ -136,13 +140,11 @@ async def events(request: Request, who: SessionSupervisor, gateway: GatewayParts
     if who is None:
         return refused()
 
-    async def audited(kind: str, value: dict[str, Any]) -> bool:
+    async def audited(kind: str, value: dict[str, Any]) -> dict[str, Any] | None:
         now = session_supervisor(request, gateway)
         if now is None or not now.sees(value):
-            return False
-        items = lines_of([value]) if kind == "incident" else [value]
-        await supervisor_read(gateway.disclosures, now, items)
-        return True
+            return None
+        return await supervisor_event(gateway.disclosures, now, kind, value)
 
     return EventSourceResponse(
         live_updates(
