@@ -170,9 +170,11 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         _screenshot(browser, "dashboard-tablet.png")
 
         browser.get(f"{stack.base_url}/incidents/INC-DASH-2")
-        _until(browser, lambda d: len(_cells(d, "#tasks tbody tr")) > 0)
+        # A task is listed once the gateway has read its record (and audited it): soon.
+        listed = len(expected_tasks(late, group))
+        _until(browser, lambda d: len(_cells(d, "#tasks tbody tr")) == listed)
         rows = _cells(browser, "#tasks tbody tr")
-        assert len(rows) == len(expected_tasks(late, group))
+        assert len(rows) == listed
         flagged = [row for row in rows if "overdue" in row["classes"]]
         assert flagged and all("patrol" in row["text"] for row in flagged)
         assert any("tier" in row["text"] for row in rows), "each task names its rule"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import Container, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -375,19 +376,20 @@ class ReadModel:
                 )
             return Page([view for _, view in shown], following.encode(), len(found) > limit)
 
-    async def incident(
-        self, incident_id: str
-    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+    async def incident(self, incident_id: str) -> "IncidentShown | None":
         """An incident's last snapshot, listing only the tasks whose view the model holds
-        (`only_held`), and those views by task id."""
+        (`only_held`), with those views."""
         async with self.connection.execute(
             "SELECT snapshot FROM incidents WHERE incident_id = ?", (incident_id,)
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
+        snapshot = json.loads(row[0])
         views = await self.views_of_incident(incident_id)
-        return only_held(json.loads(row[0]), views), views
+        shown = only_held(snapshot, views)
+        waiting = len(snapshot.get("tasks", ())) - len(shown.get("tasks", ()))
+        return IncidentShown(shown, views, waiting)
 
     async def escalations(self, cursor: Cursor | None, limit: int) -> Page:
         """Escalations after the cursor, per partition of their topic in offset order (each
@@ -486,6 +488,16 @@ LISTENER_BACKLOG = 1000
 AUDIT_FACTS = ("incident_id", "legal_basis", "policy_version", "rule_id")
 """What the gateway keeps of the worker's audit record of a task, to audit its own
 disclosures of that task with the same legal basis."""
+
+
+@dataclass(frozen=True)
+class IncidentShown:
+    """An incident as the gateway may show it: its snapshot without the lines of tasks whose
+    view it does not hold yet (`waiting` of them), and the views of its tasks by task id."""
+
+    snapshot: dict[str, Any]
+    views: dict[str, dict[str, Any]]
+    waiting: int
 
 
 def only_held(snapshot: dict[str, Any], held: Container[str]) -> dict[str, Any]:

@@ -103,11 +103,13 @@ async def test_the_dashboard_pages_show_only_audited_lines(seen: Seen) -> None:
         detail = (await browser.get("/dashboard/incidents/INC-LATE-1")).json()
         assert seen.late_id not in _lines(detail["snapshot"])
         assert set(detail["views"]) == _lines(detail["snapshot"])
+        assert detail["waiting"] == 1, "the page asks again while a task is not listed yet"
         assert seen.late_id not in seen.audited()
 
         await seen.model.apply([seen.late], NOW)
         detail = (await browser.get("/dashboard/incidents/INC-LATE-1")).json()
         assert seen.late_id in _lines(detail["snapshot"]) and seen.late_id in detail["views"]
+        assert detail["waiting"] == 0
         assert seen.late_id in seen.audited()
 
 

@@ -112,13 +112,14 @@ async def incident_detail(
     incident_id: str, who: SessionSupervisor, gateway: GatewayParts
 ) -> Response:
     """The incident page's JSON: the snapshot, and of each task only its rule and reason
-    (the page shows nothing else of a recipient's view)."""
+    (the page shows nothing else of a recipient's view); `waiting`: the snapshot's tasks not
+    listed yet because their records are not read yet (the page asks again)."""
     if who is None:
         return refused()
     found = await gateway.model.incident(incident_id)
-    if found is None or not who.sees(found[0]):
+    if found is None or not who.sees(found.snapshot):
         return JSONResponse({"detail": "no such incident"}, status_code=404)
-    snapshot, views = found
+    snapshot, views = found.snapshot, found.views
     lines = {line["task_id"]: line for line in snapshot.get("tasks", ())}
     shown = {
         task_id: {"rule_id": view.get("rule_id"), "reason": view.get("reason")}
@@ -132,7 +133,14 @@ async def incident_detail(
             for task_id, detail in shown.items()
         ],
     )
-    return JSONResponse({"snapshot": snapshot, "views": shown, "open_statuses": sorted(OPEN)})
+    return JSONResponse(
+        {
+            "snapshot": snapshot,
+            "views": shown,
+            "waiting": found.waiting,
+            "open_statuses": sorted(OPEN),
+        }
+    )
 
 
 @router.get("/dashboard/events")

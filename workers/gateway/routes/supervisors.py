@@ -22,15 +22,14 @@ async def get_incident(
     """An incident's latest completion snapshot. A task whose record the gateway has not read
     yet is counted in `tasks_omitted` instead of listed, for a moment."""
     found = await gateway.model.incident(incident_id)
-    if found is None or not who.sees(found[0]):
+    if found is None or not who.sees(found.snapshot):
         raise ProblemAnswer(404, "Not Found", f"no incident {incident_id} is known")
-    snapshot, views = found
     shown = [
-        Shown(views[line["task_id"]], line, SNAPSHOT_LINE_FIELDS)
-        for line in snapshot.get("tasks", ())
+        Shown(found.views[line["task_id"]], line, SNAPSHOT_LINE_FIELDS)
+        for line in found.snapshot.get("tasks", ())
     ]
     await gateway.disclosures.shown(who, DisclosureChannel.DASHBOARD, shown)
-    return CompletionSnapshot.model_validate(snapshot)
+    return CompletionSnapshot.model_validate(found.snapshot)
 
 
 @router.get("/escalations", response_model=EscalationPage)

@@ -255,8 +255,16 @@ async function startOverview() {
 
 async function startIncident() {
   const incidentId = decodeURIComponent(window.location.pathname.split("/").pop());
+  let again = null;
   const render = async () => {
     const data = await fetchJson(`/dashboard/incidents/${encodeURIComponent(incidentId)}`);
+    // tasks the gateway has not read yet are listed once it has (and has audited them)
+    if (data.waiting > 0 && again === null) {
+      again = setTimeout(() => {
+        again = null;
+        render();
+      }, 1000);
+    }
     const snapshot = data.snapshot;
     OPEN = new Set(data.open_statuses);
     document.title = `${incidentId} · GVI sanctions`;
