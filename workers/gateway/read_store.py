@@ -125,3 +125,9 @@ class TopicRoles:
 
     def all(self) -> list[str]:
         return [*sorted(self.tasks), self.audit, self.completion, self.escalations]
+
+
+def instant(moment: datetime) -> str:
+    """A moment as the read model stores it: UTC, always with microseconds, so that text order
+    is time order whatever offset a caller wrote (`+01:00` or `Z`)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
