@@ -2,8 +2,10 @@
 task shown to a caller (with the worker's legal basis, policy version and rule, and the
 receiving principal)."""
 
+import asyncio
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from schemas.gateway_event import GatewayEvent
 from schemas.task import RecipientTaskView
 from workers.core.projection import disclosed_fields
 from workers.gateway.credentials import Caller
-from workers.gateway.read_model import ReadModel, lines_of, only_held
+from workers.gateway.read_model import AUDIT_FACTS, ReadModel, lines_of, only_held
 
 AUDIT_NAMESPACE = uuid.UUID("5d0c7b8e-2f41-5a9b-b6e3-0c1d2e3f4a5b")
 SNAPSHOT_LINE_FIELDS = (
@@ -74,6 +76,31 @@ def disclosure_record(
     )
 
 
+FACTS_WAIT_SECONDS = 5.0
+"""How long a disclosure (one answer's, or one webhook attempt's) waits for the feed to read
+the worker's audit facts of a task whose view does not carry them."""
+
+
+async def worker_facts(
+    model: ReadModel, view: dict[str, Any], deadline: float | None = None
+) -> dict[str, Any]:
+    """The worker's audit facts of a task (its own audit record on `gvi.audit`, which the feed
+    reads beside the task topics, in no set order). While they are not read yet and the view
+    does not carry them all itself (a recipient's allowlist may leave out the incident, the
+    policy version or the rule), wait for the feed until `deadline` (`time.monotonic()`;
+    `FACTS_WAIT_SECONDS` from now by default); then {} (the record says `unknown` for what
+    neither holds)."""
+    if deadline is None:
+        deadline = time.monotonic() + FACTS_WAIT_SECONDS
+    while True:
+        facts = await model.audit_facts(view["task_id"])
+        if facts is not None:
+            return facts
+        if all(view.get(name) for name in AUDIT_FACTS) or time.monotonic() >= deadline:
+            return {}
+        await asyncio.sleep(0.1)
+
+
 def view_digest(view: dict[str, Any]) -> str:
     """What a view says, as a digest: a re-read after a change is a new disclosure."""
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode("utf-8")).hexdigest()[:32]
@@ -106,12 +133,13 @@ class Disclosures:
         if not new:
             return
         now = datetime.now(UTC)
+        facts_by = time.monotonic() + FACTS_WAIT_SECONDS  # one wait for the whole answer
         for item, (task_id, digest) in zip(items, pairs, strict=True):
             if task_id not in new:
                 continue
             record = disclosure_record(
                 item.view,
-                await model.audit_facts(task_id) or {},
+                await worker_facts(model, item.view, facts_by),
                 channel,
                 uuid.uuid5(AUDIT_NAMESPACE, f"{channel}:{task_id}:{who.token_id}:{digest}"),
                 now,

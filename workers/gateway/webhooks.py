@@ -26,7 +26,7 @@ from events.connection import KafkaConnection
 from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
-from workers.gateway.disclosure import Send, disclosure_record
+from workers.gateway.disclosure import Send, disclosure_record, worker_facts
 from workers.gateway.metrics import GatewayMetrics, Outcome
 from workers.gateway.output_records import BadRecord, checked, skipped
 from workers.gateway.read_model import ReadModel
@@ -221,19 +221,10 @@ class RecipientWebhook:
             )
         return answer.status_code, asked, f"HTTP {answer.status_code}"
 
-    async def _facts(self, view: dict[str, Any]) -> dict[str, Any]:
-        """The worker's audit facts of a task (read model), waiting briefly for the feed."""
-        for _ in range(50):
-            facts = await self.model.audit_facts(view["task_id"])
-            if facts is not None:
-                return facts
-            await asyncio.sleep(0.1)
-        return {}
-
     async def _audit(self, view: dict[str, Any], attempt: int, outcome: Outcome) -> None:
         record = disclosure_record(
             view,
-            await self._facts(view),
+            await worker_facts(self.model, view),
             DisclosureChannel.WEBHOOK,
             uuid.uuid5(WEBHOOK_AUDIT_NAMESPACE, f"{webhook_id(view)}:{attempt}"),
             datetime.now(UTC),
@@ -245,7 +236,7 @@ class RecipientWebhook:
         await self.send(self.events_topic, view["task_id"], encode(reported))
 
     async def _escalate(self, view: dict[str, Any], last_error: str) -> None:
-        facts = await self._facts(view)
+        facts = await worker_facts(self.model, view)
         now = datetime.now(UTC)
         escalation = Escalation(
             task_id=view["task_id"],

@@ -1,8 +1,10 @@
-"""What a supervisor is shown of a task is audited first, even while the gateway has read a
-completion snapshot or an escalation before the task's own record (one consumer reads the
-completion, escalation and task topics in no set order): such a task is held back until it
-can be audited with its legal basis, never shown unaudited."""
+"""What the gateway shows of a task is audited first, with the worker's facts, even while it
+has read a completion snapshot or an escalation before the task's own record, or the task
+before the worker's audit record of it (one consumer reads the completion, escalation, audit
+and task topics in no set order): a supervisor is not shown such a task until it can be
+audited with its legal basis, and an agency's pull waits for the facts its view leaves out."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,8 +20,8 @@ from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
 from tests.support.gateway import gateway_api, incident_records
 from workers.gateway.credentials import CredentialsFile, add_token
-from workers.gateway.disclosure import Disclosures, supervisor_event
-from workers.gateway.read_model import ReadModel
+from workers.gateway.disclosure import Disclosures, Send, supervisor_event
+from workers.gateway.read_model import AUDIT_FACTS, ReadModel
 from workers.gateway.read_store import Record
 from workers.gateway.server import topic_roles
 from workers.policies import load_policy
@@ -178,8 +180,45 @@ async def test_a_live_update_carries_only_what_was_audited(seen: Seen) -> None:
     assert sent == raw and seen.late_id in seen.audited()
 
 
-def _keep(sent: list[tuple[str, str, bytes]]) -> Any:
+def _keep(sent: list[tuple[str, str, bytes]]) -> Send:
     async def send(topic: str, key: str, value: bytes) -> None:
         sent.append((topic, key, value))
 
     return send
+
+
+async def test_a_pull_is_audited_with_the_facts_its_view_leaves_out(tmp_path: Path) -> None:
+    """An allowlist without the incident, the policy version and the rule: the task's record
+    is read before the worker's audit record of it; the pull waits for the feed."""
+    model = await ReadModel.open(tmp_path / "gateway.sqlite", topic_roles(CATALOGUE))
+    records = incident_records(CATALOGUE, POLICY, "INC-FACTS-1", "open", NOW)
+    record = next(r for r in records if r.topic == CATALOGUE.tasks["skatteverket"].name)
+    assert record.value is not None
+    full = record.value
+    left_out = ("incident_id", "policy_version", "rule_id")
+    bare = {name: value for name, value in full.items() if name not in left_out}
+    await model.apply([Record(record.topic, 0, 0, bare)], NOW)
+    facts = {"task_id": full["task_id"], **{name: full[name] for name in AUDIT_FACTS}}
+
+    async def audit_read_later() -> None:
+        await asyncio.sleep(0.3)
+        await model.apply([Record(CATALOGUE.audit.name, 0, 0, facts)], NOW)
+
+    credentials = tmp_path / "credentials.json"
+    token = add_token(credentials, "agency:skatteverket")
+    sent: list[tuple[str, str, bytes]] = []
+    app = gateway_api(CATALOGUE, credentials, model, sent=sent)
+    later = asyncio.create_task(audit_read_later())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=BASE,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        answer = await client.get(f"/api/v1/tasks/{full['task_id']}")
+    await later
+    await model.close()
+    assert answer.status_code == 200 and not set(left_out) & set(answer.json())
+    [event] = [GatewayEvent.model_validate_json(v) for t, _, v in sent]
+    assert event.audit is not None and event.audit.channel.value == "pull"
+    recorded = {name: getattr(event.audit, name) for name in left_out}
+    assert recorded == {name: full[name] for name in left_out}, "not `unknown`"
