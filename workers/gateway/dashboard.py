@@ -1,24 +1,20 @@
 """The supervisors' dashboard: a login form that keeps a session in a cookie, the incident list
 and detail pages (HTML, CSS and JavaScript shipped in the package, nothing fetched from the
-network), their JSON, and live updates from the read model by Server-Sent Events."""
+network) and their JSON; their live stream is `live.py`."""
 
-import asyncio
 import functools
-import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sse_starlette import ServerSentEvent
 
 from schemas.task import OPEN_STATUSES
 from workers.gateway.credentials import Caller
-from workers.gateway.read_model import ReadModel
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "gvi_session"
@@ -154,36 +150,6 @@ def same_origin(request: Request) -> bool:
         return True
     own = f"{request.url.scheme}://{request.url.netloc}"
     return origin.rstrip("/") == own
-
-
-async def live_updates(
-    model: ReadModel,
-    allowed: Callable[[], bool],
-    audited: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]],
-    recheck_seconds: float = 1.0,
-) -> AsyncIterator[ServerSentEvent]:
-    """Each completion snapshot and escalation the read model folds in, as it does, while
-    `allowed()` holds: a logout or a revoked token ends the stream within `recheck_seconds`.
-    `audited` audits what an event shows of its tasks and answers what may be sent (a
-    snapshot without the lines it could not audit), or None: that event is not sent (another
-    partnership's, or an escalation of a task not read yet)."""
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-    model.listeners.add(queue)
-    try:
-        yield ServerSentEvent(event="ready", data="{}")
-        while allowed():
-            try:
-                async with asyncio.timeout(recheck_seconds):
-                    kind, value = await queue.get()
-            except TimeoutError:
-                continue
-            if not allowed():
-                break
-            shown = await audited(kind, value)
-            if shown is not None:
-                yield ServerSentEvent(event=kind, data=json.dumps(shown))
-    finally:
-        model.listeners.discard(queue)
 
 
 PAGE_HEADERS = {

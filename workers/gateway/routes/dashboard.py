@@ -17,13 +17,13 @@ from workers.gateway.dashboard import (
     SESSION_SECONDS,
     STATIC,
     dashboard_numbers,
-    live_updates,
     loopback,
     same_origin,
 )
 from workers.gateway.deps import GatewayParts, SessionSupervisor, session_supervisor
 from workers.gateway.disclosure import SUPERVISOR_DETAIL_FIELDS as DETAIL_FIELDS
 from workers.gateway.disclosure import Shown, supervisor_event, supervisor_read
+from workers.gateway.live import live_updates
 from workers.gateway.read_model import lines_of, only_held
 
 router = APIRouter(include_in_schema=False)
