@@ -162,12 +162,7 @@ async def test_a_live_update_carries_only_what_was_audited(seen: Seen) -> None:
     caller = CredentialsFile.open(seen.credentials).caller(seen.token)
     assert caller is not None
     disclosures = Disclosures(lambda: seen.model, _keep(seen.sent), CATALOGUE.gateway_events.name)
-    [completion] = [
-        r
-        for r in incident_records(CATALOGUE, POLICY, "INC-LATE-1", "open", NOW)
-        if r.topic == CATALOGUE.completion.name
-    ]
-    raw = completion.value
+    raw = _completion("open", NOW).value
     assert raw is not None and seen.late_id in _lines(raw), "the snapshot names every task"
     sent = await supervisor_event(disclosures, caller, "incident", raw)
     assert sent is not None and seen.late_id not in _lines(sent)
@@ -181,73 +176,68 @@ async def test_a_live_update_carries_only_what_was_audited(seen: Seen) -> None:
     assert sent == raw and seen.late_id in seen.audited()
 
 
-async def test_the_live_stream_sends_again_what_it_left_out(seen: Seen) -> None:
-    caller = CredentialsFile.open(seen.credentials).caller(seen.token)
-    assert caller is not None
-    disclosures = Disclosures(lambda: seen.model, _keep(seen.sent), CATALOGUE.gateway_events.name)
+class Live:
+    """The dashboard's live stream of `seen`'s model to its supervisor, rechecked often."""
 
-    async def audited(kind: str, value: dict[str, Any]) -> dict[str, Any] | None:
-        return await supervisor_event(disclosures, caller, kind, value)
+    def __init__(self, seen: Seen) -> None:
+        caller = CredentialsFile.open(seen.credentials).caller(seen.token)
+        assert caller is not None
+        disclosures = Disclosures(
+            lambda: seen.model, _keep(seen.sent), CATALOGUE.gateway_events.name
+        )
 
-    stream = live_updates(seen.model, lambda: True, audited, recheck_seconds=0.05)
+        async def audited(kind: str, value: dict[str, Any]) -> dict[str, Any] | None:
+            return await supervisor_event(disclosures, caller, kind, value)
 
-    async def next_event() -> tuple[str, dict[str, Any]]:
-        async with asyncio.timeout(5):
-            event = await anext(stream)
+        self.stream = live_updates(seen.model, lambda: True, audited, recheck_seconds=0.05)
+
+    async def next(self, seconds: float = 5) -> tuple[str, dict[str, Any]]:
+        async with asyncio.timeout(seconds):
+            event = await anext(self.stream)
         return str(event.event), json.loads(str(event.data))
 
-    assert (await next_event())[0] == "ready"
+
+def _completion(progress: str, at: datetime) -> Record:
     [completion] = [
         r
-        for r in incident_records(CATALOGUE, POLICY, "INC-LATE-1", "open", NOW)
+        for r in incident_records(CATALOGUE, POLICY, "INC-LATE-1", progress, at)
         if r.topic == CATALOGUE.completion.name
     ]
+    return completion
+
+
+async def test_the_live_stream_sends_again_what_it_left_out(seen: Seen) -> None:
+    live = Live(seen)
+    assert (await live.next())[0] == "ready"
     escalation = _escalation(seen.late_id, NOW)
-    await seen.model.apply([completion, Record(CATALOGUE.escalations.name, 0, 0, escalation)], NOW)
-    kind, first = await next_event()
+    await seen.model.apply(
+        [_completion("open", NOW), Record(CATALOGUE.escalations.name, 0, 0, escalation)], NOW
+    )
+    kind, first = await live.next()
     assert kind == "incident" and seen.late_id not in _lines(first)
     assert first["tasks_omitted"] == 1, "the escalation of the task not read yet is held back"
 
     await seen.model.apply([seen.late], NOW)
-    again = dict([await next_event(), await next_event()])
+    again = dict([await live.next(), await live.next()])
     assert set(again) == {"incident", "escalation"}, "both sent once the task is read"
     assert again["incident"]["tasks_omitted"] == 0 and seen.late_id in _lines(again["incident"])
     assert again["escalation"] == escalation
     assert seen.audited().count(seen.late_id) == 2, "its line and its escalation, audited"
-    await stream.aclose()
+    await live.stream.aclose()
 
 
 async def test_the_live_stream_sends_again_only_the_newest_snapshot(seen: Seen) -> None:
-    caller = CredentialsFile.open(seen.credentials).caller(seen.token)
-    assert caller is not None
-    disclosures = Disclosures(lambda: seen.model, _keep(seen.sent), CATALOGUE.gateway_events.name)
-
-    async def audited(kind: str, value: dict[str, Any]) -> dict[str, Any] | None:
-        return await supervisor_event(disclosures, caller, kind, value)
-
-    stream = live_updates(seen.model, lambda: True, audited, recheck_seconds=0.05)
-
-    async def next_event() -> dict[str, Any]:
-        async with asyncio.timeout(5):
-            event = await anext(stream)
-        return dict(json.loads(str(event.data)))
-
-    await next_event()
+    live = Live(seen)
+    await live.next()
     for progress, at in (("open", NOW), ("done", NOW + timedelta(minutes=1))):
-        [completion] = [
-            r
-            for r in incident_records(CATALOGUE, POLICY, "INC-LATE-1", progress, at)
-            if r.topic == CATALOGUE.completion.name
-        ]
-        await seen.model.apply([completion], at)
-        assert (await next_event())["progress"] == progress
+        await seen.model.apply([_completion(progress, at)], at)
+        assert (await live.next())[1]["progress"] == progress
     await seen.model.apply([seen.late], NOW)
-    whole = await next_event()
-    assert whole["progress"] == "done" and whole["tasks_omitted"] == 0
+    kind, whole = await live.next()
+    assert kind == "incident" and whole["progress"] == "done" and whole["tasks_omitted"] == 0
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.5):
-            await anext(stream)  # the older snapshot is not sent after the newer one
-    await stream.aclose()
+        await live.next(0.5)  # the older snapshot is not sent after the newer one
+    await live.stream.aclose()
 
 
 def _keep(sent: list[tuple[str, str, bytes]]) -> Send:
