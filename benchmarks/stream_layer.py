@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.collector_pauses import CollectorPauses, broker_pauses
 from benchmarks.cpu_split import CpuTimes, broker_cpu_seconds, cpu_times
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from benchmarks.worker_profile import Sampler
@@ -405,6 +406,7 @@ async def steady_rate(
     split_before, wall_before = cpu_times(worker_pid), time.time()
     sent = await publish_at_rate(bootstrap, f"{prefix}incidents", worker_incidents, rate)
     done = await task_times(bootstrap, recipients, worker_tasks, 300)
+    worker_broker_pauses = broker_pauses(wall_before, max(done.values()))
     split, wall = cpu_times(worker_pid) - split_before, time.time() - wall_before
     cpu = split.total
     group_work = build_catalogue(prefix, 1, POLICY.recipient_ids).group_work.name
@@ -416,13 +418,15 @@ async def steady_rate(
     stop = asyncio.Event()
     loop = asyncio.create_task(raw_latency_loop(bootstrap, floor_source, groups, count, stop))
     await asyncio.sleep(2)  # the floor's consumer joins before the clock starts
-    floor_sent = await publish_at_rate(bootstrap, floor_source, floor_incidents, rate)
-    floor_done = await task_times(
-        bootstrap,
-        [f"floor.tasks.{r}" for r in POLICY.recipient_ids],
-        expected_tasks(floor_incidents, groups),
-        300,
-    )
+    floor_began = time.time()
+    with CollectorPauses() as floor_collections:  # the floor's loop runs in this process
+        floor_sent = await publish_at_rate(bootstrap, floor_source, floor_incidents, rate)
+        floor_done = await task_times(
+            bootstrap,
+            [f"floor.tasks.{r}" for r in POLICY.recipient_ids],
+            expected_tasks(floor_incidents, groups),
+            300,
+        )
     stop.set()
     await loop
     return {
@@ -435,6 +439,11 @@ async def steady_rate(
         "worker_cpu_share_of_a_core": round(cpu / wall, 2),
         "worker_cpu_split_ms_per_incident": split.ms_per(count),
         "floor": latencies(floor_sent, floor_done),
+        "floor_gc_pauses": floor_collections.summary(),
+        "broker_gc_pauses": {
+            "worker": worker_broker_pauses,
+            "floor": broker_pauses(floor_began, max(floor_done.values())),
+        },
     }
 
 
@@ -656,6 +665,24 @@ def table(report: dict[str, Any]) -> str:
             f"{phase['worker_cpu_ms_per_incident']} ({phase['worker_cpu_share_of_a_core']:.0%}; "
             f"{_split(phase['worker_cpu_split_ms_per_incident'])}) | | |"
         )
+        floor_gc = phase.get("floor_gc_pauses")
+        if floor_gc:
+            rows.append(
+                f"| the same, the floor's process: garbage collections all / full / 25 ms or "
+                f"more (longest ms) | | {floor_gc['collections']:g} / {floor_gc['full']:g} / "
+                f"{floor_gc['over_25_ms']:g} ({floor_gc['longest_ms']:g}) | |"
+            )
+        broker = phase.get("broker_gc_pauses") or {}
+        if broker.get("worker") is not None:
+            rows.append(
+                "| the same, the broker's collector: pauses / 25 ms or more / longest / all ms | "
+                + " | ".join(
+                    f"{p['pauses']:g} / {p['over_25_ms']:g} / {p['longest_ms']:g} / "
+                    f"{p['total_ms']:g}"
+                    for p in (broker["worker"], broker["floor"])
+                )
+                + " | |"
+            )
         hop = phase.get("worker_hops") or {}
         if hop:
             rows.append(

@@ -13,7 +13,8 @@ pidfile="$run/node-$node.pid"
 case "$action" in
   start)
     # setsid: the broker outlives this script and is stopped by its pid (stop.sh).
-    setsid java -Xms256m -Xmx768m -XX:+UseG1GC \
+    # -Xlog: the collector's pauses, which the benchmarks report beside the latencies.
+    setsid java -Xms256m -Xmx768m -XX:+UseG1GC -Xlog:gc:file="$run/node-$node/gc.log":utctime \
       -Dlog4j.configuration="file:$run/log4j.properties" \
       -Dlog4j2.configurationFile="$run/log4j2.properties" \
       -cp "$lib/*" kafka.Kafka "$run/node-$node/server.properties" \
