@@ -163,6 +163,8 @@ def test_a_supervisor_watches_incidents_progress_and_overdue_tasks_live(
         assert _row(browser, "INC-DASH-2") is not None
         [on_time_share] = _cells(browser, '#agencies tr[data-recipient="skatteverket"] td.on-time')
         assert on_time_share["text"] == "100 %"
+        listed = [cell["text"] for cell in _cells(browser, "#escalations li")]
+        assert listed and len(listed) == len(set(listed)), "each escalation listed once"
 
         browser.set_window_size(820, 1180)  # a tablet, upright: no sideways scrolling of the page
         fits = "return document.documentElement.scrollWidth <= window.innerWidth"

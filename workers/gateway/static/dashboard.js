@@ -66,6 +66,10 @@ function escalatedIncidents() {
   return ids;
 }
 
+function escalationKey(escalation) {
+  return [escalation.task_id, escalation.reason, escalation.level, escalation.detected_at].join("|");
+}
+
 function hasOverdue(snapshot) {
   return snapshot.tasks_overdue > 0;
 }
@@ -244,6 +248,9 @@ async function startOverview() {
       }
     },
     (escalation) => {
+      // the overview read again may already list it (or the stream sends it once its task is read)
+      const key = escalationKey(escalation);
+      if (state.escalations.some((known) => escalationKey(known) === key)) return;
       state.escalations.push(escalation);
       renderOverview();
     },
