@@ -179,8 +179,13 @@ async def supervisor_event(
     """A live update (`incident`: a completion snapshot, or `escalation`) as it may be sent to
     a supervisor, audited: the snapshot with only the lines of tasks whose view the model
     holds; an escalation only once its task's is (None: not sent)."""
-    items = lines_of([value]) if kind == "incident" else [value]
-    held = await supervisor_read(disclosures, who, items)
+    held = await supervisor_read(disclosures, who, event_items(kind, value))
     if kind == "incident":
         return only_held(value, held)
     return value if str(value.get("task_id")) in held else None
+
+
+def event_items(kind: str, value: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a live update shows of tasks, each naming its task: a snapshot's lines, or the
+    escalation itself."""
+    return lines_of([value]) if kind == "incident" else [value]

@@ -10,7 +10,8 @@ from typing import Any
 
 from sse_starlette import ServerSentEvent
 
-from workers.gateway.read_model import ReadModel, lines_of
+from workers.gateway.disclosure import event_items
+from workers.gateway.read_model import ReadModel
 
 Audited = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -84,7 +85,8 @@ async def _shown(
     shown = await audited(kind, value)
     left_out = _tasks(kind, value) - (_tasks(kind, shown) if shown is not None else set())
     if left_out and (shown is not None or kind == "escalation"):
-        absent = left_out - set(await model.views(left_out))
+        # a snapshot leaves out only lines not read yet; an escalation may be another's
+        absent = left_out if shown is not None else left_out - set(await model.views(left_out))
         if absent:
             until = time.monotonic() + WAIT_SECONDS if until is None else until
             waiting[key] = Waiting(kind, value, frozenset(absent), until)
@@ -117,5 +119,4 @@ def _key(kind: str, value: dict[str, Any]) -> str:
 
 
 def _tasks(kind: str, value: dict[str, Any]) -> set[str]:
-    items = lines_of([value]) if kind == "incident" else [value]
-    return {str(item["task_id"]) for item in items if "task_id" in item}
+    return {str(item["task_id"]) for item in event_items(kind, value) if "task_id" in item}
