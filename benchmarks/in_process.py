@@ -16,10 +16,12 @@ import argparse
 import asyncio
 import cProfile
 import itertools
+import re
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from benchmarks.throughput import _group, _incident
@@ -33,6 +35,8 @@ from workers.stream.boundary import guarded
 from workers.stream.runtime import Runtime
 from workers.stream.worker import collect_garbage_less_often, freeze_long_lived_objects
 
+PROJECT = Path(__file__).resolve().parent.parent
+PER_INCIDENT = re.compile(r"([0-9]+(?:\.[0-9]+)?) ms of CPU per incident")
 STAGES = ("groups", "incidents", "group_work", "task_commands", "task_events")
 """Each stage's input topic (catalogue attribute), in an incident's order."""
 BATCHES_OF_32 = BatchLimits(32, 60.0)
@@ -157,6 +161,32 @@ async def paced(
                 await asyncio.sleep(gap / 1000)  # idle, as between a steady rate's incidents
             spent[gap].append(1000 * cpu / incidents)
     return spent
+
+
+async def measured_apart(incidents: int) -> float:
+    """CPU ms per incident of this harness in a process of its own (the worker's collector
+    settings, nothing else loaded): `make bench`'s reference for the machine it runs on."""
+    harness = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.in_process",
+        "--incidents",
+        str(incidents),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=PROJECT,
+    )
+    printed, _ = await harness.communicate()
+    if harness.returncode != 0:
+        raise RuntimeError(f"the in-process harness exited with {harness.returncode}")
+    return per_incident_ms(printed.decode())
+
+
+def per_incident_ms(printed: str) -> float:
+    """The CPU ms per incident that the harness printed."""
+    found = PER_INCIDENT.search(printed)
+    if found is None:
+        raise ValueError(f"no CPU per incident in the harness's output: {printed[:200]!r}")
+    return float(found.group(1))
 
 
 def print_paced(spent: dict[float, list[float]]) -> None:

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.collector_pauses import CollectorPauses, broker_pauses
 from benchmarks.cpu_split import CpuTimes, broker_cpu_seconds, cpu_times
+from benchmarks.in_process import measured_apart
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
 from benchmarks.worker_profile import Sampler
 from events.admin import ensure_topics
@@ -43,6 +44,8 @@ from workers.tools.embedded_broker import free_port
 from workers.tools.processes import start_worker_process
 
 POLICY = load_policy()
+IN_PROCESS_INCIDENTS = 2000
+"""Incidents of the in-process harness run beside the catch-up, as the machine's reference."""
 Groups = dict[str, GroupProfile]
 
 
@@ -631,6 +634,13 @@ def table(report: dict[str, Any]) -> str:
         f"{catch_up['floor_cpu_ms_per_incident']} ms (all threads) | "
         f"×{catch_up['worker_cpu_ms_per_incident'] / catch_up['floor_cpu_ms_per_incident']:.1f} |"
     )
+    core = catch_up.get("core_in_process_cpu_ms_per_incident")
+    if core:
+        rows.append(
+            f"| the same handlers in process ({IN_PROCESS_INCIDENTS:,} incidents; no broker, "
+            f"faust or aiokafka), CPU per incident: the machine's reference | {core} ms | | "
+            f"worker ×{catch_up['worker_cpu_ms_per_incident'] / core:.2f} |"
+        )
     rows.append(
         f"| the broker's CPU per incident during the catch-up | "
         f"{_ms(catch_up['broker_cpu_ms_per_incident'])} | | |"
@@ -732,6 +742,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
     await create_topics(bootstrap, floor_source)  # Apache Kafka here creates no topic on use
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
+    core_in_process = await measured_apart(IN_PROCESS_INCIDENTS)
     floor_cpu_before = time.process_time()
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
     floor_cpu = time.process_time() - floor_cpu_before
@@ -843,6 +854,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "worker_cpu_ms_per_incident": round(1000 * cpu_seconds_settled / len(queued), 2),
             "worker_cpu_split_ms_per_incident": split_settled.ms_per(len(queued)),
             "floor_cpu_ms_per_incident": round(1000 * floor_cpu / len(queued), 2),
+            "core_in_process_cpu_ms_per_incident": core_in_process,
             "broker_cpu_ms_per_incident": _per_incident(broker_before, broker_after, len(queued)),
             "worker_records_per_s": round(
                 (messages + writes) / (catchup_seconds + settle_seconds), 1

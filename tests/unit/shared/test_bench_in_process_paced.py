@@ -1,10 +1,13 @@
-"""The in-process harness's paced mode hands every incident through all four stages."""
+"""The in-process harness: its paced mode hands every incident through all four stages, and
+`make bench` runs it apart as the machine's reference."""
 
 import asyncio
 import gc
 from datetime import UTC, datetime
 
-from benchmarks.in_process import paced
+import pytest
+
+from benchmarks.in_process import measured_apart, paced, per_incident_ms
 from benchmarks.throughput import _group, _incident
 from events.codec import encode
 from tests.support.fakes import in_process_runtime
@@ -29,3 +32,11 @@ def test_each_paced_incident_is_handled_and_measured_per_gap() -> None:
     assert all(ms > 0 for figures in spent.values() for ms in figures)
     kept = runtime.tables["tasks"]
     assert len(kept) == 6 * 12
+
+
+def test_the_harness_apart_measures_the_machine_for_make_bench() -> None:
+    spent = asyncio.run(measured_apart(20))
+    assert 0.1 < spent < 1000.0
+    assert per_incident_ms("20 incidents, 240 tasks: 3.82 ms of CPU per incident\n") == 3.82
+    with pytest.raises(ValueError, match="no CPU per incident"):
+        per_incident_ms("Traceback (most recent call last):")
