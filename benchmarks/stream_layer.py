@@ -634,13 +634,12 @@ def table(report: dict[str, Any]) -> str:
         f"{catch_up['floor_cpu_ms_per_incident']} ms (all threads) | "
         f"×{catch_up['worker_cpu_ms_per_incident'] / catch_up['floor_cpu_ms_per_incident']:.1f} |"
     )
-    core = catch_up.get("core_in_process_cpu_ms_per_incident")
-    if core:
-        rows.append(
-            f"| the same handlers in process ({IN_PROCESS_INCIDENTS:,} incidents; no broker, "
-            f"faust or aiokafka), CPU per incident: the machine's reference | {core} ms | | "
-            f"worker ×{catch_up['worker_cpu_ms_per_incident'] / core:.2f} |"
-        )
+    core = catch_up["core_in_process_cpu_ms_per_incident"]
+    rows.append(
+        f"| the same handlers in process ({IN_PROCESS_INCIDENTS:,} incidents; no broker, "
+        f"faust or aiokafka), CPU per incident: the machine's reference | {core} ms | | "
+        f"worker ×{catch_up['worker_cpu_ms_per_incident'] / core:.2f} |"
+    )
     rows.append(
         f"| the broker's CPU per incident during the catch-up | "
         f"{_ms(catch_up['broker_cpu_ms_per_incident'])} | | |"
