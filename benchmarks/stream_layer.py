@@ -29,6 +29,7 @@ from benchmarks.collector_pauses import CollectorPauses, broker_pauses
 from benchmarks.cpu_split import CpuTimes, broker_cpu_seconds, cpu_times
 from benchmarks.in_process import measured_apart
 from benchmarks.throughput import _group, _incident, _peak_rss_kib, create_topics, policy_for
+from benchmarks.without_faust import prepare_topics, stages_apart
 from benchmarks.worker_profile import Sampler
 from events.admin import ensure_topics
 from events.catalogue import build_catalogue
@@ -146,6 +147,23 @@ async def raw_floor(
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def without_faust_catch_up(
+    bootstrap: str, groups: Groups, queued: list[IncidentReported], profile: str | None = None
+) -> dict[str, Any]:
+    """The worker's stages on aiokafka alone (`benchmarks/without_faust.py`) catching up on
+    the same incidents, on topics of their own."""
+    prefix = f"nofaust{os.getpid()}."
+    catalogue = await prepare_topics(bootstrap, prefix)
+    profiles = [(group_id, encode(profile)) for group_id, profile in groups.items()]
+    await publish_all(bootstrap, catalogue.groups.name, profiles)
+    incidents = [(incident.incident_id, encode(incident)) for incident in queued]
+    await publish_all(bootstrap, catalogue.incidents.name, incidents)
+    expected = len(expected_tasks(queued, groups))
+    figures = await stages_apart(bootstrap, prefix, len(queued), expected, profile)
+    figures["tasks_per_s"] = round(figures["tasks"] / figures["seconds_to_last_task"], 1)
+    return figures
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -640,6 +658,14 @@ def table(report: dict[str, Any]) -> str:
         f"faust or aiokafka), CPU per incident: the machine's reference | {core} ms | | "
         f"worker ×{catch_up['worker_cpu_ms_per_incident'] / core:.2f} |"
     )
+    without = catch_up["without_faust"]
+    if "tasks_per_s" in without:
+        rows.append(
+            f"| the same stages on aiokafka alone, without faust (a lower bound for a worker "
+            f"without faust), tasks/s (CPU per incident) | {without['tasks_per_s']:,} "
+            f"({without['cpu_ms_per_incident']} ms) | | "
+            f"{without['tasks_per_s'] / catch_up['floor_tasks_per_s']:.3f} |"
+        )
     rows.append(
         f"| the broker's CPU per incident during the catch-up | "
         f"{_ms(catch_up['broker_cpu_ms_per_incident'])} | | |"
@@ -745,6 +771,11 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     floor_cpu_before = time.process_time()
     floor_seconds, floor_tasks = await raw_floor(bootstrap, floor_source, groups, len(queued))
     floor_cpu = time.process_time() - floor_cpu_before
+    without_faust = (
+        await without_faust_catch_up(bootstrap, groups, queued, arguments.profile_without_faust)
+        if arguments.without_faust
+        else {"skipped": "--no-without-faust"}
+    )
     peer = (
         await peer_catchup(bootstrap, groups, queued, scratch)
         if arguments.peer
@@ -854,6 +885,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "worker_cpu_split_ms_per_incident": split_settled.ms_per(len(queued)),
             "floor_cpu_ms_per_incident": round(1000 * floor_cpu / len(queued), 2),
             "core_in_process_cpu_ms_per_incident": core_in_process,
+            "without_faust": without_faust,
             "broker_cpu_ms_per_incident": _per_incident(broker_before, broker_after, len(queued)),
             "worker_records_per_s": round(
                 (messages + writes) / (catchup_seconds + settle_seconds), 1
@@ -912,6 +944,16 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-peer", dest="peer", action="store_false", help="skip the Quix Streams peer"
+    )
+    parser.add_argument(
+        "--no-without-faust",
+        dest="without_faust",
+        action="store_false",
+        help="skip the worker's stages on aiokafka alone (benchmarks/without_faust.py)",
+    )
+    parser.add_argument(
+        "--profile-without-faust",
+        help="a cProfile of the stages on aiokafka alone, to this file",
     )
     parser.add_argument(
         "--open-tasks", type=int, default=100_000, help="open tasks when peak RSS is read"
