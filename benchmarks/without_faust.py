@@ -74,10 +74,12 @@ class CountingProducer:
     async def send_batch(self, batch: Any, topic: str, partition: int) -> Any:
         count = batch.record_count()
         ack = await self.producer.send_batch(batch, topic, partition=partition)
-        ack.add_done_callback(lambda _: self._acknowledged(topic, count))
+        ack.add_done_callback(lambda sent: self._acknowledged(topic, count, sent))
         return ack
 
-    def _acknowledged(self, topic: str, count: int) -> None:
+    def _acknowledged(self, topic: str, count: int, sent: Any) -> None:
+        if sent.cancelled() or sent.exception() is not None:
+            return  # the flush raises it
         self.acknowledged[topic] += count
         if ".tasks." in topic:
             self.tasks_sent += count
