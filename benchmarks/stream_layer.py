@@ -156,7 +156,7 @@ async def without_faust_catch_up(
     the same incidents, on topics of their own."""
     prefix = f"nofaust{os.getpid()}."
     catalogue = await prepare_topics(bootstrap, prefix)
-    profiles = [(group_id, encode(profile)) for group_id, profile in groups.items()]
+    profiles = [(group_id, encode(group)) for group_id, group in groups.items()]
     await publish_all(bootstrap, catalogue.groups.name, profiles)
     incidents = [(incident.incident_id, encode(incident)) for incident in queued]
     await publish_all(bootstrap, catalogue.incidents.name, incidents)
