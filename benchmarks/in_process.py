@@ -166,19 +166,25 @@ async def paced(
 async def measured_apart(incidents: int) -> float:
     """CPU ms per incident of this harness in a process of its own (the worker's collector
     settings, nothing else loaded): `make bench`'s reference for the machine it runs on."""
-    harness = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.in_process",
-        "--incidents",
-        str(incidents),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=PROJECT,
+    printed = await printed_apart("benchmarks.in_process", "--incidents", str(incidents))
+    return per_incident_ms(printed)
+
+
+async def printed_apart(module: str, *arguments: str) -> str:
+    """What `python -m module arguments` prints, run from the project in a process of its own
+    (so that only its own CPU is counted); stopped by its pid if the caller is cancelled."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *arguments, stdout=asyncio.subprocess.PIPE, cwd=PROJECT
     )
-    printed, _ = await harness.communicate()
-    if harness.returncode != 0:
-        raise RuntimeError(f"the in-process harness exited with {harness.returncode}")
-    return per_incident_ms(printed.decode())
+    try:
+        printed, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"{module} exited with {process.returncode}")
+    return printed.decode()
 
 
 def per_incident_ms(printed: str) -> float:

@@ -27,10 +27,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from benchmarks.in_process import BATCHES_OF_32, PROJECT
+from benchmarks.in_process import BATCHES_OF_32, printed_apart
 from events.admin import ensure_topics
 from events.catalogue import Catalogue, build_catalogue
-from tests.support.fakes import ConsumedEvent
+from tests.support.fakes import event_on
 from workers.core.partnerships import PolicyBook
 from workers.logs import configure_logging
 from workers.policies import load_policy
@@ -152,16 +152,15 @@ class Offsets:
 
 def consumed(record: Any) -> Any:
     """A consumed record as the worker's agents see an event."""
-    message = SimpleNamespace(
-        topic=record.topic,
+    return event_on(
+        record.topic,
+        record.key,
+        record.value,
         partition=record.partition,
         offset=record.offset,
-        key=record.key,
-        value=record.value,
         headers=list(record.headers) or None,
         timestamp=record.timestamp / 1000,
     )
-    return ConsumedEvent(message=message, key=record.key, value=record.value)
 
 
 def stage_handlers(runtime: Runtime) -> dict[str, Any]:
@@ -313,27 +312,15 @@ async def stages_apart(
 ) -> dict[str, Any]:
     """`stages` in a process of its own (only its own CPU counted), as `make bench` runs it
     beside the raw floor and the worker."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    printed = await printed_apart(
         "benchmarks.without_faust",
         *(["--profile", profile] if profile else []),
         bootstrap,
         prefix,
         str(incidents),
         str(expected),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=PROJECT,
     )
-    try:
-        printed, _ = await process.communicate()
-    finally:
-        if process.returncode is None:  # cancelled: stop it by its pid
-            process.kill()
-            await process.wait()
-    if process.returncode != 0:
-        raise RuntimeError(f"the stages without faust exited with {process.returncode}")
-    figures: dict[str, Any] = json.loads(printed.decode().strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(printed.strip().splitlines()[-1])
     return figures
 
 
