@@ -150,18 +150,22 @@ async def raw_floor(
 
 
 async def without_faust_catch_up(
-    bootstrap: str, groups: Groups, queued: list[IncidentReported], profile: str | None = None
+    bootstrap: str,
+    groups: Groups,
+    queued: list[IncidentReported],
+    profile: str | None = None,
+    client: str = "aiokafka",
 ) -> dict[str, Any]:
-    """The worker's stages on aiokafka alone (`benchmarks/without_faust.py`) catching up on
-    the same incidents, on topics of their own."""
-    prefix = f"nofaust{os.getpid()}."
+    """The worker's stages on one Kafka client alone (`benchmarks/without_faust.py`: aiokafka
+    or librdkafka) catching up on the same incidents, on topics of their own."""
+    prefix = f"nofaust{os.getpid()}{client}."
     catalogue = await prepare_topics(bootstrap, prefix)
     profiles = [(group_id, encode(group)) for group_id, group in groups.items()]
     await publish_all(bootstrap, catalogue.groups.name, profiles)
     incidents = [(incident.incident_id, encode(incident)) for incident in queued]
     await publish_all(bootstrap, catalogue.incidents.name, incidents)
     expected = len(expected_tasks(queued, groups))
-    figures = await stages_apart(bootstrap, prefix, len(queued), expected, profile)
+    figures = await stages_apart(bootstrap, prefix, len(queued), expected, profile, client)
     figures["tasks_per_s"] = round(figures["tasks"] / figures["seconds_to_last_task"], 1)
     return figures
 
@@ -666,6 +670,15 @@ def table(report: dict[str, Any]) -> str:
             f"({without['cpu_ms_per_incident']} ms) | | "
             f"{without['tasks_per_s'] / catch_up['floor_tasks_per_s']:.3f} |"
         )
+    on_librdkafka = catch_up.get("without_faust_librdkafka", {})
+    if "tasks_per_s" in on_librdkafka:
+        rows.append(
+            f"| the same stages on librdkafka (confluent-kafka), without faust, tasks/s (CPU "
+            f"per incident; of it the main thread) | {on_librdkafka['tasks_per_s']:,} "
+            f"({on_librdkafka['cpu_ms_per_incident']} ms; "
+            f"{on_librdkafka['main_thread_cpu_ms_per_incident']} ms) | | "
+            f"{on_librdkafka['tasks_per_s'] / catch_up['floor_tasks_per_s']:.3f} |"
+        )
     rows.append(
         f"| the broker's CPU per incident during the catch-up | "
         f"{_ms(catch_up['broker_cpu_ms_per_incident'])} | | |"
@@ -775,6 +788,11 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         await without_faust_catch_up(bootstrap, groups, queued, arguments.profile_without_faust)
         if arguments.without_faust
         else {"skipped": "--no-without-faust"}
+    )
+    without_faust_librdkafka = (
+        await without_faust_catch_up(bootstrap, groups, queued, None, "librdkafka")
+        if arguments.without_faust_on_librdkafka
+        else {"skipped": "without --without-faust-on-librdkafka"}
     )
     peer = (
         await peer_catchup(bootstrap, groups, queued, scratch)
@@ -886,6 +904,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
             "floor_cpu_ms_per_incident": round(1000 * floor_cpu / len(queued), 2),
             "core_in_process_cpu_ms_per_incident": core_in_process,
             "without_faust": without_faust,
+            "without_faust_librdkafka": without_faust_librdkafka,
             "broker_cpu_ms_per_incident": _per_incident(broker_before, broker_after, len(queued)),
             "worker_records_per_s": round(
                 (messages + writes) / (catchup_seconds + settle_seconds), 1
@@ -950,6 +969,11 @@ def main() -> int:
         dest="without_faust",
         action="store_false",
         help="skip the worker's stages on aiokafka alone (benchmarks/without_faust.py)",
+    )
+    parser.add_argument(
+        "--without-faust-on-librdkafka",
+        action="store_true",
+        help="also the same stages on librdkafka (confluent-kafka) instead of aiokafka",
     )
     parser.add_argument(
         "--profile-without-faust",

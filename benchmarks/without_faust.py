@@ -28,6 +28,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks.in_process import BATCHES_OF_32, printed_apart
+from benchmarks.librdkafka_client import LibrdkafkaConsumer, LibrdkafkaProducer
 from events.admin import ensure_topics
 from events.catalogue import Catalogue, build_catalogue
 from tests.support.fakes import event_on
@@ -54,6 +55,7 @@ GROUPS = 20
 COMMIT_EVERY = 1.0
 """Seconds between offset commits, as the worker's `broker_commit_interval`."""
 GIVE_UP_SECONDS = 1800
+CLIENTS = ("aiokafka", "librdkafka")
 
 
 class CountingProducer:
@@ -196,14 +198,11 @@ async def run_stage(
             await flush(runtime, acks, batch, handle)
 
 
-async def stages(
-    bootstrap: str, prefix: str, incidents: int, expected_tasks: int
-) -> dict[str, Any]:
-    """Run the stages until every expected task is acknowledged and every stage's input is
-    handled (all state written); the figures of that run, start-up included."""
-    collect_garbage_less_often()
-    app_id = f"{prefix}nofaust"
-    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids)
+def clients(client: str, bootstrap: str, app_id: str) -> tuple[Any, Any]:
+    """The producer and the consumer the stages use: aiokafka's, or librdkafka's behind the
+    same calls (`benchmarks.librdkafka_client`)."""
+    if client == "librdkafka":
+        return LibrdkafkaProducer(bootstrap), LibrdkafkaConsumer(bootstrap, app_id)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_batch_size=PRODUCER_BATCH_BYTES
     )
@@ -213,7 +212,20 @@ async def stages(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    return producer, consumer
+
+
+async def stages(
+    bootstrap: str, prefix: str, incidents: int, expected_tasks: int, client: str = "aiokafka"
+) -> dict[str, Any]:
+    """Run the stages until every expected task is acknowledged and every stage's input is
+    handled (all state written); the figures of that run, start-up included."""
+    collect_garbage_less_often()
+    app_id = f"{prefix}nofaust"
+    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids)
+    producer, consumer = clients(client, bootstrap, app_id)
     started_cpu, started = time.process_time(), time.monotonic()
+    main_cpu = time.thread_time()
     await producer.start()
     await consumer.start()
     counting = CountingProducer(producer)
@@ -255,10 +267,12 @@ async def stages(
         consumer.assign([TopicPartition(names[0], p) for p in range(PARTITIONS)])
         await fetch_until(consumer, incoming, acks, groups_known, started)
         await commit(consumer, acks)
+        groups_known_at = time.monotonic()
         consumer.assign([TopicPartition(name, p) for name in names[1:] for p in range(PARTITIONS)])
         await fetch_until(consumer, incoming, acks, all_handled, started)
         await commit(consumer, acks)
         settled_cpu, settled = time.process_time(), time.monotonic()
+        main_cpu = time.thread_time() - main_cpu
     finally:
         for runner in runners:
             runner.cancel()
@@ -269,13 +283,15 @@ async def stages(
         "tasks": counting.tasks_sent,
         "seconds_to_last_task": round(counting.last_task_at - started, 3),
         "seconds_settled": round(settled - started, 3),
+        "seconds_to_groups_known": round(groups_known_at - started, 3),
         "cpu_ms_per_incident": round(1000 * (settled_cpu - started_cpu) / incidents, 2),
         "messages_handled": acks.handled,
+        "main_thread_cpu_ms_per_incident": round(1000 * main_cpu / incidents, 2),
         "records_written": sum(counting.acknowledged.values()),
     }
 
 
-async def commit(consumer: AIOKafkaConsumer, acks: Offsets) -> None:
+async def commit(consumer: Any, acks: Offsets) -> None:
     """Commit the next offset of every assigned partition with acknowledged events."""
     assigned = consumer.assignment()
     offsets = {
@@ -286,7 +302,7 @@ async def commit(consumer: AIOKafkaConsumer, acks: Offsets) -> None:
 
 
 async def fetch_until(
-    consumer: AIOKafkaConsumer,
+    consumer: Any,
     incoming: dict[str, Incoming],
     acks: Offsets,
     done: Callable[[], bool],
@@ -308,13 +324,20 @@ async def fetch_until(
 
 
 async def stages_apart(
-    bootstrap: str, prefix: str, incidents: int, expected: int, profile: str | None = None
+    bootstrap: str,
+    prefix: str,
+    incidents: int,
+    expected: int,
+    profile: str | None = None,
+    client: str = "aiokafka",
 ) -> dict[str, Any]:
     """`stages` in a process of its own (only its own CPU counted), as `make bench` runs it
     beside the raw floor and the worker."""
     printed = await printed_apart(
         "benchmarks.without_faust",
         *(["--profile", profile] if profile else []),
+        "--client",
+        client,
         bootstrap,
         prefix,
         str(incidents),
@@ -335,13 +358,20 @@ async def prepare_topics(bootstrap: str, prefix: str) -> Catalogue:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", help="a cProfile of the run, to this file")
+    parser.add_argument("--client", choices=CLIENTS, default="aiokafka")
     parser.add_argument("bootstrap")
     parser.add_argument("prefix", help="of topics `prepare_topics` made, groups and incidents in")
     parser.add_argument("incidents", type=int)
     parser.add_argument("tasks", type=int, help="the tasks the incidents make (done at this)")
     arguments = parser.parse_args()
     configure_logging("warning")
-    run = stages(arguments.bootstrap, arguments.prefix, arguments.incidents, arguments.tasks)
+    run = stages(
+        arguments.bootstrap,
+        arguments.prefix,
+        arguments.incidents,
+        arguments.tasks,
+        arguments.client,
+    )
     if arguments.profile:
         with cProfile.Profile() as profile:
             figures = asyncio.run(run)
