@@ -47,7 +47,8 @@ from workers.stream.runtime import Runtime
 from workers.stream.worker import collect_garbage_less_often, freeze_long_lived_objects
 
 POLICY = load_policy()
-PARTITIONS = 4
+PARTITIONS = Settings().partitions
+"""Per topic, as the worker's in the same run (`GVI_PARTITIONS`, 4 by default)."""
 STAGES = ("incidents", "group_work", "task_commands", "task_events")
 """The stages' input topics (catalogue attributes) after the groups, which are read first."""
 GROUPS = 20
