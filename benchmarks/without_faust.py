@@ -11,7 +11,10 @@ per incident is a lower bound for such a worker, not a forecast.
 
 `make bench` runs it after the raw floor, on the same incidents under topics of their own
 (`benchmarks.stream_layer.without_faust_catch_up`), in a process of its own:
-`python -m benchmarks.without_faust [--profile FILE] BOOTSTRAP PREFIX INCIDENTS TASKS`.
+`python -m benchmarks.without_faust [--profile FILE] [--client librdkafka] BOOTSTRAP PREFIX
+INCIDENTS TASKS`. With `--client librdkafka` the same stages run on confluent-kafka's producer
+and consumer behind the same calls (`benchmarks/librdkafka_client.py`; `make bench
+--without-faust-on-librdkafka`).
 """
 
 import argparse
@@ -57,6 +60,7 @@ COMMIT_EVERY = 1.0
 """Seconds between offset commits, as the worker's `broker_commit_interval`."""
 GIVE_UP_SECONDS = 1800
 CLIENTS = ("aiokafka", "librdkafka")
+"""The Kafka clients the stages can run on (`--client`)."""
 
 
 class CountingProducer:
@@ -226,7 +230,7 @@ async def stages(
     catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids)
     producer, consumer = clients(client, bootstrap, app_id)
     started_cpu, started = time.process_time(), time.monotonic()
-    main_cpu = time.thread_time()
+    main_started = time.thread_time()
     await producer.start()
     await consumer.start()
     counting = CountingProducer(producer)
@@ -273,7 +277,7 @@ async def stages(
         await fetch_until(consumer, incoming, acks, all_handled, started)
         await commit(consumer, acks)
         settled_cpu, settled = time.process_time(), time.monotonic()
-        main_cpu = time.thread_time() - main_cpu
+        main_cpu = time.thread_time() - main_started
     finally:
         for runner in runners:
             runner.cancel()
