@@ -42,16 +42,13 @@ def _wait_until_both_dispatch(first: WorkerProcess, second: WorkerProcess) -> No
 def _assert_every_task_delivered_and_stored(
     deployment: Deployment, incidents: list[IncidentReported], groups: list[GroupProfile]
 ) -> None:
-    expected = {
-        str(task.task_id): task.recipient
+    planned = [
+        (str(task.task_id), task.recipient, reported.incident_id)
         for reported in incidents
         for task in expected_tasks(reported, *groups)
-    }
-    incident_of = {
-        str(task.task_id): reported.incident_id
-        for reported in incidents
-        for task in expected_tasks(reported, *groups)
-    }
+    ]
+    expected = {task_id: recipient for task_id, recipient, _ in planned}
+    incident_of = {task_id: incident_id for task_id, _, incident_id in planned}
     missing: dict[str, set[str]] = {}
     for recipient in sorted(set(expected.values())):
         wanted = {task_id for task_id, r in expected.items() if r == recipient}
