@@ -1,18 +1,27 @@
-"""The broker's answer to "where does this partition end", which faust's table recovery reads up
-to: Tansu 0.6.0 answers one past the first record of the last batch, so the worker produces one
-record per batch there (found by the kill loop: a task kept in such a batch was never recovered)."""
+"""The broker's answers to "where does this partition end" and "where does it start".
+
+Where it ends is what faust's table recovery reads up to: Tansu 0.6.0 answers one past the
+first record of the last batch, so the worker produces one record per batch there (found by the
+kill loop: a task kept in such a batch was never recovered). Where it starts, Tansu 0.6.0
+answers with the record it stored first in time, which is record 1 when two producers' first
+records landed out of order: readers start at offset 0 instead (`events.offsets`; found by the
+crash tests: a task view at offset 0 that no reader from the beginning ever saw)."""
 
 import asyncio
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.structs import TopicPartition
 
 from events.admin import lists_batch_starts_as_ends
 from tests.support.deployment import Deployment
 from workers.stream.app import create_app
+from workers.tools.kafka_clients import read_topic, read_topics
 
 pytestmark = pytest.mark.broker
 
@@ -68,3 +77,93 @@ def test_the_worker_produces_one_record_per_batch_exactly_on_tansu(
     deployment.wait_for_log("[^Worker]: Ready")
     said = "every record is produced in a batch of its own" in worker.log()
     assert said is ON_TANSU
+
+
+async def _listed_starts(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, number) for topic in topics for number in range(4)]
+        return {
+            tp: int(offset) for tp, offset in (await consumer.beginning_offsets(partitions)).items()
+        }
+    finally:
+        await consumer.stop()
+
+
+async def _create(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 4, 1) for topic in topics])
+    finally:
+        await admin.close()
+
+
+def _first_records_at_once(deployment: Deployment, topics: list[str]) -> None:
+    """Two producer processes write one record to every partition of `topics` at one moment."""
+    asyncio.run(_create(deployment.bootstrap, topics))
+    at = time.time() + 1.5
+    producers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.first_records",
+                deployment.bootstrap,
+                name,
+                str(at),
+                *topics,
+            ]
+        )
+        for name in ("A", "B")
+    ]
+    assert [producer.wait(timeout=60) for producer in producers] == [0, 0]
+
+
+def test_readers_from_the_start_read_record_zero_of_partitions_two_producers_began_at_once(
+    deployment: Deployment,
+) -> None:
+    topics = [deployment.topic(f"first-{round_}-{n}") for round_ in range(10) for n in range(10)]
+    for round_ in range(10):
+        _first_records_at_once(deployment, topics[round_ * 10 : (round_ + 1) * 10])
+    listed = asyncio.run(_listed_starts(deployment.bootstrap, topics))
+    found = asyncio.run(read_topics(deployment.bootstrap, topics, max_wait=60))
+    wanted = {
+        f"{name}/{topic}/{partition}" for topic in topics for partition in range(4) for name in "AB"
+    }
+    read = {
+        record.value.decode() for records in found.values() for record in records if record.value
+    }
+    later_starts = sorted(f"{tp.topic}/{tp.partition}" for tp, start in listed.items() if start)
+    assert read == wanted, (
+        f"{len(wanted - read)} first records never read; the broker listed {len(later_starts)} "
+        f"of {len(listed)} partitions as starting after offset 0: {later_starts[:5]}"
+    )
+    if not ON_TANSU:
+        assert not later_starts, "Apache Kafka lists every partition here as starting at 0"
+
+
+async def _delete_head(bootstrap: str, partition: TopicPartition, before: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({partition: RecordsToDelete(before_offset=before)})
+    finally:
+        await admin.close()
+
+
+def test_a_reader_from_the_start_begins_at_the_log_start(deployment: Deployment) -> None:
+    """Offset 0 is where a reader starts: the first record on both brokers; on Apache Kafka,
+    once the head is deleted (retention), the consumer's reset moves it to the log start."""
+    topic = deployment.topic("head")
+    asyncio.run(_create(deployment.bootstrap, [topic]))
+    placed = deployment.publish("head", [("k", f"record {n}".encode()) for n in range(5)])
+    assert [offset for _, offset in placed] == [0, 1, 2, 3, 4]
+    read = asyncio.run(read_topic(deployment.bootstrap, topic))
+    assert [record.offset for record in read] == [0, 1, 2, 3, 4]
+    if ON_TANSU:
+        return  # Tansu 0.6.0 has no DeleteRecords (its handler is a `todo!()`)
+    asyncio.run(_delete_head(deployment.bootstrap, TopicPartition(topic, placed[0][0]), 3))
+    read = asyncio.run(read_topic(deployment.bootstrap, topic))
+    assert [record.offset for record in read] == [3, 4], "read from the log start"

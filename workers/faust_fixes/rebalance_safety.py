@@ -145,12 +145,12 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # All in flight at once: one after another, 97 partitions took 0.4 s at each rebalance.
         offsets = await asyncio.gather(*(consumer.committed(tp) for tp in streams))
         committed = dict(zip(streams, offsets, strict=True))
-        missing = [tp for tp, offset in committed.items() if offset is None or offset < 0]
-        beginnings = await consumer.beginning_offsets(missing) if missing else {}
+        # A partition never committed starts at offset 0, not at the start the broker lists
+        # (`events.offsets.seek_to_start`: Tansu can list record 1 as the start).
         starts: dict[TP, int] = {}
         for tp in streams:
             offset = committed[tp]
-            start = beginnings[tp] if offset is None or offset < 0 else offset
+            start = 0 if offset is None or offset < 0 else offset
             consumer.seek(tp, start)
             starts[tp] = start
         return starts

@@ -8,6 +8,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.connection import KafkaConnection
+from events.offsets import seek_to_start
 from workers.gateway.metrics import GatewayMetrics
 from workers.gateway.output_records import BadRecord, checked, skipped
 from workers.gateway.read_model import ReadModel
@@ -55,10 +56,7 @@ class Feed:
                     fresh.append(partition)
                 else:
                     consumer.seek(partition, start)
-            if fresh:
-                # One reset for all of them: each call waits about one fetch (0.5 s), which
-                # once made a gateway with 17 topics take 34 s to start on an empty model.
-                await consumer.seek_to_beginning(*fresh)
+            seek_to_start(consumer, fresh)
             targets = await consumer.end_offsets(partitions)
             await self._read(consumer, targets)
         finally:

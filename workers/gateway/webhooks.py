@@ -23,6 +23,7 @@ from standardwebhooks import Webhook
 
 from events.codec import encode
 from events.connection import KafkaConnection
+from events.offsets import StartUncommittedAtZero
 from schemas.audit import DisclosureChannel
 from schemas.escalation import Escalation, EscalationReason
 from schemas.gateway_event import GatewayEvent
@@ -93,7 +94,6 @@ class RecipientWebhook:
 
     async def run(self, kafka: KafkaConnection, topic: str, group_id: str) -> None:
         consumer = AIOKafkaConsumer(
-            topic,
             **kafka.aiokafka(),
             group_id=group_id,
             enable_auto_commit=False,
@@ -106,6 +106,7 @@ class RecipientWebhook:
             rebalance_timeout_ms=10_000,
         )
         await consumer.start()
+        consumer.subscribe([topic], listener=StartUncommittedAtZero(consumer))
         try:
             while True:
                 batches = await consumer.getmany(

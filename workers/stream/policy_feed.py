@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from events.codec import decode
 from events.connection import KafkaConnection
+from events.offsets import seek_to_start
 from schemas.playbook import PublishedPlaybook
 from schemas.rejection import Refused
 from workers.core.partnerships import PolicyBook, PublishedPolicy
@@ -87,7 +88,7 @@ class PolicyFeed:
             # fetch_max_wait_ms, and the broker answers the look's ListOffsets only after it;
             # every fresh report's first look waited for that (50-200 ms at 10 incidents/s).
             consumer.pause(partition)
-            await consumer.seek_to_beginning(partition)
+            seek_to_start(consumer, [partition])
             while True:
                 try:
                     await self._catch_up(consumer, partition)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events.connection import KafkaConnection, connection_of
+from events.offsets import seek_to_start
 from workers.faust_fixes.internals import refresh_metadata
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 
@@ -61,7 +62,7 @@ async def read_topic(
         if not partitions:
             return []
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        seek_to_start(consumer, partitions)
         end_offsets = await consumer.end_offsets(partitions)
         records: list[Record] = []
         deadline = time.monotonic() + max_wait
@@ -101,7 +102,7 @@ async def read_topics(
         if not partitions:
             return found
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        seek_to_start(consumer, partitions)
         ends = await consumer.end_offsets(partitions)
         pending = {tp for tp in partitions if ends[tp] > 0}
         deadline = time.monotonic() + max_wait
@@ -161,7 +162,7 @@ async def follow_many(
         if not partitions:
             return
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        seek_to_start(consumer, partitions)
         deadline = None if limit_seconds is None else time.monotonic() + limit_seconds
         while deadline is None or time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
