@@ -77,9 +77,26 @@ def _assert_every_task_delivered_and_stored(
         )
         raise AssertionError(
             f"tasks never on their recipients' topics (incident, recipient, status in the "
-            f"task table): {by_incident}"
+            f"task table): {by_incident}; offsets read from those topics, by partition: "
+            f"{_offsets_read(deployment, sorted(missing))}"
         )
     assert set(expected) <= stored, f"{len(set(expected) - stored)} tasks missing from the table"
+
+
+def _offsets_read(deployment: Deployment, recipients: list[str]) -> dict[str, dict[int, str]]:
+    """Per recipient topic and partition, the first and last offset read and how many records:
+    a partition read from 1 lost its record 0 to the broker's listed start, a count below the
+    span shows a gap."""
+    read: dict[str, dict[int, str]] = {}
+    for recipient in recipients:
+        offsets: dict[int, list[int]] = {}
+        for record in deployment.read(deployment.topic(f"tasks.{recipient}")):
+            offsets.setdefault(record.partition, []).append(record.offset)
+        read[recipient] = {
+            partition: f"{min(found)}..{max(found)} ({len(found)} records)"
+            for partition, found in sorted(offsets.items())
+        }
+    return read
 
 
 def test_sigkill_of_one_worker_loses_no_task(deployment: Deployment) -> None:
