@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.structs import TopicPartition
 
+from benchmarks.throughput import create_topics
 from events.admin import lists_batch_starts_as_ends
 from tests.support.deployment import Deployment
 from workers.stream.app import create_app
@@ -91,18 +92,9 @@ async def _listed_starts(bootstrap: str, topics: list[str]) -> dict[TopicPartiti
         await consumer.stop()
 
 
-async def _create(bootstrap: str, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 4, 1) for topic in topics])
-    finally:
-        await admin.close()
-
-
 def _first_records_at_once(deployment: Deployment, topics: list[str]) -> None:
     """Two producer processes write one record to every partition of `topics` at one moment."""
-    asyncio.run(_create(deployment.bootstrap, topics))
+    asyncio.run(create_topics(deployment.bootstrap, *topics))
     at = time.time() + 1.5
     producers = [
         subprocess.Popen(
@@ -157,7 +149,7 @@ def test_a_reader_from_the_start_begins_at_the_log_start(deployment: Deployment)
     """Offset 0 is where a reader starts: the first record on both brokers; on Apache Kafka,
     once the head is deleted (retention), the consumer's reset moves it to the log start."""
     topic = deployment.topic("head")
-    asyncio.run(_create(deployment.bootstrap, [topic]))
+    asyncio.run(create_topics(deployment.bootstrap, topic))
     placed = deployment.publish("head", [("k", f"record {n}".encode()) for n in range(5)])
     assert [offset for _, offset in placed] == [0, 1, 2, 3, 4]
     read = asyncio.run(read_topic(deployment.bootstrap, topic))
