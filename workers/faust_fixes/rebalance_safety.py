@@ -145,14 +145,21 @@ class SafeConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # All in flight at once: one after another, 97 partitions took 0.4 s at each rebalance.
         offsets = await asyncio.gather(*(consumer.committed(tp) for tp in streams))
         committed = dict(zip(streams, offsets, strict=True))
-        # A partition never committed starts at offset 0, not at the start the broker lists
-        # (`events.offsets.seek_to_start`: Tansu can list record 1 as the start).
+        missing = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+        beginnings = await consumer.beginning_offsets(missing) if missing else {}
         starts: dict[TP, int] = {}
         for tp in streams:
             offset = committed[tp]
-            start = 0 if offset is None or offset < 0 else offset
-            consumer.seek(tp, start)
-            starts[tp] = start
+            if offset is None or offset < 0:
+                # Read from offset 0, not from the start the broker lists (Tansu can list
+                # record 1, `events.offsets.seek_to_start`); commits still count from the
+                # listed start, below which processed offsets are dropped (a log whose head
+                # was deleted never shows offset 0 processed).
+                consumer.seek(tp, 0)
+                starts[tp] = beginnings[tp]
+            else:
+                consumer.seek(tp, offset)
+                starts[tp] = offset
         return starts
 
 
