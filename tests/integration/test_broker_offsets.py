@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -159,3 +160,45 @@ def test_a_reader_from_the_start_begins_at_the_log_start(deployment: Deployment)
     asyncio.run(_delete_head(deployment.bootstrap, TopicPartition(topic, placed[0][0]), 3))
     read = asyncio.run(read_topic(deployment.bootstrap, topic))
     assert [record.offset for record in read] == [3, 4], "read from the log start"
+
+
+async def _committed(bootstrap: str, group: str, partition: TopicPartition) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=[partition])
+    finally:
+        await admin.close()
+    found = offsets.get(partition)
+    return found.offset if found is not None and found.offset >= 0 else None
+
+
+def test_a_worker_commits_a_partition_read_from_its_log_start(deployment: Deployment) -> None:
+    """A partition the worker's group never committed is read from offset 0; its messages are
+    answered and committed from where the log starts (on Apache Kafka after DeleteRecords:
+    a count from 0 would never commit there)."""
+    incidents = deployment.topic("incidents")
+    asyncio.run(create_topics(deployment.bootstrap, incidents))
+    placed = deployment.publish("incidents", [("INC-HEAD", b"not an incident")] * 5)
+    partition = TopicPartition(incidents, placed[0][0])
+    start = 0 if ON_TANSU else 3  # Tansu 0.6.0 has no DeleteRecords
+    if not ON_TANSU:
+        asyncio.run(_delete_head(deployment.bootstrap, partition, start))
+    deployment.start_worker()
+
+    def all_answered(values: list[dict[str, Any]]) -> bool:
+        answered = {v["source_offset"] for v in values if v["source_topic"] == incidents}
+        return answered >= set(range(start, 5))
+
+    answers = deployment.wait_for("rejected", all_answered, limit=120)
+    answered = sorted(v["source_offset"] for v in answers if v["source_topic"] == incidents)
+    assert answered == list(range(start, 5)), "one answer per message from the log start"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if (
+            asyncio.run(_committed(deployment.bootstrap, deployment.settings.app_id, partition))
+            == 5
+        ):
+            return
+        time.sleep(1)
+    raise AssertionError("the worker never committed the partition past its last message")
