@@ -4,8 +4,8 @@ Where it ends is what faust's table recovery reads up to: Tansu 0.6.0 answers on
 first record of the last batch, so the worker produces one record per batch there (found by the
 kill loop: a task kept in such a batch was never recovered). Where it starts, Tansu 0.6.0
 answers with the record it stored first in time, which is record 1 when two producers' first
-records landed out of order: readers start at offset 0 instead (`events.offsets`; found by the
-crash tests: a task view at offset 0 that no reader from the beginning ever saw)."""
+records landed out of order: readers start at offset 0 instead (`events.offsets`; the likeliest
+cause of the crash tests' reader missing a task view on Tansu, docs/streams.md)."""
 
 import asyncio
 import os
