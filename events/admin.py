@@ -123,11 +123,13 @@ def _admin(kafka: KafkaConnection | str) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**connection_of(kafka).aiokafka(), request_timeout_ms=30000)
 
 
-async def lists_batch_starts_as_ends(kafka: KafkaConnection | str) -> bool:
-    """True when the broker is Tansu (cluster id `tansu...`): its ListOffsets (latest) answers
-    one past the *first* record of a partition's last record batch, not one past its last
-    record (Tansu 0.6.0, `tests/integration/test_broker_offsets.py`). False when the broker
-    does not say."""
+async def broker_is_tansu(kafka: KafkaConnection | str) -> bool:
+    """True when the broker is Tansu (cluster id `tansu...`), False when the broker does not
+    say. Tansu 0.6.0's ListOffsets (latest) answers one past the *first* record of a
+    partition's last record batch, not one past its last record (`tests/integration/
+    test_broker_offsets.py`), so the worker produces one record per batch; and it can store a
+    record after the ones behind it, so readers hold at gaps (`workers.faust_fixes.
+    late_writes`)."""
     admin = _admin(kafka)
     await admin.start()
     try:

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.structs import TopicPartition
 
 from benchmarks.throughput import create_topics
-from events.admin import lists_batch_starts_as_ends
+from events.admin import broker_is_tansu
 from tests.support.deployment import Deployment
 from workers.stream.app import create_app
 from workers.tools.kafka_clients import read_topic, read_topics
@@ -68,10 +68,10 @@ def test_the_listed_end_of_a_partition_after_one_batch_of_three(deployment: Depl
         assert batched == 3
 
 
-def test_the_worker_produces_one_record_per_batch_exactly_on_tansu(
+def test_the_worker_produces_one_record_per_batch_and_holds_at_gaps_exactly_on_tansu(
     deployment: Deployment,
 ) -> None:
-    assert asyncio.run(lists_batch_starts_as_ends(deployment.bootstrap)) is ON_TANSU
+    assert asyncio.run(broker_is_tansu(deployment.bootstrap)) is ON_TANSU
     settings = deployment.settings.model_copy(update={"single_record_batches": True})
     app, _runtime = create_app(settings)
     assert app.conf.producer_max_batch_size == 1
@@ -79,6 +79,8 @@ def test_the_worker_produces_one_record_per_batch_exactly_on_tansu(
     deployment.wait_for_log("[^Worker]: Ready")
     said = "every record is produced in a batch of its own" in worker.log()
     assert said is ON_TANSU
+    holds = "a gap in a partition's offsets is waited for" in worker.log()
+    assert holds is ON_TANSU
 
 
 async def _listed_starts(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:

@@ -19,10 +19,10 @@ import structlog
 from aiokafka.consumer import fetcher
 
 from workers.faust_fixes import require_pinned_versions
+from workers.faust_fixes.late_writes import UPSTREAM, GapHoldingPartitionRecords
 
 log = structlog.get_logger("gvi.unreadable")
 UNREADABLE_HEADER = "gvi-unreadable-batch"
-_UPSTREAM: type = fetcher.PartitionRecords
 
 
 class _Placeholder:
@@ -99,10 +99,11 @@ class _SafeRecords:
         return _SafeBatch(batch, self._tp) if batch is not None else None
 
 
-class SafePartitionRecords(_UPSTREAM):  # type: ignore[misc]
-    """aiokafka's `PartitionRecords` over `_SafeRecords`."""
+class SafePartitionRecords(GapHoldingPartitionRecords):
+    """aiokafka's `PartitionRecords` over `_SafeRecords` (held at gaps where late writes are
+    expected, `late_writes`)."""
 
-    replaces = _UPSTREAM  # the class installed in its place (for the canary digests)
+    replaces = UPSTREAM  # the class installed in its place (for the canary digests)
 
     def __init__(self, tp: Any, records: Any, *rest: Any) -> None:
         super().__init__(tp, _SafeRecords(records, tp), *rest)

@@ -37,6 +37,7 @@ from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
 from workers.policies import load_policy
 from workers.settings import Settings, secrets_named
+from workers.tools.kafka_clients import hold_at_gaps_on_tansu
 
 log = structlog.get_logger("gvi.gateway")
 EXIT_CONFIG = 78
@@ -159,6 +160,8 @@ class GatewayParts:
                 break
             except TopicsMissing as missing:
                 log.warning("waiting for the worker to create the topics", problem=str(missing))
+        if await hold_at_gaps_on_tansu(settings.kafka):
+            log.info("the broker is Tansu: a gap in a partition's offsets is waited for")
         feed = Feed(settings.kafka, settings.partitions, model, self.metrics)
         self.feeds.append(feed)
         self._start(feed.run(), "gateway-feed")

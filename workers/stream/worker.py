@@ -8,9 +8,9 @@ from typing import Any
 import structlog
 import uvloop
 
-from events.admin import TopicsUnusable, ensure_topics, lists_batch_starts_as_ends
+from events.admin import TopicsUnusable, broker_is_tansu, ensure_topics
 from events.connection import check_access
-from workers.faust_fixes import UnpinnedLibraries, require_pinned_versions
+from workers.faust_fixes import UnpinnedLibraries, late_writes, require_pinned_versions
 from workers.faust_fixes.stop_signals import StopSignalWorker
 from workers.logs import configure_logging
 from workers.settings import EventLoop, Settings
@@ -98,8 +98,11 @@ def run_worker(settings: Settings) -> int:
         )
     try:
         asyncio.run(check_access(settings.kafka))
+        tansu = asyncio.run(broker_is_tansu(settings.kafka))
+        if tansu:
+            late_writes.install()
+            log.info("the broker is Tansu: a gap in a partition's offsets is waited for")
         if settings.single_record_batches is None:
-            tansu = asyncio.run(lists_batch_starts_as_ends(settings.kafka))
             settings = settings.model_copy(update={"single_record_batches": tansu})
             if tansu:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")

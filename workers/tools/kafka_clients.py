@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.admin import broker_is_tansu
 from events.connection import KafkaConnection, connection_of
 from events.offsets import seek_to_start
+from workers.faust_fixes import late_writes
 from workers.faust_fixes.internals import refresh_metadata
 from workers.faust_fixes.topic_tracking_producer import TopicTrackingProducer
 
 Kafka = KafkaConnection | str
 """A connection (servers and credentials), or plaintext `host:port[,host:port]`."""
+_brokers_asked: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,23 @@ async def publish(
         await producer.stop()
 
 
+async def hold_at_gaps_on_tansu(kafka: Kafka) -> bool:
+    """Make this process's consumers hold at gaps in a partition's offsets when `kafka` is
+    Tansu, which can store a record after the ones behind it (`late_writes`); each broker is
+    asked once. True when the process holds."""
+    servers = connection_of(kafka).bootstrap_servers
+    if not late_writes.holding() and servers not in _brokers_asked:
+        if await broker_is_tansu(kafka):
+            late_writes.install()
+        _brokers_asked.add(servers)
+    return late_writes.holding()
+
+
 async def read_topic(
     kafka: Kafka, topic: str, idle_timeout: float = 1.0, max_wait: float = 30.0
 ) -> list[Record]:
     """Every message of `topic` from the beginning, until it is idle for `idle_timeout` seconds."""
+    await hold_at_gaps_on_tansu(kafka)
     consumer = AIOKafkaConsumer(
         **connection_of(kafka).aiokafka(),
         enable_auto_commit=False,
@@ -84,6 +100,7 @@ async def read_topics(
     """Every message of several topics, from the beginning up to their ends when asked, with
     one consumer for all of them (a report reads thirty topics: one idle wait per topic
     would cost it half a minute)."""
+    await hold_at_gaps_on_tansu(kafka)
     consumer = AIOKafkaConsumer(
         **connection_of(kafka).aiokafka(),
         enable_auto_commit=False,
@@ -144,6 +161,7 @@ async def follow_many(
     kafka: Kafka, topics: Sequence[str], limit_seconds: float | None = None
 ) -> AsyncIterator[Record]:
     """Yield every message of several topics from the beginning as it arrives."""
+    await hold_at_gaps_on_tansu(kafka)
     consumer = AIOKafkaConsumer(
         **connection_of(kafka).aiokafka(),
         enable_auto_commit=False,

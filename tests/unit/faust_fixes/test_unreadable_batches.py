@@ -10,7 +10,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 
-from workers.faust_fixes import unreadable_batches
+from workers.faust_fixes import late_writes, unreadable_batches
 from workers.faust_fixes.unreadable_batches import (
     UNREADABLE_HEADER,
     SafePartitionRecords,
@@ -51,7 +51,7 @@ def _records(cls: type, raw: bytes, fetch_offset: int = 0) -> list[object]:
 def test_canary_plain_aiokafka_still_raises_on_an_unknown_codec() -> None:
     raw = _batch(0) + _with_unknown_codec(_batch(3))
     with pytest.raises(KafkaError):
-        _records(unreadable_batches._UPSTREAM, raw)
+        _records(late_writes.UPSTREAM, raw)
 
 
 def test_an_unknown_codec_becomes_one_placeholder_per_offset_and_reading_goes_on() -> None:
