@@ -83,7 +83,7 @@ class RecordsHeldAtGaps:
             if len(_gaps_seen) > 1000:
                 _forget_gaps_before(now - 10 * self._hold_seconds)
             return True
-        del _gaps_seen[gap]
+        _gaps_seen.pop(gap, None)
         log.warning(
             "offsets never written: passed over",
             topic=self._tp.topic,
@@ -111,7 +111,7 @@ class RecordsHeldAtGaps:
 def _forget_gaps_before(moment: float) -> None:
     for gap, first in list(_gaps_seen.items()):
         if first < moment:
-            del _gaps_seen[gap]
+            _gaps_seen.pop(gap, None)
 
 
 def held_at_gaps(records: Any, tp: Any, fetch_offset: int) -> Any:
