@@ -3,6 +3,7 @@ offsets, for Tansu's records stored after the ones behind them (aiokafka 0.14)."
 
 import pytest
 from aiokafka.consumer import fetcher
+from aiokafka.record.legacy_records import LegacyRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 
@@ -52,6 +53,13 @@ def test_a_fetch_that_starts_after_its_offset_hands_out_nothing() -> None:
 def test_a_fetch_from_inside_a_batch_is_no_gap() -> None:
     assert _read(_batch(0) + _batch(3), fetch_offset=1) == ([1, 2, 3, 4, 5], 6)
     assert late_writes._gaps_seen == {}
+
+
+def test_an_old_message_set_without_a_base_offset_is_read_as_aiokafka_reads_it() -> None:
+    legacy = LegacyRecordBatchBuilder(magic=1, compression_type=0, batch_size=1_000_000)
+    for offset in range(5, 8):
+        legacy.append(offset, timestamp=1_763_000_000_000, key=b"INC-1", value=b"{}")
+    assert _read(bytes(legacy.build())) == ([5, 6, 7], 8)
 
 
 def test_once_the_late_record_comes_the_gap_is_forgotten() -> None:
