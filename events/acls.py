@@ -1,10 +1,13 @@
 """Least-privilege Kafka ACLs of every principal, derived from the topic catalogue (DESIGN §9)."""
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from events.catalogue import Catalogue, TopicSpec
+from schemas.common import RECIPIENT_PATTERN
 
 
 class Resource(StrEnum):
@@ -56,6 +59,61 @@ class Principals:
 
     def of_agency(self, recipient: str) -> str:
         return self.agency.format(recipient=recipient)
+
+    def named(self, principal: str) -> bool:
+        """Whether `principal` is one of these, an agency's for any recipient id among them."""
+        parties = (self.worker, self.gateway, self.police, self.supervisor, self.evaluator)
+        if principal in (*parties, self.coordinator):
+            return True
+        before, _, after = self.agency.partition("{recipient}")
+        recipient = RECIPIENT_PATTERN.removeprefix("^").removesuffix("$")
+        return re.fullmatch(re.escape(before) + recipient + re.escape(after), principal) is not None
+
+
+@dataclass(frozen=True, order=True)
+class HeldAcl:
+    """An ALLOW rule as a broker holds it; its operation may be one this project never grants
+    (`ALL`, `ALTER`, ...), its host other than any."""
+
+    principal: str
+    resource: Resource
+    pattern: Pattern
+    name: str
+    operation: str
+    host: str = "*"
+
+    def as_json(self) -> dict[str, str]:
+        return {key: str(value) for key, value in asdict(self).items()}
+
+
+def stale_acls(
+    held: Iterable[HeldAcl], wanted: Iterable[Acl], principals: Principals, prefix: str, app_id: str
+) -> list[HeldAcl]:
+    """The rules a broker holds for this deployment that its ACL set no longer has: a recipient
+    taken out of the playbook, a grant an operator added by hand. A rule is the deployment's
+    when its principal is one of `principals` (any agency's by the template), it names a topic
+    or group whose name starts with the topic prefix or the app id, and it applies from any
+    host; everything else on the cluster (other applications, host-bound rules) is left alone.
+    """
+    keep = {
+        (acl.principal, acl.resource, acl.pattern, acl.name, str(acl.operation)) for acl in wanted
+    }
+
+    def ours(acl: HeldAcl) -> bool:
+        named = (
+            acl.name.startswith(prefix) or acl.name == app_id or acl.name.startswith(f"{app_id}-")
+        )
+        return acl.host == "*" and named and principals.named(acl.principal)
+
+    return sorted(
+        acl
+        for acl in set(held)
+        if ours(acl)
+        and (acl.principal, acl.resource, acl.pattern, acl.name, acl.operation) not in keep
+    )
+
+
+Rule = TypeVar("Rule", Acl, HeldAcl)
 
 
 def derive_acls(catalogue: Catalogue, principals: Principals, app_id: str) -> list[Acl]:
@@ -173,14 +231,14 @@ def derive_acls(catalogue: Catalogue, principals: Principals, app_id: str) -> li
     return sorted(set(acls))
 
 
-def by_principal(acls: Iterable[Acl]) -> Mapping[str, list[Acl]]:
-    grouped: dict[str, list[Acl]] = {}
+def by_principal(acls: Iterable[Rule]) -> Mapping[str, list[Rule]]:
+    grouped: dict[str, list[Rule]] = {}
     for acl in acls:
         grouped.setdefault(acl.principal, []).append(acl)
     return grouped
 
 
-def render(acls: Iterable[Acl]) -> str:
+def render(acls: Iterable[Rule]) -> str:
     """The ACL set, readably: per principal, per resource, its operations."""
     lines: list[str] = []
     for principal, own in by_principal(acls).items():
@@ -188,7 +246,7 @@ def render(acls: Iterable[Acl]) -> str:
         resources: dict[tuple[Resource, Pattern, str], list[str]] = {}
         for acl in own:
             resources.setdefault((acl.resource, acl.pattern, acl.name), []).append(
-                acl.operation.value
+                str(acl.operation)
             )
         for (resource, pattern, name), operations in resources.items():
             shown = f"{name}*" if pattern is Pattern.PREFIXED else name

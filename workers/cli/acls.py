@@ -1,4 +1,5 @@
-"""`gvi-sanctions acls`: print each principal's least-privilege ACLs, and apply them."""
+"""`gvi-sanctions acls`: print each principal's least-privilege ACLs, apply them, and revoke
+what the broker holds beyond them."""
 
 import argparse
 import asyncio
@@ -7,7 +8,17 @@ import sys
 import time
 from typing import Any
 
-from events.acls import Acl, Pattern, Principals, Resource, derive_acls, render
+from events.acls import (
+    Acl,
+    HeldAcl,
+    Pattern,
+    Principals,
+    Resource,
+    Rule,
+    derive_acls,
+    render,
+    stale_acls,
+)
 from events.catalogue import build_catalogue
 from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused, check_access
 from workers.cli.broker import NoBroker
@@ -35,22 +46,35 @@ def deployment_acls(settings: Settings) -> list[Acl]:
     return derive_acls(catalogue, principals_of(settings), settings.app_id)
 
 
+def _admin(settings: Settings) -> Any:
+    """confluent-kafka's AdminClient (aiokafka has no ACL API), as the principal of the settings
+    (an operator's, allowed to describe and alter ACLs)."""
+    from confluent_kafka.admin import AdminClient
+
+    config: dict[str, str | int | float | bool] = {**settings.kafka.librdkafka()}
+    return AdminClient(config)
+
+
+def _refused(error: Exception, what: str) -> KafkaAccessRefused:
+    return KafkaAccessRefused(
+        f"the broker refused {what} ({error.args[0] if error.args else error}): run it as a "
+        "principal allowed to describe and alter ACLs (GVI_KAFKA_SASL_USERNAME)",
+        EXIT_AUTHORISATION,
+    )
+
+
 def apply_acls(settings: Settings, acls: list[Acl], within: float = 60.0) -> int:
-    """Create every ACL with confluent-kafka's AdminClient (aiokafka has no ACL API), as the
-    principal of the settings (an operator's, allowed to alter ACLs); returns how many the
-    broker took. Creating an ACL that exists changes nothing."""
+    """Create every ACL; returns how many the broker took. Creating an ACL that exists changes
+    nothing."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported names
         AclBinding,
         AclOperation,
         AclPermissionType,
-        AdminClient,
         ResourcePatternType,
         ResourceType,
     )
 
-    config: dict[str, str | int | float | bool] = {**settings.kafka.librdkafka()}
-    admin = AdminClient(config)
     bindings = [
         AclBinding(
             ResourceType.TOPIC if acl.resource is Resource.TOPIC else ResourceType.GROUP,
@@ -65,33 +89,137 @@ def apply_acls(settings: Settings, acls: list[Acl], within: float = 60.0) -> int
         )
         for acl in acls
     ]
+    admin = _admin(settings)  # held until the futures are done: a dropped client fails them
     created = 0
     for binding, future in admin.create_acls(bindings, request_timeout=within).items():
         try:
             future.result(timeout=within)
         except KafkaException as error:
-            raise KafkaAccessRefused(
-                f"the broker refused ACL {binding} ({error.args[0]}): apply them as a "
-                "principal allowed to alter ACLs (GVI_KAFKA_SASL_USERNAME)",
-                EXIT_AUTHORISATION,
-            ) from None
+            raise _refused(error, f"ACL {binding}") from None
         created += 1
     return created
+
+
+def held_acls(settings: Settings, within: float = 60.0) -> dict[HeldAcl, Any]:
+    """Every ALLOW rule the broker holds on a topic or a group, literal or prefixed, each with
+    the binding that names exactly it (to delete it)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported names
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    # None matches any name, principal and host (documented; the stubs say str).
+    everything = AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ALLOW,
+    )
+    admin = _admin(settings)
+    try:
+        # Apache Kafka answers DescribeAcls of a principal without DESCRIBE on the cluster with
+        # no rules rather than an error (as librdkafka reads it): "nothing stale" would be a lie.
+        cluster = admin.describe_cluster(
+            request_timeout=within, include_authorized_operations=True
+        ).result(within)
+        if AclOperation.DESCRIBE not in (cluster.authorized_operations or ()):
+            raise _refused(
+                KafkaException("DESCRIBE on the cluster not granted"), "to describe its ACLs"
+            )
+        bindings = admin.describe_acls(everything, request_timeout=within).result(within)
+    except KafkaException as error:
+        raise _refused(error, "to describe its ACLs") from None
+    resources = {ResourceType.TOPIC: Resource.TOPIC, ResourceType.GROUP: Resource.GROUP}
+    patterns = {
+        ResourcePatternType.LITERAL: Pattern.LITERAL,
+        ResourcePatternType.PREFIXED: Pattern.PREFIXED,
+    }
+    return {
+        HeldAcl(
+            binding.principal,
+            resources[binding.restype],
+            patterns[binding.resource_pattern_type],
+            binding.name,
+            binding.operation.name,
+            binding.host,
+        ): binding
+        for binding in bindings
+        if binding.restype in resources and binding.resource_pattern_type in patterns
+    }
+
+
+def deployment_stale_acls(settings: Settings, acls: list[Acl]) -> dict[HeldAcl, Any]:
+    """The broker's rules for this deployment's principals and names that `acls` lacks."""
+    held = held_acls(settings)
+    stale = stale_acls(held, acls, principals_of(settings), settings.topic_prefix, settings.app_id)
+    return {acl: held[acl] for acl in stale}
+
+
+def revoke_acls(settings: Settings, stale: dict[HeldAcl, Any], within: float = 60.0) -> int:
+    """Delete each of the `stale` rules, by a filter that matches exactly its binding."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AclBindingFilter  # type: ignore[attr-defined]
+
+    if not stale:
+        return 0
+    filters = [
+        AclBindingFilter(
+            binding.restype,
+            binding.name,
+            binding.resource_pattern_type,
+            binding.principal,
+            binding.host,
+            binding.operation,
+            binding.permission_type,
+        )
+        for binding in stale.values()
+    ]
+    admin = _admin(settings)
+    deleted = 0
+    for rule, future in admin.delete_acls(filters, request_timeout=within).items():
+        try:
+            deleted += len(future.result(timeout=within))
+        except KafkaException as error:
+            raise _refused(error, f"to delete ACL {rule}") from None
+    return deleted
+
+
+def _print_acls(acls: list[Rule], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([acl.as_json() for acl in acls], indent=2))
+    elif acls:
+        print(render(acls), end="")
 
 
 def run_acls_command(arguments: argparse.Namespace) -> int:
     settings = Settings()
     acls = deployment_acls(settings)
-    if arguments.json:
-        print(json.dumps([acl.as_json() for acl in acls], indent=2))
-    else:
-        print(render(acls), end="")
-    if not arguments.apply:
+    if arguments.revoke and not arguments.apply:
+        raise SystemExit("acls: --revoke goes with --apply (see --stale for what it would revoke)")
+    if not (arguments.apply or arguments.stale):
+        _print_acls(acls, arguments.json)
         return 0
     if settings.broker_url is None:
         raise NoBroker()
     # A broker that is not there or refuses the login is told apart from a refused ACL.
     asyncio.run(check_access(settings.kafka))
+    if arguments.stale:
+        stale = list(deployment_stale_acls(settings, acls))
+        _print_acls(stale, arguments.json)
+        print(
+            f"{len(stale)} ACL(s) on the broker for this deployment's principals that its set "
+            "does not hold" + ("; `acls --apply --revoke` deletes them" if stale else ""),
+            file=sys.stderr,
+        )
+        return 0
+    _print_acls(acls, arguments.json)
     started = time.monotonic()
     created = apply_acls(settings, acls)
     print(
@@ -99,6 +227,12 @@ def run_acls_command(arguments: argparse.Namespace) -> int:
         f"{time.monotonic() - started:.1f} s (brokers enforce them within moments)",
         file=sys.stderr,
     )
+    if arguments.revoke:
+        stale_bindings = deployment_stale_acls(settings, acls)
+        if stale_bindings:
+            print("revoking:\n" + render(list(stale_bindings)), end="", file=sys.stderr)
+        revoked = revoke_acls(settings, stale_bindings)
+        print(f"revoked {revoked} ACL(s) the set no longer holds", file=sys.stderr)
     return 0
 
 
@@ -110,5 +244,17 @@ def add_acl_command(commands: Any) -> None:
     acls.add_argument("--json", action="store_true", help="print the ACLs as JSON")
     acls.add_argument(
         "--apply", action="store_true", help="create them on the broker (as an ACL admin)"
+    )
+    acls.add_argument(
+        "--stale",
+        action="store_true",
+        help="list the broker's ACLs for this deployment's principals and topics that the set "
+        "does not hold (changes nothing)",
+    )
+    acls.add_argument(
+        "--revoke",
+        action="store_true",
+        help="with --apply: also delete those stale ACLs (a recipient taken out of the playbook, "
+        "a grant added by hand)",
     )
     acls.set_defaults(run=run_acls_command)
