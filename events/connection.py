@@ -237,11 +237,18 @@ def _refusal(kafka: KafkaConnection, server: str, error: BaseException) -> Kafka
         return KafkaAccessRefused(
             f"no broker answers at {server} ({reason}): check GVI_BROKER_URL", EXIT_UNREACHABLE
         )
-    # The listener closed the connection or never answered: it wants another protocol.
+    # The listener closed the connection or never answered: it wants another protocol, or
+    # other credentials (a mutual-TLS listener drops a client without a certificate it trusts
+    # once the handshake is over).
+    credentials = (
+        "GVI_KAFKA_SASL_USERNAME, GVI_KAFKA_SASL_PASSWORD"
+        if kafka.security_protocol.uses_sasl
+        else "a client certificate its CA signed: GVI_KAFKA_SSL_CERTFILE, GVI_KAFKA_SSL_KEYFILE"
+    )
     return KafkaAccessRefused(
         f"the broker {server} dropped the connection of a {kafka.security_protocol.value} "
         f"client ({reason}): check GVI_KAFKA_SECURITY_PROTOCOL and the credentials "
-        "(GVI_KAFKA_SASL_USERNAME, GVI_KAFKA_SASL_PASSWORD)",
+        f"({credentials})",
         EXIT_AUTHENTICATION,
     )
 

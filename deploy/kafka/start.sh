@@ -74,10 +74,14 @@ for i in $(seq 1 "$nodes"); do
   controller_port=$(( base_port + 100 + i ))
   mkdir -p "$run/node-$i/data"
   if [ -n "$secure" ]; then
-    listeners="listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=SASL_SSL://127.0.0.1:$port
+    # Clients log in over SASL_SSL, or over mutual TLS on port + 200 (the certificate's CN is
+    # the principal, by the mapping rule below).
+    mtls_port=$(( port + 200 ))
+    listeners="listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=SASL_SSL://127.0.0.1:$port,MTLS://127.0.0.1:$mtls_port
 inter.broker.listener.name=SASL_SSL
-listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SSL
+listener.name.mtls.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$admin_user\" password=\"$admin_password\";

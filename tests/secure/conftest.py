@@ -1,5 +1,7 @@
-"""The secure tier: Apache Kafka with a SASL_SSL listener (SCRAM), mutual TLS between brokers and
-controllers, StandardAuthorizer, and one SCRAM user per principal; the test makes its own CA."""
+"""The secure tier: Apache Kafka with a SASL_SSL listener (SCRAM) and a mutual-TLS listener (the
+client certificate's CN is the principal), mutual TLS between brokers and controllers,
+StandardAuthorizer, one SCRAM user per principal and client certificates for some; the test
+makes its own CA."""
 
 import os
 import secrets
@@ -29,6 +31,10 @@ PRINCIPALS = (
     "gvi-supervisor",
 )
 
+CLIENT_CERTIFICATES = ("skatteverket",)
+"""Principals that also hold a client certificate of the test CA (CN = the principal's name); a
+`stranger` certificate names skatteverket but is signed by an unrelated CA."""
+
 
 @dataclass
 class SecureCluster:
@@ -41,6 +47,26 @@ class SecureCluster:
     @property
     def ca_file(self) -> Path:
         return self.folder / "ca.pem"
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        """The mutual-TLS listeners: each broker's port + 200 (deploy/kafka/start.sh)."""
+        hosts = [server.rpartition(":") for server in self.bootstrap.split(",")]
+        return ",".join(f"{host}:{int(port) + 200}" for host, _, port in hosts)
+
+    def mtls_settings(self, user: str | None, **more: object) -> Settings:
+        """Settings that authenticate as `user` by its client certificate (None: none shown)."""
+        login: dict[str, object] = {
+            "broker_url": "kafka://" + self.mtls_bootstrap,
+            "kafka_security_protocol": SecurityProtocol.SSL,
+            "kafka_ssl_cafile": self.ca_file,
+        }
+        if user is not None:
+            login.update(
+                kafka_ssl_certfile=self.folder / f"{user}-client.pem",
+                kafka_ssl_keyfile=self.folder / f"{user}-client.key",
+            )
+        return Settings.model_validate({**login, **more})
 
     def settings(self, user: str | None, **more: object) -> Settings:
         """Settings that log in as `user` (None: a client without credentials, over TLS)."""
@@ -76,6 +102,15 @@ def _write_certificates(folder: Path) -> None:
     authority.cert_pem.write_to_path(str(folder / "ca.pem"))
     other = trustme.CA(organization_name="an unrelated CA")
     other.cert_pem.write_to_path(str(folder / "other-ca.pem"))
+    for user in CLIENT_CERTIFICATES:
+        client = authority.issue_cert(f"{user}.clients.invalid", common_name=user)
+        client.private_key_pem.write_to_path(str(folder / f"{user}-client.key"))
+        (folder / f"{user}-client.pem").write_bytes(
+            b"".join(blob.bytes() for blob in client.cert_chain_pems)
+        )
+    stranger = other.issue_cert("skatteverket.clients.invalid", common_name="skatteverket")
+    stranger.private_key_pem.write_to_path(str(folder / "stranger-client.key"))
+    (folder / "stranger-client.pem").write_bytes(stranger.cert_chain_pems[0].bytes())
 
 
 @pytest.fixture(scope="session")

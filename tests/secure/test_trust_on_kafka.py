@@ -352,3 +352,43 @@ def test_no_credentials_a_wrong_password_or_an_unknown_ca_are_refused_in_one_lin
         update={"kafka_sasl_password": wrong.kafka_sasl_password, "web_port": free_port()}
     )
     _one_line_refusal(cli(worker, "worker"), EXIT_AUTHENTICATION, "GVI_KAFKA_SASL_PASSWORD")
+
+
+def test_an_agency_known_by_its_client_certificate_is_that_principal(secured: Secured) -> None:
+    """Mutual TLS, no password: the certificate's CN is the principal, and its ACLs hold."""
+    mtls = secured.cluster.mtls_settings("skatteverket", **DEPLOYMENT)
+    own = cli(mtls, "tail", "tasks.skatteverket", "--timeout", "3")
+    assert own.returncode == 0, own.stderr
+    _one_line_refusal(
+        cli(mtls, "tail", "tasks.kronofogden", "--timeout", "5"),
+        EXIT_AUTHORISATION,
+        "sec.tasks.kronofogden",
+    )
+    assert _produce_error(mtls, secured.topic("completion")) == "TOPIC_AUTHORIZATION_FAILED"
+    assert _produce_error(mtls, secured.topic("task-updates.kronofogden")) == (
+        "TOPIC_AUTHORIZATION_FAILED"
+    )
+    assert _produce_error(mtls, secured.topic("task-updates.skatteverket")) is None
+
+
+def test_no_client_certificate_or_one_of_another_ca_is_refused_in_one_line(
+    secured: Secured,
+) -> None:
+    cluster = secured.cluster
+    without = cluster.mtls_settings(None, **DEPLOYMENT)
+    _one_line_refusal(
+        cli(without, "tail", "completion", "--timeout", "3"),
+        EXIT_AUTHENTICATION,
+        "GVI_KAFKA_SSL_CERTFILE",
+    )
+    stranger = without.model_copy(
+        update={
+            "kafka_ssl_certfile": cluster.folder / "stranger-client.pem",
+            "kafka_ssl_keyfile": cluster.folder / "stranger-client.key",
+        }
+    )
+    _one_line_refusal(
+        cli(stranger, "tail", "completion", "--timeout", "3"),
+        EXIT_AUTHENTICATION,
+        "GVI_KAFKA_SSL_CERTFILE",
+    )

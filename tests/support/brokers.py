@@ -62,10 +62,13 @@ def kafka_node(node: int, action: str) -> None:
 
 
 def free_port_block(nodes: int) -> int:
-    """A base port below the ephemeral range whose broker and controller ports are all free."""
+    """A base port below the ephemeral range whose broker and controller ports, and the secure
+    cluster's mutual-TLS ports (each broker's + 200), are all free."""
     while True:
         base = random.randrange(20000, 30000)
-        wanted = [base + i for i in range(nodes)] + [base + 100 + i for i in range(1, nodes + 1)]
+        brokers = [base + i for i in range(nodes)]
+        wanted = [*brokers, *(base + 100 + i for i in range(1, nodes + 1))]
+        wanted += [port + 200 for port in brokers]
         if all(_bindable(port) for port in wanted):
             return base
 
