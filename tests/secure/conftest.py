@@ -31,7 +31,7 @@ PRINCIPALS = (
     "gvi-supervisor",
 )
 
-CLIENT_CERTIFICATES = ("skatteverket",)
+CLIENT_CERTIFICATES = ("skatteverket", "police", "gvi-worker", "gvi-gateway")
 """Principals that also hold a client certificate of the test CA (CN = the principal's name); a
 `stranger` certificate names skatteverket but is signed by an unrelated CA."""
 
