@@ -13,7 +13,7 @@ from workers.cli.strimzi import render_resources
 from workers.settings import Settings
 
 K8S = DEPLOY / "k8s"
-OVERLAYS = ["base", "overlays/production", "overlays/strimzi"]
+OVERLAYS = ["base", "overlays/production", "overlays/strimzi", "overlays/strimzi-tls"]
 
 
 def rendered(overlay: str, tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -143,15 +143,7 @@ def test_the_topics_job_creates_topics_then_applies_acls(tmp_path: Path) -> None
 def test_the_strimzi_overlay_has_topics_and_users_instead_of_the_job(tmp_path: Path) -> None:
     _, documents = rendered("overlays/strimzi", tmp_path)
     assert not by_kind(documents, "Job")
-    schemas = K8S / "overlays" / "strimzi" / "schemas"
-    for kind, schema in (("KafkaTopic", "kafka-topic.json"), ("KafkaUser", "kafka-user.json")):
-        resources = by_kind(documents, kind)
-        assert resources
-        split = tmp_path / f"{kind}.yaml"
-        for number, resource in enumerate(resources):
-            one = split.with_name(f"{kind}-{number}.yaml")
-            one.write_text(yaml.safe_dump(resource), "utf-8")
-            run(tool("check-jsonschema"), "--schemafile", schemas / schema, one)
+    _validate_strimzi_resources(documents, tmp_path)
     worker = next(d for d in documents if d["kind"] == "StatefulSet")
     (container,) = worker["spec"]["template"]["spec"]["containers"]
     password = next(v for v in container["env"] if v["name"] == "GVI_KAFKA_SASL_PASSWORD")
@@ -162,7 +154,54 @@ def test_the_strimzi_overlay_has_topics_and_users_instead_of_the_job(tmp_path: P
     assert password["valueFrom"]["secretKeyRef"] == {"name": "gvi-gateway", "key": "password"}
 
 
-def test_the_strimzi_resources_are_current() -> None:
+def _validate_strimzi_resources(documents: list[dict[str, Any]], tmp_path: Path) -> None:
+    schemas = K8S / "overlays" / "strimzi" / "schemas"
+    for kind, schema in (("KafkaTopic", "kafka-topic.json"), ("KafkaUser", "kafka-user.json")):
+        resources = by_kind(documents, kind)
+        assert resources
+        for number, resource in enumerate(resources):
+            one = tmp_path / f"{kind}-{number}.yaml"
+            one.write_text(yaml.safe_dump(resource), "utf-8")
+            run(tool("check-jsonschema"), "--schemafile", schemas / schema, one)
+
+
+def test_the_strimzi_tls_overlay_logs_every_process_in_by_its_users_certificate(
+    tmp_path: Path,
+) -> None:
+    _, documents = rendered("overlays/strimzi-tls", tmp_path)
+    assert not by_kind(documents, "Job")
+    _validate_strimzi_resources(documents, tmp_path)
+    users = by_kind(documents, "KafkaUser")
+    assert {u["spec"]["authentication"]["type"] for u in users} == {"tls"}
+    (settings,) = [
+        c for c in by_kind(documents, "ConfigMap") if c["metadata"]["name"] == "gvi-settings"
+    ]
+    assert settings["data"]["GVI_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    assert "GVI_KAFKA_SASL_MECHANISM" not in settings["data"]
+    for kind, user in (("StatefulSet", "gvi-worker"), ("Deployment", "gvi-gateway")):
+        (workload,) = by_kind(documents, kind)
+        spec = workload["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        env = {v["name"]: v.get("value") for v in container["env"]}
+        assert not {name for name in env if name.startswith("GVI_KAFKA_SASL")}, env
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for setting, file in (
+            ("GVI_KAFKA_SSL_CERTFILE", "user.crt"),
+            ("GVI_KAFKA_SSL_KEYFILE", "user.key"),
+        ):
+            folder, _, name = env[setting].rpartition("/")
+            assert name == file
+            secret = volumes[mounts[folder]]["secret"]
+            assert secret["secretName"] == user, f"{kind} must read its own user's Secret"
+            assert {"key": file, "path": file} in secret["items"]
+        assert any(u["metadata"]["name"] == user for u in users)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "authentication"), [("strimzi", "scram-sha-512"), ("strimzi-tls", "tls")]
+)
+def test_the_strimzi_resources_are_current(overlay: str, authentication: str) -> None:
     """kafka-resources.yaml is what `gvi-sanctions strimzi gvi-kafka` makes with the base
     settings: a new recipient or topic shows here as a failing test until it is remade."""
     base = yaml.safe_load((K8S / "base" / "config.yaml").read_text("utf-8").split("---")[0])["data"]
@@ -173,8 +212,9 @@ def test_the_strimzi_resources_are_current() -> None:
         replication_factor=int(base["GVI_REPLICATION_FACTOR"]),
         min_insync_replicas=int(base["GVI_MIN_INSYNC_REPLICAS"]),
     )
-    committed = (K8S / "overlays" / "strimzi" / "kafka-resources.yaml").read_text("utf-8")
-    assert committed == render_resources(settings, "gvi-kafka"), (
+    committed = (K8S / "overlays" / overlay / "kafka-resources.yaml").read_text("utf-8")
+    assert committed == render_resources(settings, "gvi-kafka", authentication), (
         "remake it: GVI_PARTITIONS=12 GVI_REPLICATION_FACTOR=3 GVI_MIN_INSYNC_REPLICAS=2 "
-        "gvi-sanctions strimzi gvi-kafka > deploy/k8s/overlays/strimzi/kafka-resources.yaml"
+        f"gvi-sanctions strimzi gvi-kafka --authentication {authentication} "
+        f"> deploy/k8s/overlays/{overlay}/kafka-resources.yaml"
     )
