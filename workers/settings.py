@@ -1,12 +1,18 @@
 """The one settings class of gvi-sanctions, read from `GVI_`-prefixed environment variables."""
 
+import os
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, create_model, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from events.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 
@@ -26,7 +32,39 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
-class Settings(BaseSettings):
+SECRETS_DIR = "GVI_SECRETS_DIR"
+"""The variable naming a folder with one file per secret setting (a mounted Secret)."""
+
+
+class SecretsFolderMissing(ValueError):
+    """`GVI_SECRETS_DIR` names no folder: every secret in it would silently be missing."""
+
+
+class _FromSecretFiles(BaseSettings):
+    """Settings read from the environment, then from one file per setting in the folder that
+    `GVI_SECRETS_DIR` names, the file named as the variable (e.g. `GVI_KAFKA_SASL_PASSWORD`):
+    pydantic-settings' own secrets source, so that no secret has to be in the environment of a
+    process, where its children, crash reports and `/proc/<pid>/environ` can read it."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        folder = os.environ.get(SECRETS_DIR)
+        if not folder:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        if not Path(folder).is_dir():
+            raise SecretsFolderMissing(f"{SECRETS_DIR}={folder} is not a folder")
+        files = SecretsSettingsSource(settings_cls, secrets_dir=folder)
+        return init_settings, env_settings, dotenv_settings, files
+
+
+class Settings(_FromSecretFiles):
     """Everything a worker needs to know; frozen once read."""
 
     model_config = SettingsConfigDict(env_prefix="GVI_", frozen=True, extra="forbid")
@@ -57,6 +95,11 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = Field(default=None, description="its private key (PEM)")
     kafka_ssl_key_password: SecretStr | None = Field(
         default=None, description="the password of GVI_KAFKA_SSL_KEYFILE, when it has one"
+    )
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="a folder with one file per secret setting, named as its variable (e.g. "
+        "GVI_KAFKA_SASL_PASSWORD): read when the variable itself is unset",
     )
     acl_worker_principal: str = Field(
         default="User:gvi-worker", pattern=r"^User:.+", description="the workers' Kafka principal"
@@ -363,8 +406,9 @@ def _revealed(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
-class _NamedSecrets(BaseSettings):
-    """Secrets read from environment variables named elsewhere (a webhooks file)."""
+class _NamedSecrets(_FromSecretFiles):
+    """Secrets read from environment variables named elsewhere (a webhooks file), or from the
+    files of `GVI_SECRETS_DIR` named as those variables."""
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 

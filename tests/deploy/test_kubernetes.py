@@ -100,11 +100,10 @@ def test_the_gateway_runs_two_replicas_with_a_shared_session_key(tmp_path: Path)
     assert gateway["spec"]["replicas"] >= 2
     (container,) = gateway["spec"]["template"]["spec"]["containers"]
     names = {variable["name"] for variable in container["env"]}
-    assert {
-        "GVI_GATEWAY_SESSION_SECRET",
-        "GVI_GATEWAY_METRICS_TOKEN",
-        "GVI_GATEWAY_METRICS_PORT",
-    } <= names
+    assert "GVI_GATEWAY_METRICS_PORT" in names
+    files = secret_files(gateway["spec"]["template"]["spec"])
+    assert files["GVI_GATEWAY_SESSION_SECRET"] == ("gvi-gateway-keys", "session-secret")
+    assert files["GVI_GATEWAY_METRICS_TOKEN"] == ("gvi-gateway-keys", "metrics-token")
     budgets = {d["metadata"]["name"]: d["spec"] for d in by_kind(documents, "PodDisruptionBudget")}
     assert set(budgets) == {"gvi-worker", "gvi-gateway"}
 
@@ -144,14 +143,61 @@ def test_the_strimzi_overlay_has_topics_and_users_instead_of_the_job(tmp_path: P
     _, documents = rendered("overlays/strimzi", tmp_path)
     assert not by_kind(documents, "Job")
     _validate_strimzi_resources(documents, tmp_path)
-    worker = next(d for d in documents if d["kind"] == "StatefulSet")
-    (container,) = worker["spec"]["template"]["spec"]["containers"]
-    password = next(v for v in container["env"] if v["name"] == "GVI_KAFKA_SASL_PASSWORD")
-    assert password["valueFrom"]["secretKeyRef"] == {"name": "gvi-worker", "key": "password"}
-    gateway = next(d for d in documents if d["kind"] == "Deployment")
-    (container,) = gateway["spec"]["template"]["spec"]["containers"]
-    password = next(v for v in container["env"] if v["name"] == "GVI_KAFKA_SASL_PASSWORD")
-    assert password["valueFrom"]["secretKeyRef"] == {"name": "gvi-gateway", "key": "password"}
+    for kind, user in (("StatefulSet", "gvi-worker"), ("Deployment", "gvi-gateway")):
+        (workload,) = by_kind(documents, kind)
+        files = secret_files(workload["spec"]["template"]["spec"])
+        assert files["GVI_KAFKA_SASL_PASSWORD"] == (user, "password"), (
+            f"{kind} reads the password the User Operator writes for {user}"
+        )
+
+
+def secret_files(pod: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The files of the one container's secrets folder (`GVI_SECRETS_DIR`): file name →
+    (Secret, key)."""
+    (container,) = pod["containers"]
+    env = {v["name"]: v.get("value") for v in container.get("env", [])}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[env["GVI_SECRETS_DIR"]]]
+    sources = (
+        [s["secret"] for s in volume["projected"]["sources"]]
+        if "projected" in volume
+        else [{"name": volume["secret"]["secretName"], "items": volume["secret"].get("items")}]
+    )
+    files: dict[str, tuple[str, str]] = {}
+    for source in sources:
+        for item in source.get("items") or [{"key": "*", "path": "*"}]:
+            files[item["path"]] = (source["name"], item["key"])
+    return files
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_process_holds_a_secret_in_its_environment(overlay: str, tmp_path: Path) -> None:
+    """Secrets reach every process as files of its secrets folder (GVI_SECRETS_DIR), never as
+    variables, which its children, crash reports and /proc/<pid>/environ could read."""
+    _, documents = rendered(overlay, tmp_path)
+    for name, pod in pod_specs(documents):
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert not [
+                source for source in container.get("envFrom", []) if "secretRef" in source
+            ], f"{name}/{container['name']} takes a Secret as variables"
+            from_secrets = [
+                v["name"]
+                for v in container.get("env", [])
+                if "secretKeyRef" in v.get("valueFrom", {})
+            ]
+            assert not from_secrets, f"{name}/{container['name']}: {from_secrets}"
+    by_name = {name: pod for name, pod in pod_specs(documents)}
+    gateway = secret_files(by_name["gvi-gateway"])
+    assert {"GVI_GATEWAY_SESSION_SECRET", "GVI_GATEWAY_METRICS_TOKEN"} <= gateway.keys()
+    assert gateway["*"] == ("gvi-webhook-secrets", "*"), "each webhook's secret, by its name"
+    if overlay in ("base", "overlays/production"):
+        assert secret_files(by_name["gvi-worker"]) == {
+            "GVI_KAFKA_SASL_PASSWORD": ("gvi-kafka", "worker-password")
+        }
+        assert gateway["GVI_KAFKA_SASL_PASSWORD"] == ("gvi-kafka", "gateway-password")
+        assert secret_files(by_name["gvi-topics"]) == {
+            "GVI_KAFKA_SASL_PASSWORD": ("gvi-kafka", "admin-password")
+        }
 
 
 def _validate_strimzi_resources(documents: list[dict[str, Any]], tmp_path: Path) -> None:
@@ -184,17 +230,15 @@ def test_the_strimzi_tls_overlay_logs_every_process_in_by_its_users_certificate(
         (container,) = spec["containers"]
         env = {v["name"]: v.get("value") for v in container["env"]}
         assert not {name for name in env if name.startswith("GVI_KAFKA_SASL")}, env
-        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        volumes = {v["name"]: v for v in spec["volumes"]}
+        files = secret_files(spec)
+        assert "GVI_KAFKA_SASL_PASSWORD" not in files
         for setting, file in (
             ("GVI_KAFKA_SSL_CERTFILE", "user.crt"),
             ("GVI_KAFKA_SSL_KEYFILE", "user.key"),
         ):
             folder, _, name = env[setting].rpartition("/")
-            assert name == file
-            secret = volumes[mounts[folder]]["secret"]
-            assert secret["secretName"] == user, f"{kind} must read its own user's Secret"
-            assert {"key": file, "path": file} in secret["items"]
+            assert folder == env["GVI_SECRETS_DIR"] and name == file
+            assert files[file] == (user, file), f"{kind} must read its own user's certificate"
         assert any(u["metadata"]["name"] == user for u in users)
 
 

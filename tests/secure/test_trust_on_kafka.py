@@ -392,3 +392,21 @@ def test_no_client_certificate_or_one_of_another_ca_is_refused_in_one_line(
         EXIT_AUTHENTICATION,
         "GVI_KAFKA_SSL_CERTFILE",
     )
+
+
+def test_a_password_read_from_the_secrets_folder_logs_in(secured: Secured, tmp_path: Path) -> None:
+    """GVI_SECRETS_DIR: the password is a file named as its variable, not in the environment."""
+    environment = {**os.environ, **settings_environment(secured.settings("skatteverket"))}
+    password = environment.pop("GVI_KAFKA_SASL_PASSWORD")
+    (tmp_path / "GVI_KAFKA_SASL_PASSWORD").write_text(password + "\n", "utf-8")
+    environment["GVI_SECRETS_DIR"] = str(tmp_path)
+    command = [sys.executable, "-m", "workers.cli", "tail", "tasks.skatteverket", "--timeout", "3"]
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=environment
+    )
+    assert run.returncode == 0, run.stderr
+    (tmp_path / "GVI_KAFKA_SASL_PASSWORD").write_text("not-the-password\n", "utf-8")
+    refused = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=environment
+    )
+    _one_line_refusal(refused, EXIT_AUTHENTICATION, "GVI_KAFKA_SASL_PASSWORD")

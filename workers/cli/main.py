@@ -27,7 +27,7 @@ from workers.core.partnerships import UnknownPartnership, policy_for_incident
 from workers.core.planner import UnknownGroup, plan
 from workers.core.policy import PolicyInvalid
 from workers.policies import load_policy
-from workers.settings import Settings
+from workers.settings import SecretsFolderMissing, Settings
 
 Command = Callable[[argparse.Namespace], int]
 EXIT_SETTINGS = 78
@@ -171,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"gvi-sanctions: the GVI_ settings: {describe_validation_error(error)}", file=sys.stderr
         )
+        return EXIT_SETTINGS
+    except SecretsFolderMissing as missing:
+        print(f"gvi-sanctions: the GVI_ settings: {missing}", file=sys.stderr)
         return EXIT_SETTINGS
     except NoBroker as missing:
         print(f"gvi-sanctions {arguments.command}: {missing}", file=sys.stderr)
