@@ -58,7 +58,8 @@ def _admin(settings: Settings) -> Any:
 def _refused(error: Exception, what: str) -> KafkaAccessRefused:
     return KafkaAccessRefused(
         f"the broker refused {what} ({error.args[0] if error.args else error}): run it as a "
-        "principal allowed to describe and alter ACLs (GVI_KAFKA_SASL_USERNAME)",
+        "principal allowed to describe and alter ACLs (GVI_KAFKA_SASL_USERNAME, or the client "
+        "certificate of GVI_KAFKA_SSL_CERTFILE)",
         EXIT_AUTHORISATION,
     )
 
@@ -242,10 +243,11 @@ def add_acl_command(commands: Any) -> None:
         "acls", help="print (and --apply) each principal's least-privilege Kafka ACLs"
     )
     acls.add_argument("--json", action="store_true", help="print the ACLs as JSON")
-    acls.add_argument(
+    action = acls.add_mutually_exclusive_group()
+    action.add_argument(
         "--apply", action="store_true", help="create them on the broker (as an ACL admin)"
     )
-    acls.add_argument(
+    action.add_argument(
         "--stale",
         action="store_true",
         help="list the broker's ACLs for this deployment's principals and topics that the set "
