@@ -12,13 +12,12 @@ import httpx
 import pytest
 
 from tests.secure.conftest import ADMIN, SecureCluster
-from tests.secure.test_trust_on_kafka import _stop, cli
+from tests.secure.processes import cli, worker_and_gateway
 from tests.support.scenario import expected_tasks, fresh_incident, notified_group
 from workers.gateway.credentials import add_token
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
 from workers.tools.kafka_clients import read_topic
-from workers.tools.processes import start_gateway_process, start_worker_process
 
 pytestmark = pytest.mark.broker
 DEPLOYMENT = {"topic_prefix": "mtls.", "app_id": "mtls-app", "partitions": 1}
@@ -45,49 +44,21 @@ def mutual_tls(
     for step in (("topics", "--apply"), ("acls", "--apply")):
         done = cli(admin, *step)
         assert done.returncode == 0, done.stderr
-    worker = start_worker_process(
-        secure_cluster.mtls_settings(
-            "gvi-worker", **DEPLOYMENT, web_port=free_port(), data_dir=folder / "worker-data"
-        ),
-        folder / "worker.log",
+    worker = secure_cluster.mtls_settings(
+        "gvi-worker", **DEPLOYMENT, web_port=free_port(), data_dir=folder / "worker-data"
     )
     credentials = folder / "credentials.json"
     token = add_token(credentials, "agency:kronofogden")
-    port = free_port()
-    gateway = start_gateway_process(
-        secure_cluster.mtls_settings(
-            "gvi-gateway",
-            **DEPLOYMENT,
-            gateway_port=port,
-            credentials_file=credentials,
-            gateway_store=folder / "gateway.sqlite",
-            data_dir=folder / "gateway-data",
-        ),
-        folder / "gateway.log",
+    gateway = secure_cluster.mtls_settings(
+        "gvi-gateway",
+        **DEPLOYMENT,
+        gateway_port=free_port(),
+        credentials_file=credentials,
+        gateway_store=folder / "gateway.sqlite",
+        data_dir=folder / "gateway-data",
     )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or gateway.poll() is not None or worker.poll():
-                raise AssertionError(
-                    "not ready:\n"
-                    + (folder / "worker.log").read_text()[-3000:]
-                    + (folder / "gateway.log").read_text()[-3000:]
-                )
-            time.sleep(0.5)
+    with worker_and_gateway(worker, gateway, folder) as url:
         yield MutualTls(secure_cluster, url, token)
-    finally:
-        _stop(gateway)
-        _stop(worker)
-        for log in ("worker.log", "gateway.log"):
-            text = (folder / log).read_text("utf-8", errors="replace")
-            assert "AuthorizationFailed" not in text, f"{log} lacks an ACL:\n{text[-3000:]}"
 
 
 def test_police_the_worker_the_gateway_and_an_agency_work_by_certificate(

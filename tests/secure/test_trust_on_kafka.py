@@ -4,7 +4,6 @@ project's ACLs allow; an agency's identity is its login, never a field of its me
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,12 +21,11 @@ from events.connection import (
     EXIT_AUTHENTICATION,
     EXIT_AUTHORISATION,
     EXIT_TLS,
-    KafkaAccessRefused,
     SecurityProtocol,
-    check_access,
 )
 from schemas import TaskStatus
 from tests.secure.conftest import ADMIN, SecureCluster
+from tests.secure.processes import cli, may_describe, worker_and_gateway
 from tests.support.scenario import expected_tasks, fresh_incident, notified_group, update
 from workers.gateway.credentials import add_token
 from workers.settings import Settings
@@ -35,8 +33,6 @@ from workers.tools.embedded_broker import free_port
 from workers.tools.kafka_clients import read_topic, wait_for_keys
 from workers.tools.processes import (
     settings_environment,
-    start_gateway_process,
-    start_worker_process,
 )
 
 pytestmark = pytest.mark.broker
@@ -76,43 +72,6 @@ class Secured:
         raise AssertionError(f"{suffix} as {user}: not met in {limit} s; {values[-3:]}")
 
 
-def cli(
-    settings: Settings, *arguments: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `gvi-sanctions ARGUMENTS` as a user would, configured by GVI_ variables."""
-    environment = {**os.environ, **settings_environment(settings)}
-    run = subprocess.run(
-        [sys.executable, "-m", "workers.cli", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-        input=stdin,
-    )
-    password = settings.kafka.password
-    assert not password or password not in run.stdout + run.stderr, "a password was printed"
-    return run
-
-
-def _described(settings: Settings, topic: str) -> bool:
-    try:
-        asyncio.run(check_access(settings.kafka, [topic]))
-    except KafkaAccessRefused:
-        return False
-    return True
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def secured(
     secure_cluster: SecureCluster, tmp_path_factory: pytest.TempPathFactory
@@ -125,7 +84,7 @@ def secured(
     police = secure_cluster.settings("police", **DEPLOYMENT)
     deadline = time.monotonic() + 60
     # ACLs reach the authoriser asynchronously: wait until police may see their topic.
-    while not _described(police, "sec.incidents"):
+    while not may_describe(police, "sec.incidents"):
         assert time.monotonic() < deadline, "the ACLs never took effect"
         time.sleep(0.5)
 
@@ -136,44 +95,19 @@ def secured(
         data_dir=folder / "worker-data",
         overdue_check_seconds=1.0,
     )
-    worker = start_worker_process(worker_settings, folder / "worker.log")
     credentials = folder / "credentials.json"
     tokens = {role: add_token(credentials, role) for role in ("agency:kronofogden", "supervisor")}
-    port = free_port()
     gateway_settings = secure_cluster.settings(
         "gvi-gateway",
         **DEPLOYMENT,
-        gateway_port=port,
+        gateway_port=free_port(),
         credentials_file=credentials,
         gateway_store=folder / "gateway.sqlite",
         data_dir=folder / "gateway-data",
     )
-    gateway = start_gateway_process(gateway_settings, folder / "gateway.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or gateway.poll() is not None or worker.poll():
-                raise AssertionError(
-                    "not ready:\n"
-                    + (folder / "worker.log").read_text()[-3000:]
-                    + (folder / "gateway.log").read_text()[-3000:]
-                )
-            time.sleep(0.5)
+    passwords = secure_cluster.passwords.values()
+    with worker_and_gateway(worker_settings, gateway_settings, folder, passwords) as url:
         yield Secured(secure_cluster, folder, tokens, url)
-    finally:
-        _stop(gateway)
-        _stop(worker)
-        for log in ("worker.log", "gateway.log"):
-            text = (folder / log).read_text("utf-8", errors="replace")
-            assert "AuthorizationFailed" not in text, f"{log} lacks an ACL:\n{text[-3000:]}"
-            leaked = [user for user, word in secure_cluster.passwords.items() if word in text]
-            assert not leaked, f"{log} holds the password of {leaked}"
 
 
 def test_the_whole_path_works_for_every_principal_with_acls_on(secured: Secured) -> None:
@@ -299,8 +233,8 @@ def test_an_update_naming_skatteverket_on_kronofogdens_topic_is_wrong_agency(
 
 def test_supervisors_read_completion_but_not_the_incidents(secured: Secured) -> None:
     supervisor = secured.settings("gvi-supervisor")
-    assert _described(supervisor, "sec.completion")
-    assert not _described(supervisor, "sec.incidents")
+    assert may_describe(supervisor, "sec.completion")
+    assert not may_describe(supervisor, "sec.incidents")
     assert _produce_error(supervisor, "sec.completion") == "TOPIC_AUTHORIZATION_FAILED"
 
 

@@ -16,7 +16,7 @@ from workers.tools.processes import settings_environment
 
 
 def test_every_setting_survives_the_trip_through_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in list(os.environ):
         if name.startswith("GVI_"):
@@ -82,6 +82,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         gateway_session_secret=SecretStr("invented-session-key-" + "s" * 20),
         gateway_metrics_port=19464,
         gateway_metrics_token=SecretStr("invented-metrics-token"),
+        secrets_dir=tmp_path,  # an empty folder: every value comes from the environment
     )
     unchanged = [
         name
