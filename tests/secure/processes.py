@@ -3,7 +3,6 @@ together, ready, then stopped with their logs checked for a missing ACL or a lea
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from events.connection import KafkaAccessRefused, check_access
+from workers.demo.processes import stop_process
 from workers.settings import Settings
 from workers.tools.processes import (
     settings_environment,
@@ -39,17 +39,6 @@ def cli(
     password = settings.kafka.password
     assert not password or password not in run.stdout + run.stderr, "a password was printed"
     return run
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 30 s, by the process's id."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 @contextmanager
@@ -78,8 +67,8 @@ def worker_and_gateway(
             time.sleep(0.5)
         yield url
     finally:
-        stop(gateway_process)
-        stop(worker_process)
+        stop_process(gateway_process)
+        stop_process(worker_process)
         for name, log in logs.items():
             text = log.read_text("utf-8", errors="replace")
             assert "AuthorizationFailed" not in text, f"{name} lacks an ACL:\n{text[-3000:]}"
