@@ -100,3 +100,39 @@ def test_the_stack_is_three_kraft_brokers_a_setup_job_two_workers_and_a_gateway(
     assert [port["target"] for port in gateway["ports"]] == [8080]
     for name in ("setup", "worker-1", "worker-2", "gateway"):
         assert services[name]["read_only"] is True and services[name]["cap_drop"] == ["ALL"]
+
+
+def test_each_process_gets_only_its_own_secrets_and_as_files(stack: Path) -> None:
+    """No env_file: the admin's and the other principals' passwords never reach a process, and
+    its own secrets are files of /run/secrets (GVI_SECRETS_DIR), not variables."""
+    resolved = run(
+        compose_binary(), "-f", "compose.yaml", "--env-file", ".env", "config", cwd=stack
+    ).stdout
+    services = yaml.safe_load(resolved)["services"]
+    secret_values = {
+        line.partition("=")[2]
+        for line in (stack / ".env").read_text("utf-8").splitlines()
+        if any(word in line for word in ("PASSWORD=", "SECRET", "TOKEN="))
+    }
+    assert secret_values == {"change-me"}, "the example's secrets are all placeholders"
+    wanted = {
+        "setup": {"GVI_KAFKA_SASL_PASSWORD": "kafka-admin-password"},
+        "worker-1": {"GVI_KAFKA_SASL_PASSWORD": "kafka-worker-password"},
+        "worker-2": {"GVI_KAFKA_SASL_PASSWORD": "kafka-worker-password"},
+        "gateway": {
+            "GVI_KAFKA_SASL_PASSWORD": "kafka-gateway-password",
+            "GVI_GATEWAY_SESSION_SECRET": "gateway-session-secret",
+            "GVI_GATEWAY_METRICS_TOKEN": "gateway-metrics-token",
+            "GVI_WEBHOOK_SECRET_SOCIALTJANSTEN": "webhook-secret-socialtjansten",
+        },
+    }
+    for name, secrets in wanted.items():
+        service = services[name]
+        assert "env_file" not in service
+        environment = service["environment"]
+        assert environment["GVI_SECRETS_DIR"] == "/run/secrets"
+        assert "change-me" not in environment.values(), f"{name} has a secret as a variable"
+        held = [key for key in environment if key.endswith(("PASSWORD", "_SECRET", "_TOKEN"))]
+        held += [key for key in environment if key.startswith("GVI_WEBHOOK_SECRET_")]
+        assert not held, f"{name} takes {held} as variables"
+        assert {s["target"]: s["source"] for s in service["secrets"]} == secrets
