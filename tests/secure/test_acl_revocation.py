@@ -19,7 +19,7 @@ from events.acls import HeldAcl, Pattern, Resource
 from events.connection import EXIT_AUTHORISATION
 from tests.secure.conftest import ADMIN, SecureCluster
 from tests.secure.processes import cli, may_describe
-from workers.cli.acls import held_acls
+from workers.cli.acls import acl_admin, held_acls
 from workers.settings import Settings
 
 pytestmark = pytest.mark.broker
@@ -86,7 +86,7 @@ def test_revoke_deletes_only_the_deployments_rules_beyond_its_set(
     )
     assert may_describe(skatteverket, "rev.tasks.skatteverket"), "its own tasks were revoked"
 
-    held = set(held_acls(admin))
+    held = set(held_acls(acl_admin(admin)))
     user = "User:skatteverket"
     assert HeldAcl(user, Resource.TOPIC, Pattern.LITERAL, "other-app.ledger", "READ") in held
     assert (

@@ -46,9 +46,10 @@ def deployment_acls(settings: Settings) -> list[Acl]:
     return derive_acls(catalogue, principals_of(settings), settings.app_id)
 
 
-def _admin(settings: Settings) -> Any:
+def acl_admin(settings: Settings) -> Any:
     """confluent-kafka's AdminClient (aiokafka has no ACL API), as the principal of the settings
-    (an operator's, allowed to describe and alter ACLs)."""
+    (an operator's, allowed to describe and alter ACLs); one per command, held until its
+    futures are done (a dropped client fails them)."""
     from confluent_kafka.admin import AdminClient
 
     config: dict[str, str | int | float | bool] = {**settings.kafka.librdkafka()}
@@ -64,7 +65,7 @@ def _refused(error: Exception, what: str) -> KafkaAccessRefused:
     )
 
 
-def apply_acls(settings: Settings, acls: list[Acl], within: float = 60.0) -> int:
+def apply_acls(admin: Any, acls: list[Acl], within: float = 60.0) -> int:
     """Create every ACL; returns how many the broker took. Creating an ACL that exists changes
     nothing."""
     from confluent_kafka import KafkaException
@@ -90,7 +91,6 @@ def apply_acls(settings: Settings, acls: list[Acl], within: float = 60.0) -> int
         )
         for acl in acls
     ]
-    admin = _admin(settings)  # held until the futures are done: a dropped client fails them
     created = 0
     for binding, future in admin.create_acls(bindings, request_timeout=within).items():
         try:
@@ -101,7 +101,7 @@ def apply_acls(settings: Settings, acls: list[Acl], within: float = 60.0) -> int
     return created
 
 
-def held_acls(settings: Settings, within: float = 60.0) -> dict[HeldAcl, Any]:
+def held_acls(admin: Any, within: float = 60.0) -> dict[HeldAcl, Any]:
     """Every ALLOW rule the broker holds on a topic or a group, literal or prefixed, each with
     the binding that names exactly it (to delete it)."""
     from confluent_kafka import KafkaException
@@ -123,7 +123,6 @@ def held_acls(settings: Settings, within: float = 60.0) -> dict[HeldAcl, Any]:
         AclOperation.ANY,
         AclPermissionType.ALLOW,
     )
-    admin = _admin(settings)
     try:
         # Apache Kafka answers DescribeAcls of a principal without DESCRIBE on the cluster with
         # no rules rather than an error (as librdkafka reads it): "nothing stale" would be a lie.
@@ -156,14 +155,14 @@ def held_acls(settings: Settings, within: float = 60.0) -> dict[HeldAcl, Any]:
     }
 
 
-def deployment_stale_acls(settings: Settings, acls: list[Acl]) -> dict[HeldAcl, Any]:
+def deployment_stale_acls(settings: Settings, admin: Any, acls: list[Acl]) -> dict[HeldAcl, Any]:
     """The broker's rules for this deployment's principals and names that `acls` lacks."""
-    held = held_acls(settings)
+    held = held_acls(admin)
     stale = stale_acls(held, acls, principals_of(settings), settings.topic_prefix, settings.app_id)
     return {acl: held[acl] for acl in stale}
 
 
-def revoke_acls(settings: Settings, stale: dict[HeldAcl, Any], within: float = 60.0) -> int:
+def revoke_acls(admin: Any, stale: dict[HeldAcl, Any], within: float = 60.0) -> int:
     """Delete each of the `stale` rules, by a filter that matches exactly its binding."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AclBindingFilter  # type: ignore[attr-defined]
@@ -182,7 +181,6 @@ def revoke_acls(settings: Settings, stale: dict[HeldAcl, Any], within: float = 6
         )
         for binding in stale.values()
     ]
-    admin = _admin(settings)
     deleted = 0
     for rule, future in admin.delete_acls(filters, request_timeout=within).items():
         try:
@@ -211,8 +209,9 @@ def run_acls_command(arguments: argparse.Namespace) -> int:
         raise NoBroker()
     # A broker that is not there or refuses the login is told apart from a refused ACL.
     asyncio.run(check_access(settings.kafka))
+    admin = acl_admin(settings)
     if arguments.stale:
-        stale = list(deployment_stale_acls(settings, acls))
+        stale = list(deployment_stale_acls(settings, admin, acls))
         _print_acls(stale, arguments.json)
         print(
             f"{len(stale)} ACL(s) on the broker for this deployment's principals that its set "
@@ -222,17 +221,17 @@ def run_acls_command(arguments: argparse.Namespace) -> int:
         return 0
     _print_acls(acls, arguments.json)
     started = time.monotonic()
-    created = apply_acls(settings, acls)
+    created = apply_acls(admin, acls)
     print(
         f"applied {created} ACLs for {len({acl.principal for acl in acls})} principals in "
         f"{time.monotonic() - started:.1f} s (brokers enforce them within moments)",
         file=sys.stderr,
     )
     if arguments.revoke:
-        stale_bindings = deployment_stale_acls(settings, acls)
+        stale_bindings = deployment_stale_acls(settings, admin, acls)
         if stale_bindings:
             print("revoking:\n" + render(list(stale_bindings)), end="", file=sys.stderr)
-        revoked = revoke_acls(settings, stale_bindings)
+        revoked = revoke_acls(admin, stale_bindings)
         print(f"revoked {revoked} ACL(s) the set no longer holds", file=sys.stderr)
     return 0
 
