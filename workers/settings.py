@@ -101,6 +101,21 @@ class Settings(_FromSecretFiles):
         description="a folder with one file per secret setting, named as its variable (e.g. "
         "GVI_KAFKA_SASL_PASSWORD): read when the variable itself is unset",
     )
+    secrets_watch_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="a running worker or gateway compares the files of GVI_SECRETS_DIR and "
+        "GVI_KAFKA_SSL_* with those it started with this often; on a change it stops "
+        "gracefully with exit 75, for its supervisor to start it with the new ones (0: never)",
+    )
+    secrets_restart_spread_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="at most this long, at random, between seeing a changed secret file and "
+        "stopping: replicas that see one change together do not all stop together",
+    )
     acl_worker_principal: str = Field(
         default="User:gvi-worker", pattern=r"^User:.+", description="the workers' Kafka principal"
     )

@@ -36,6 +36,7 @@ from workers.gateway.webhook_rules import WebhooksInvalid, WebhookTargets, load_
 from workers.gateway.webhooks import RecipientWebhook, shared_client
 from workers.logs import configure_logging, route_standard_library_logs
 from workers.policies import load_policy
+from workers.secret_watch import SecretFilesWatch
 from workers.settings import Settings, secrets_named
 from workers.tools.kafka_clients import hold_at_gaps_on_tansu
 
@@ -87,6 +88,7 @@ def build_app(settings: Settings) -> FastAPI:
     )
     api.state.metrics_api = metrics_api
     api.state.on_exit = parts.leave_webhook_groups
+    api.state.secret_files = parts.secret_files
     return api
 
 
@@ -104,6 +106,7 @@ class GatewayParts:
         self.targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
         self.signing_secrets = signing_secrets(self.targets)
         self.metrics = GatewayMetrics()
+        self.secret_files = SecretFilesWatch.of(settings)
         self.producer: AIOKafkaProducer | None = None
         self.broker_checked: tuple[float, bool] | None = None
         self.feeds: list[Feed] = []
@@ -219,6 +222,7 @@ class GatewayParts:
         client = shared_client()
         self._start(self.streams(model, client), "gateway-streams")
         self._start(self.forget_closed_incidents(model), "gateway-retention")
+        self._start(self.secret_files.run(), "gateway-secret-files")
         log.info(
             "gateway started",
             store=str(store_path(settings)),
@@ -272,7 +276,8 @@ def _stop_on_failure(task: "asyncio.Task[None]") -> None:
 
 
 def run_gateway(settings: Settings) -> int:
-    """Serve the gateway until SIGINT or SIGTERM; returns the exit code."""
+    """Serve the gateway until SIGINT or SIGTERM, or until one of its secret files changes
+    (exit 75); returns the exit code."""
     configure_logging(settings.log_level, settings.log_format)
     route_standard_library_logs(settings.log_level)
     if settings.broker_url is None:
@@ -310,12 +315,15 @@ def run_gateway(settings: Settings) -> int:
             lifespan="off",
             limit_concurrency=20,
         )
+    server = GatewayServer(config, api.state.on_exit)
+    secret_files: SecretFilesWatch = api.state.secret_files
+    secret_files.stop = server.stop
     try:
-        asyncio.run(serve(GatewayServer(config, api.state.on_exit), metrics_config))
+        asyncio.run(serve(server, metrics_config))
     except TopicsUnusable as unusable:
         print(f"gvi-sanctions gateway: {unusable}", file=sys.stderr)
         return EXIT_CONFIG
-    return 0
+    return secret_files.exit_code(0)
 
 
 class GatewayServer(uvicorn.Server):
@@ -329,6 +337,12 @@ class GatewayServer(uvicorn.Server):
         super().handle_exit(sig, frame)
         with contextlib.suppress(RuntimeError):  # no loop: nothing runs yet
             asyncio.get_running_loop().call_soon_threadsafe(self.on_exit)
+
+    def stop(self) -> None:
+        """The graceful stop of SIGTERM, from inside the process (no signal: uvicorn would raise
+        a captured one again once the server is down, and the process would end by it)."""
+        self.should_exit = True
+        self.on_exit()
 
 
 class SideServer(uvicorn.Server):

@@ -13,6 +13,7 @@ from events.connection import check_access
 from workers.faust_fixes import UnpinnedLibraries, late_writes, require_pinned_versions
 from workers.faust_fixes.stop_signals import StopSignalWorker
 from workers.logs import configure_logging
+from workers.secret_watch import SecretFilesWatch
 from workers.settings import EventLoop, Settings
 from workers.stream.app import changelog_topics, create_app
 from workers.stream.exits import SHUTDOWN_GRACE_SECONDS, exit_within
@@ -80,7 +81,8 @@ def use_event_loop(kind: EventLoop) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    """Run a worker until SIGINT or SIGTERM; returns the process exit code."""
+    """Run a worker until SIGINT or SIGTERM, or until one of its secret files changes (exit 75);
+    returns the process exit code."""
     configure_logging(settings.log_level, settings.log_format)
     try:
         require_pinned_versions()
@@ -88,6 +90,7 @@ def run_worker(settings: Settings) -> int:
         log.error("worker refuses to start", problem=str(unpinned))
         print(f"gvi-sanctions worker: {unpinned}", file=sys.stderr)
         return EXIT_CONFIG
+    secret_files = SecretFilesWatch.of(settings)  # as read with the settings
     use_event_loop(settings.event_loop)
     broker: EmbeddedBroker | None = None
     if settings.broker_url is None:
@@ -107,6 +110,7 @@ def run_worker(settings: Settings) -> int:
             if tansu:
                 log.info("the broker is Tansu: every record is produced in a batch of its own")
         app, runtime = create_app(settings)
+        app.background(secret_files.run)
         gc.callbacks.append(CollectionClock(runtime.metrics.gc_pause_seconds))
         collect_garbage_less_often()
         changelogs = changelog_topics(settings.app_id)
@@ -131,8 +135,9 @@ def run_worker(settings: Settings) -> int:
         try:
             worker.execute_from_commandline()
         except SystemExit as stop:
-            return int(stop.code or 0) if isinstance(stop.code, int | None) else 1
-        return 0
+            code = int(stop.code or 0) if isinstance(stop.code, int | None) else 1
+            return secret_files.exit_code(code)
+        return secret_files.exit_code(0)
     finally:
         if broker is not None:
             broker.stop()

@@ -83,6 +83,8 @@ def test_every_setting_survives_the_trip_through_the_environment(
         gateway_metrics_port=19464,
         gateway_metrics_token=SecretStr("invented-metrics-token"),
         secrets_dir=tmp_path,  # an empty folder: every value comes from the environment
+        secrets_watch_seconds=7.5,
+        secrets_restart_spread_seconds=4,
     )
     unchanged = [
         name
