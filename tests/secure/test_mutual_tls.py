@@ -13,7 +13,9 @@ import pytest
 
 from tests.secure.conftest import ADMIN, SecureCluster
 from tests.secure.processes import cli, worker_and_gateway
+from tests.support.gateway_stack import metric_samples
 from tests.support.scenario import expected_tasks, fresh_incident, notified_group
+from workers.certificates import first_expiry, last_expiry
 from workers.gateway.credentials import add_token
 from workers.settings import Settings
 from workers.tools.embedded_broker import free_port
@@ -30,6 +32,7 @@ class MutualTls:
     cluster: SecureCluster
     gateway_url: str
     kronofogden_token: str
+    worker_url: str
 
     def settings(self, user: str) -> Settings:
         return self.cluster.mtls_settings(user, **DEPLOYMENT)
@@ -58,7 +61,7 @@ def mutual_tls(
         data_dir=folder / "gateway-data",
     )
     with worker_and_gateway(worker, gateway, folder) as url:
-        yield MutualTls(secure_cluster, url, token)
+        yield MutualTls(secure_cluster, url, token, f"http://127.0.0.1:{worker.web_port}")
 
 
 def test_police_the_worker_the_gateway_and_an_agency_work_by_certificate(
@@ -100,3 +103,20 @@ def test_police_the_worker_the_gateway_and_an_agency_work_by_certificate(
             while agency.get(f"/api/v1/tasks/{task_id}").status_code != 200:
                 assert time.monotonic() < deadline, "the gateway never read the task"
                 time.sleep(0.3)
+
+
+def test_the_worker_and_the_gateway_report_when_their_certificates_end(
+    mutual_tls: MutualTls,
+) -> None:
+    """`gvi_kafka_certificate_expiry_timestamp_seconds`, which GviKafkaCertificateExpiring reads."""
+    folder = mutual_tls.cluster.folder
+    ca_ends = last_expiry((folder / "ca.pem").read_bytes()).timestamp()
+    for url, user in (
+        (mutual_tls.worker_url, "gvi-worker"),
+        (mutual_tls.gateway_url, "gvi-gateway"),
+    ):
+        ends = first_expiry((folder / f"{user}-client.pem").read_bytes()).timestamp()
+        samples = metric_samples(url)
+        name = "gvi_kafka_certificate_expiry_timestamp_seconds"
+        assert samples[(name, frozenset({("certificate", "client")}))] == ends, user
+        assert samples[(name, frozenset({("certificate", "ca")}))] == ca_ends, user

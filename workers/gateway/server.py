@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from events.admin import TopicsMissing, TopicsUnusable, await_topics
 from events.catalogue import Catalogue, TopicSpec, build_catalogue
 from events.connection import KafkaAccessRefused, check_access
+from workers.certificates import expose_certificate_expiries
 from workers.faust_fixes.header_deadline import with_header_deadline
 from workers.gateway.app import create_api
 from workers.gateway.credentials import CredentialsFile, CredentialsInvalid
@@ -106,6 +107,7 @@ class GatewayParts:
         self.targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
         self.signing_secrets = signing_secrets(self.targets)
         self.metrics = GatewayMetrics()
+        expose_certificate_expiries(self.metrics.registry, settings)
         self.secret_files = SecretFilesWatch.of(settings)
         self.producer: AIOKafkaProducer | None = None
         self.broker_checked: tuple[float, bool] | None = None

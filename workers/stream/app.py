@@ -9,6 +9,7 @@ from faust import SASLCredentials, SSLCredentials
 from events.catalogue import CleanupPolicy, build_catalogue
 from events.connection import KafkaConnection
 from events.partitioning import key_partitioner
+from workers.certificates import expose_certificate_expiries
 from workers.core.partnerships import PolicyBook
 from workers.core.policy import Policy
 from workers.faust_fixes import require_pinned_versions, unreadable_batches
@@ -122,6 +123,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
         for spec in catalogue.all()
     }
     runtime_metrics = WorkerMetrics()
+    expose_certificate_expiries(runtime_metrics.registry, settings)
     tables = faust_tables(app, settings, runtime_metrics)
     book = PolicyBook(policy)
     feed = PolicyFeed(
