@@ -1,11 +1,21 @@
 #!/bin/bash
 # One KRaft node (broker and controller) of deploy/compose.yaml, in the apache/kafka image:
-# writes its server.properties from the environment, formats its log folder once with the
-# SCRAM users of the stack, and runs the broker. SASL_PLAINTEXT stays on the stack's own
-# network; deploy/k8s and docs/operations.md put TLS in front of every client.
+# writes its server.properties from the environment and its secrets, formats its log folder
+# once with the SCRAM users of the stack, and runs the broker. SASL_PLAINTEXT stays on the
+# stack's own network; deploy/k8s and docs/operations.md put TLS in front of every client.
 set -euo pipefail
-: "${NODE_ID:?}" "${CLUSTER_ID:?}" "${GVI_KAFKA_ADMIN_PASSWORD:?}"
-: "${GVI_KAFKA_WORKER_PASSWORD:?}" "${GVI_KAFKA_GATEWAY_PASSWORD:?}" "${GVI_KAFKA_CONTROLLER_PASSWORD:?}"
+: "${NODE_ID:?}" "${CLUSTER_ID:?}"
+# The passwords come as files of /run/secrets (compose's secrets), never as variables.
+secrets="${KAFKA_NODE_SECRETS:-/run/secrets}"
+secret() {
+  local file="$secrets/$1"
+  [[ -s "$file" ]] || { echo "kafka-node: $file is missing or empty" >&2; exit 78; }
+  tr -d '\r\n' < "$file"
+}
+GVI_KAFKA_ADMIN_PASSWORD=$(secret kafka-admin-password)
+GVI_KAFKA_WORKER_PASSWORD=$(secret kafka-worker-password)
+GVI_KAFKA_GATEWAY_PASSWORD=$(secret kafka-gateway-password)
+GVI_KAFKA_CONTROLLER_PASSWORD=$(secret kafka-controller-password)
 config=/var/lib/kafka/server.properties
 controller_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"gvi-controller\" password=\"$GVI_KAFKA_CONTROLLER_PASSWORD\" user_gvi-controller=\"$GVI_KAFKA_CONTROLLER_PASSWORD\";"
 jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"gvi-admin\" password=\"$GVI_KAFKA_ADMIN_PASSWORD\";"

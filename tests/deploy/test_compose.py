@@ -41,11 +41,11 @@ def test_docker_compose_accepts_the_stack_with_the_example_settings(stack: Path)
 
 
 def test_docker_compose_refuses_a_stack_with_a_setting_missing(stack: Path) -> None:
-    """The check can fail: without the worker's Kafka password the stack does not resolve."""
+    """The check can fail: without the cluster id the stack does not resolve. (A password is no
+    variable of any container: a missing one is refused by the process that needs it.)"""
     env = (stack / ".env").read_text("utf-8").splitlines()
     (stack / ".env").write_text(
-        "\n".join(line for line in env if not line.startswith("GVI_KAFKA_WORKER_PASSWORD")),
-        "utf-8",
+        "\n".join(line for line in env if not line.startswith("KAFKA_CLUSTER_ID")), "utf-8"
     )
     import subprocess
 
@@ -56,7 +56,7 @@ def test_docker_compose_refuses_a_stack_with_a_setting_missing(stack: Path) -> N
         text=True,
         timeout=120,
     )
-    assert done.returncode != 0 and "GVI_KAFKA_WORKER_PASSWORD" in done.stderr
+    assert done.returncode != 0 and "KAFKA_CLUSTER_ID" in done.stderr
 
 
 def test_the_stack_is_three_kraft_brokers_a_setup_job_two_workers_and_a_gateway(
@@ -136,3 +136,30 @@ def test_each_process_gets_only_its_own_secrets_and_as_files(stack: Path) -> Non
         held += [key for key in environment if key.startswith("GVI_WEBHOOK_SECRET_")]
         assert not held, f"{name} takes {held} as variables"
         assert {s["target"]: s["source"] for s in service["secrets"]} == secrets
+    node_secrets = {f"kafka-{who}-password" for who in ("admin", "worker", "gateway", "controller")}
+    for name in ("kafka-1", "kafka-2", "kafka-3"):
+        environment = services[name]["environment"]
+        assert not [key for key in environment if "PASSWORD" in key], f"{name}: a variable"
+        assert "change-me" not in environment.values()
+        assert {s["source"] for s in services[name]["secrets"]} == node_secrets
+        assert all(s["target"] == f"/run/secrets/{s['source']}" for s in services[name]["secrets"])
+
+
+def test_a_kafka_node_without_one_of_its_password_files_refuses_to_start(tmp_path: Path) -> None:
+    """deploy/compose/kafka-node.sh reads the passwords it registers from /run/secrets: a
+    missing or empty file stops it (exit 78) before it formats or starts anything."""
+    import subprocess
+
+    for who in ("admin", "worker", "gateway"):
+        (tmp_path / f"kafka-{who}-password").write_text(f"invented-{who}-password\n", "utf-8")
+    (tmp_path / "kafka-controller-password").write_text("", "utf-8")
+    done = subprocess.run(
+        ["bash", str(DEPLOY / "compose" / "kafka-node.sh")],
+        env={"NODE_ID": "1", "CLUSTER_ID": "invented", "KAFKA_NODE_SECRETS": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 78, done.stderr
+    assert "kafka-controller-password is missing or empty" in done.stderr
+    assert "invented-" not in done.stdout + done.stderr
