@@ -22,20 +22,18 @@ Digests = dict[str, str]
 """A digest of each watched file's content by its path ("" when it cannot be read)."""
 
 
-def watched_files(settings: Settings) -> tuple[Path, ...]:
-    """The files a process read its secrets and TLS material from: each file of
-    `GVI_SECRETS_DIR` (not Kubernetes' own `..data` entries of a mounted volume) and the
+def watched_files(folder: Path | None, tls_files: Iterable[Path]) -> tuple[Path, ...]:
+    """The files a process reads its secrets and TLS material from: each file of its secrets
+    folder (`GVI_SECRETS_DIR`; not Kubernetes' own `..data` entries of a mounted volume) and its
     `GVI_KAFKA_SSL_*` files."""
     files: list[Path] = []
-    folder = settings.secrets_dir
     if folder is not None and folder.is_dir():
         files.extend(
             entry
             for entry in sorted(folder.iterdir())
             if not entry.name.startswith(".") and entry.is_file()
         )
-    tls = (settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
-    files.extend(path for path in tls if path is not None)
+    files.extend(tls_files)
     return tuple(dict.fromkeys(files))
 
 
@@ -52,7 +50,7 @@ def digests(files: Iterable[Path]) -> Digests:
 
 
 def changed(before: Digests, now: Digests) -> list[str]:
-    """The files whose content differs, appeared or went, by path."""
+    """The files whose content differs, that appeared or that went, by path."""
     return sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
 
 
@@ -63,11 +61,13 @@ def stop_this_process() -> None:
 
 @dataclass
 class SecretFilesWatch:
-    """Compares a process's secret files with those it started with every `every` seconds;
-    on a change it waits a random part of `spread` (so that replicas that see one Secret
-    change together do not all stop together), then calls `stop` once."""
+    """Compares a process's secret files (those of `folder`, listed anew each time, and
+    `tls_files`) with those it started with every `every` seconds; on a change it waits a
+    random part of `spread` (so that replicas that see one Secret change together do not all
+    stop together), then calls `stop` once."""
 
-    files: tuple[Path, ...]
+    folder: Path | None
+    tls_files: tuple[Path, ...]
     every: float
     spread: float
     stop: Callable[[], None] = stop_this_process
@@ -76,13 +76,20 @@ class SecretFilesWatch:
 
     @classmethod
     def of(cls, settings: Settings) -> "SecretFilesWatch":
-        files = watched_files(settings) if settings.secrets_watch_seconds > 0 else ()
-        return cls(
-            files,
+        if settings.secrets_watch_seconds <= 0:
+            return cls(None, (), 0, 0)
+        tls = (settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+        watch = cls(
+            settings.secrets_dir,
+            tuple(path for path in tls if path is not None),
             settings.secrets_watch_seconds,
             settings.secrets_restart_spread_seconds,
-            started_with=digests(files),
         )
+        watch.started_with = digests(watch.files())
+        return watch
+
+    def files(self) -> tuple[Path, ...]:
+        return watched_files(self.folder, self.tls_files)
 
     @property
     def stopped_for_new_secrets(self) -> bool:
@@ -93,12 +100,12 @@ class SecretFilesWatch:
         return EXIT_SECRETS_CHANGED if self.stopped_for_new_secrets else code
 
     async def run(self) -> None:
-        if not self.files:
+        if self.folder is None and not self.tls_files:
             return
-        log.info("secret files watched", files=len(self.files), every_seconds=self.every)
+        log.info("secret files watched", files=len(self.started_with), every_seconds=self.every)
         while True:
             await asyncio.sleep(self.every)
-            now = await asyncio.to_thread(digests, self.files)
+            now = await asyncio.to_thread(lambda: digests(self.files()))
             different = changed(self.started_with, now)
             if different:
                 break

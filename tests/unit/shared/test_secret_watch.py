@@ -53,23 +53,36 @@ def test_the_watched_files_are_the_secrets_folders_and_the_tls_files(
     settings: Settings, tmp_path: Path
 ) -> None:
     folder = tmp_path / "secrets"
-    assert watched_files(settings) == (folder / "GVI_KAFKA_SASL_PASSWORD", tmp_path / "ca.pem")
-    plain = Settings(broker_url="kafka://127.0.0.1:9092", secrets_dir=None)
-    assert watched_files(plain) == ()
-    assert SecretFilesWatch.of(settings.model_copy(update={"secrets_watch_seconds": 0})).files == ()
+    watch = SecretFilesWatch.of(settings)
+    assert watch.files() == (folder / "GVI_KAFKA_SASL_PASSWORD", tmp_path / "ca.pem")
+    assert sorted(watch.started_with) == sorted(str(path) for path in watch.files())
+    assert watched_files(None, ()) == ()
+    off = SecretFilesWatch.of(settings.model_copy(update={"secrets_watch_seconds": 0}))
+    assert off.files() == () and off.started_with == {}
 
 
 def test_a_new_version_of_a_mounted_secret_is_a_change_and_the_same_content_is_not(
     settings: Settings, tmp_path: Path
 ) -> None:
-    folder, files = tmp_path / "secrets", watched_files(settings)
-    before = digests(files)
+    folder, watch = tmp_path / "secrets", SecretFilesWatch.of(settings)
+    before = digests(watch.files())
     mounted_secret(folder, "2026_12_07_2", {"GVI_KAFKA_SASL_PASSWORD": "invented-1"})
-    assert changed(before, digests(files)) == []
+    assert changed(before, digests(watch.files())) == []
     mounted_secret(folder, "2026_12_07_3", {"GVI_KAFKA_SASL_PASSWORD": "invented-2"})
-    assert changed(before, digests(files)) == [str(folder / "GVI_KAFKA_SASL_PASSWORD")]
+    assert changed(before, digests(watch.files())) == [str(folder / "GVI_KAFKA_SASL_PASSWORD")]
     (tmp_path / "ca.pem").unlink()
-    assert str(tmp_path / "ca.pem") in changed(before, digests(files)), "a file gone is a change"
+    assert str(tmp_path / "ca.pem") in changed(before, digests(watch.files())), "a file gone"
+
+
+def test_a_file_added_to_the_folder_is_a_change(settings: Settings, tmp_path: Path) -> None:
+    folder, watch = tmp_path / "secrets", SecretFilesWatch.of(settings)
+    mounted_secret(
+        folder,
+        "2026_12_07_2",
+        {"GVI_KAFKA_SASL_PASSWORD": "invented-1", "GVI_WEBHOOK_SECRET_A": "whsec_aW52ZW50ZWQ="},
+    )
+    added = folder / "GVI_WEBHOOK_SECRET_A"
+    assert changed(watch.started_with, digests(watch.files())) == [str(added)]
 
 
 async def test_the_watch_stops_the_process_once_when_a_file_changes(
