@@ -262,3 +262,36 @@ def test_the_strimzi_resources_are_current(overlay: str, authentication: str) ->
         f"gvi-sanctions strimzi gvi-kafka --authentication {authentication} "
         f"> deploy/k8s/overlays/{overlay}/kafka-resources.yaml"
     )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_rotated_secret_reaches_the_files_the_running_processes_watch(
+    overlay: str, tmp_path: Path
+) -> None:
+    """The kubelet updates a mounted Secret's or ConfigMap's files in place, except under a
+    `subPath` mount; the worker and the gateway watch their secrets folder and TLS files (the
+    watch not switched off) and restart for a change (configuration.md, "Secrets that
+    change")."""
+    _, documents = rendered(overlay, tmp_path)
+    config_maps = {
+        d["metadata"]["name"]: d.get("data", {}) for d in by_kind(documents, "ConfigMap")
+    }
+    watching = {name: pod for name, pod in pod_specs(documents)}
+    for name in ("gvi-worker", "gvi-gateway"):
+        (container,) = watching[name]["containers"]
+        settings: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            settings.update(config_maps[source["configMapRef"]["name"]])
+        settings.update({v["name"]: v["value"] for v in container.get("env", []) if "value" in v})
+        assert float(settings.get("GVI_SECRETS_WATCH_SECONDS", "30")) > 0, name
+        tls = ("GVI_KAFKA_SSL_CAFILE", "GVI_KAFKA_SSL_CERTFILE", "GVI_KAFKA_SSL_KEYFILE")
+        watched = [settings["GVI_SECRETS_DIR"], *(settings[key] for key in tls if key in settings)]
+        assert len(watched) >= 2, f"{name}: a secrets folder and a CA at least"
+        for path in watched:
+            mounts = [
+                mount
+                for mount in container["volumeMounts"]
+                if path == mount["mountPath"] or path.startswith(mount["mountPath"] + "/")
+            ]
+            assert mounts, f"{name}: nothing mounted at {path}"
+            assert not [mount for mount in mounts if "subPath" in mount], f"{name}: {path}"
