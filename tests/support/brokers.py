@@ -2,13 +2,12 @@
 
 import os
 import random
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workers.tools.embedded_broker import EmbeddedBroker
+from workers.tools.embedded_broker import EmbeddedBroker, bindable
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPTS = ROOT / "deploy" / "kafka"
@@ -69,17 +68,8 @@ def free_port_block(nodes: int) -> int:
         brokers = [base + i for i in range(nodes)]
         wanted = [*brokers, *(base + 100 + i for i in range(1, nodes + 1))]
         wanted += [port + 200 for port in brokers]
-        if all(_bindable(port) for port in wanted):
+        if all(bindable(port) for port in wanted):
             return base
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _broker_logs(name: str) -> str:

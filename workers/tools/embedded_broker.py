@@ -29,19 +29,22 @@ def free_port() -> int:
     except (OSError, ValueError, IndexError):
         lowest_ephemeral = 32768
     first = max(1024, lowest_ephemeral - PORTS_BELOW_EPHEMERAL)
-    for _ in range(1000):
-        port = random.randrange(first, lowest_ephemeral) if first < lowest_ephemeral else 0
-        if port in _handed_out:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            port = int(probe.getsockname()[1])
-        _handed_out.add(port)
-        return port
+    for _ in range(1000 if first < lowest_ephemeral else 0):
+        port = random.randrange(first, lowest_ephemeral)
+        if port not in _handed_out and bindable(port):
+            _handed_out.add(port)
+            return port
     raise OSError(f"no free port on 127.0.0.1 from {first} to {lowest_ephemeral - 1}")
+
+
+def bindable(port: int) -> bool:
+    """Whether a server could bind 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_port(
