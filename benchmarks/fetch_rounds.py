@@ -23,7 +23,6 @@ import httpx
 
 from benchmarks.cpu_split import cpu_times
 from events.admin import ensure_topics
-from events.catalogue import build_catalogue
 from tests.support.brokers import running_broker
 from tests.support.gateway_stack import metric_samples, sample
 from workers.policies import load_policy
@@ -119,7 +118,7 @@ async def run(broker_url: str, scratch: Path, arguments: argparse.Namespace) -> 
             partitions=partitions,
         )
         changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
-        catalogue = build_catalogue(settings.topic_prefix, partitions, recipients)
+        catalogue = settings.catalogue(recipients)
         await ensure_topics(settings.bootstrap_servers, catalogue, 1, changelogs)
         long = await idle_worker(settings, scratch, LONG_WAIT_MS, arguments.seconds)
         short = await idle_worker(settings, scratch, SHORT_WAIT_MS, arguments.seconds)

@@ -568,7 +568,7 @@ async def scale_out(
         update={"topic_prefix": f"{tag}.", "app_id": tag, "log_level": "warning"}
     )
     bootstrap, prefix = own.bootstrap_servers, own.topic_prefix
-    catalogue = build_catalogue(prefix, own.partitions, POLICY.recipient_ids)
+    catalogue = own.catalogue(POLICY.recipient_ids)
     changelogs = [f"{own.app_id}-{table}-changelog" for table in TABLES]
     await ensure_topics(bootstrap, catalogue, 1, changelogs)
     await publish_all(bootstrap, f"{prefix}groups", [(g, encode(p)) for g, p in groups.items()])
@@ -629,7 +629,8 @@ def table(report: dict[str, Any]) -> str:
     catch_up, per_incident = report["catch_up"], report["per_incident"]
     rows = [
         f"broker: {report['broker']}; the worker's event loop: {report['event_loop']}; "
-        f"partitions per topic: {report['partitions_per_topic']}",
+        f"partitions per topic: {report['partitions_per_topic']} "
+        f"(outputs: {report.get('partitions_per_output_topic', '?')})",
         "| measure | worker | raw floor | worker ÷ floor |",
         "|---|---|---|---|",
         f"| catch-up of {catch_up['incidents']:,} incidents ({catch_up['tasks']:,} tasks), "
@@ -774,7 +775,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     now = datetime.now(UTC)
     groups = {g.group_id: g for g in (_group(n, now) for n in range(20))}
     names = list(groups)
-    catalogue = build_catalogue(prefix, settings.partitions, POLICY.recipient_ids)
+    catalogue = settings.catalogue(POLICY.recipient_ids)
     changelogs = [f"{settings.app_id}-{table}-changelog" for table in TABLES]
     await ensure_topics(bootstrap, catalogue, 1, changelogs)
     await publish_all(bootstrap, f"{prefix}groups", [(g, encode(p)) for g, p in groups.items()])
@@ -782,7 +783,9 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
     queued = [_incident(n, names[n % len(names)], now) for n in range(arguments.incidents)]
     await publish_all(bootstrap, f"{prefix}incidents", [(i.incident_id, encode(i)) for i in queued])
     floor_source = f"floor-incidents-{os.getpid()}"
-    await ensure_topics(bootstrap, build_catalogue("floor.", 4, POLICY.recipient_ids), 1)
+    # The floor's recipient topics have the partitions of the worker's (GVI_OUTPUT_PARTITIONS).
+    floor_topics = settings.model_copy(update={"topic_prefix": "floor."})
+    await ensure_topics(bootstrap, floor_topics.catalogue(POLICY.recipient_ids), 1)
     await create_topics(bootstrap, floor_source)  # Apache Kafka here creates no topic on use
     await publish_all(bootstrap, floor_source, [(i.incident_id, encode(i)) for i in queued])
     core_in_process = await measured_apart(IN_PROCESS_INCIDENTS)
@@ -895,6 +898,7 @@ async def run(settings: Settings, scratch: Path, arguments: argparse.Namespace) 
         "broker": os.environ.get("GVI_TEST_BROKER", "tansu"),
         "event_loop": settings.event_loop.value,
         "partitions_per_topic": settings.partitions,
+        "partitions_per_output_topic": settings.output_partitions,
         "catch_up": {
             "incidents": len(queued),
             "tasks": len(wanted),

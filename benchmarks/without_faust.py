@@ -50,8 +50,8 @@ from workers.stream.runtime import Runtime
 from workers.stream.worker import collect_garbage_less_often, freeze_long_lived_objects
 
 POLICY = load_policy()
-PARTITIONS = Settings().partitions
-"""Per topic, as the worker's in the same run (`GVI_PARTITIONS`, 4 by default)."""
+PARTITIONS, OUTPUT_PARTITIONS = Settings().partitions, Settings().output_partitions
+"""Per topic, as the worker's in the same run (`GVI_PARTITIONS`, `GVI_OUTPUT_PARTITIONS`)."""
 STAGES = ("incidents", "group_work", "task_commands", "task_events")
 """The stages' input topics (catalogue attributes) after the groups, which are read first."""
 GROUPS = 20
@@ -227,7 +227,7 @@ async def stages(
     handled (all state written); the figures of that run, start-up included."""
     collect_garbage_less_often()
     app_id = f"{prefix}nofaust"
-    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids)
+    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids, OUTPUT_PARTITIONS)
     producer, consumer = clients(client, bootstrap, app_id)
     started_cpu, started = time.process_time(), time.monotonic()
     main_started = time.thread_time()
@@ -354,7 +354,7 @@ async def stages_apart(
 
 async def prepare_topics(bootstrap: str, prefix: str) -> Catalogue:
     """The stages' topics and changelogs under `prefix`, created; their catalogue."""
-    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids)
+    catalogue = build_catalogue(prefix, PARTITIONS, POLICY.recipient_ids, OUTPUT_PARTITIONS)
     changelogs = [f"{prefix}nofaust-{table}-changelog" for table in TABLES]
     await ensure_topics(bootstrap, catalogue, 1, changelogs)
     return catalogue

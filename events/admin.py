@@ -28,6 +28,12 @@ class ExpectedTopic:
     cleanup: CleanupPolicy
     kept_for_ever: bool = False
     """The audit stream: no time limit (retention.ms=-1); docs/operations.md on its backup."""
+    counted_by: str = "GVI_PARTITIONS"
+    """The setting that gives its partition count, for the operator told of another count."""
+
+    @classmethod
+    def of(cls, spec: TopicSpec, kept_for_ever: bool = False) -> "ExpectedTopic":
+        return cls(spec.name, spec.partitions, spec.cleanup, kept_for_ever, spec.counted_by)
 
 
 class TopicsUnusable(RuntimeError):
@@ -47,11 +53,10 @@ class TopicsMissing(TopicsUnusable):
 
 def expected_topics(catalogue: Catalogue, changelogs: Sequence[str]) -> list[ExpectedTopic]:
     """Every topic of the catalogue, plus faust's table changelogs (compacted, co-partitioned)."""
-    count = catalogue.incidents.partitions  # the catalogue gives every topic the same count
-    return [
-        ExpectedTopic(spec.name, spec.partitions, spec.cleanup, spec is catalogue.audit)
-        for spec in catalogue.all()
-    ] + [ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs]
+    count = catalogue.incidents.partitions  # every topic that keys state has this count
+    return [ExpectedTopic.of(spec, spec is catalogue.audit) for spec in catalogue.all()] + [
+        ExpectedTopic(name, count, CleanupPolicy.COMPACT) for name in changelogs
+    ]
 
 
 def topic_configs(topic: ExpectedTopic, min_insync_replicas: int) -> dict[str, str]:
@@ -98,11 +103,7 @@ def problems_of(
     for topic in expected:
         found = partitions.get(topic.name)
         if found is not None and found != topic.partitions:
-            problems.append(
-                f"{topic.name} has {found} partition(s), not {topic.partitions} "
-                f"(GVI_PARTITIONS): every topic of a deployment must have the same count, so "
-                "that each key's state lives in one partition; recreate it, or set GVI_PARTITIONS"
-            )
+            problems.append(_partition_problem(topic, found))
         policy = cleanups.get(topic.name)
         if policy is None:
             continue
@@ -117,6 +118,22 @@ def problems_of(
                 "would drop messages with the same key (use cleanup.policy=delete)"
             )
     return problems
+
+
+def _partition_problem(topic: ExpectedTopic, found: int) -> str:
+    said = f"{topic.name} has {found} partition(s), not {topic.partitions}"
+    if topic.counted_by == "GVI_PARTITIONS":
+        return (
+            f"{said} (GVI_PARTITIONS): every topic that keys state must have the same count, so "
+            "that each key's state lives in one partition; recreate it, or set GVI_PARTITIONS"
+        )
+    if topic.counted_by:
+        return (
+            f"{said} ({topic.counted_by}): the output topics of a deployment have one count, "
+            f"which every worker and gateway must know (a gateway's cursors name the "
+            f"partitions); set {topic.counted_by}={found} if all of them have {found}"
+        )
+    return f"{said}: every worker must read it in one order; recreate it with {topic.partitions}"
 
 
 def _admin(kafka: KafkaConnection | str) -> AIOKafkaAdminClient:
@@ -183,7 +200,7 @@ async def await_topics(
     """For a process that uses topics but does not own them (the gateway): wait until the
     worker (or the operator's topics job) has created every one, then check them (raises
     TopicsUnusable, or KafkaAccessRefused when the ACLs do not let it see them)."""
-    expected = [ExpectedTopic(spec.name, spec.partitions, spec.cleanup) for spec in topics]
+    expected = [ExpectedTopic.of(spec) for spec in topics]
     admin = _admin(kafka)
     await admin.start()
     try:

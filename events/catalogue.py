@@ -44,11 +44,22 @@ class TopicSpec:
     cleanup: CleanupPolicy
     direction: Direction
     description: str
+    counted_by: str = "GVI_PARTITIONS"
+    """The setting that gives its partition count ("" for a fixed count)."""
+
+
+OUTPUT_PARTITIONS = 1
+"""Partitions of each output topic by default (`GVI_OUTPUT_PARTITIONS`): nothing is
+co-partitioned with an output, and every partition a flush writes to costs a record batch, its
+acknowledgement and the broker's work (docs/benchmarks.md, "Output topics of one partition")."""
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The topics of one deployment; every topic has the same partition count (co-partitioning)."""
+    """The topics of one deployment. Every topic that keys state (inputs, internal topics,
+    the tables' changelogs) has the same partition count (co-partitioning); the output topics
+    (tasks per recipient, completion, escalations, audit, rejected) have a count of their own,
+    the same for all of them; the policies topic has one partition."""
 
     incidents: TopicSpec
     groups: TopicSpec
@@ -95,6 +106,11 @@ class Catalogue:
             *routed,
         )
 
+    @property
+    def output_partitions(self) -> int:
+        """The partition count of every output topic."""
+        return self.completion.partitions
+
     def reporter_of(self, topic: str) -> str | None:
         """The recipient whose status topic `topic` is; None for any other topic."""
         return self._reporters.get(topic)
@@ -108,8 +124,14 @@ class Catalogue:
         return self.routed[outside.name]
 
 
-def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> Catalogue:
-    """The catalogue for a topic prefix (e.g. `gvi.`) and the policy's recipients."""
+def build_catalogue(
+    prefix: str,
+    partitions: int,
+    recipients: Iterable[str],
+    output_partitions: int = OUTPUT_PARTITIONS,
+) -> Catalogue:
+    """The catalogue for a topic prefix (e.g. `gvi.`) and the policy's recipients: `partitions`
+    for the topics that key state, `output_partitions` for the output topics."""
 
     def spec(
         suffix: str,
@@ -123,10 +145,11 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             name=f"{prefix}{suffix}",
             key=key,
             value=value,
-            partitions=partitions,
+            partitions=output_partitions if direction is Direction.OUT else partitions,
             cleanup=cleanup,
             direction=direction,
             description=description,
+            counted_by="GVI_OUTPUT_PARTITIONS" if direction is Direction.OUT else "GVI_PARTITIONS",
         )
 
     recipients = tuple(recipients)
@@ -171,6 +194,7 @@ def build_catalogue(prefix: str, partitions: int, recipients: Iterable[str]) -> 
             direction=Direction.IN,
             description="playbook versions with the moment each is in force from "
             "(`gvi-sanctions policy publish`)",
+            counted_by="",
         ),
         task_updates={
             recipient: spec(

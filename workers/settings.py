@@ -14,6 +14,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from events.catalogue import OUTPUT_PARTITIONS, Catalogue, build_catalogue
 from events.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 
 
@@ -164,8 +165,18 @@ class Settings(_FromSecretFiles):
         default=4,
         ge=1,
         le=1000,
-        description="partitions of every topic (the same for all: state is co-partitioned); "
-        "the most workers that can share the load",
+        description="partitions of every topic that keys state: the inputs, the internal "
+        "topics and the tables' changelogs (the same for all: state is co-partitioned); the "
+        "most workers that can share the load",
+    )
+    output_partitions: int = Field(
+        default=OUTPUT_PARTITIONS,
+        ge=1,
+        le=1000,
+        description="partitions of every output topic (tasks per recipient, completion, "
+        "escalations, audit, rejected): nothing is co-partitioned with them, and one is "
+        "cheapest to write; more spread one recipient's webhook deliveries over gateway "
+        "replicas. Every worker and gateway of a deployment must have the same",
     )
     replication_factor: int = Field(
         default=1, ge=1, le=10, description="copies of each topic the worker or `topics` creates"
@@ -406,6 +417,12 @@ class Settings(_FromSecretFiles):
             cert_file=self.kafka_ssl_certfile,
             key_file=self.kafka_ssl_keyfile,
             key_password=_revealed(self.kafka_ssl_key_password),
+        )
+
+    def catalogue(self, recipients: Iterable[str]) -> Catalogue:
+        """The deployment's topics for the policy's recipients."""
+        return build_catalogue(
+            self.topic_prefix, self.partitions, recipients, self.output_partitions
         )
 
     @property

@@ -19,7 +19,6 @@ from events.acls import (
     render,
     stale_acls,
 )
-from events.catalogue import build_catalogue
 from events.connection import EXIT_AUTHORISATION, KafkaAccessRefused, check_access
 from workers.cli.broker import NoBroker
 from workers.policies import load_policy
@@ -42,7 +41,7 @@ def deployment_acls(settings: Settings) -> list[Acl]:
     """The ACLs of this deployment: its catalogue (prefix, the policy's recipients), its app id
     and the principals named in settings."""
     policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    catalogue = settings.catalogue(policy.recipient_ids)
     return derive_acls(catalogue, principals_of(settings), settings.app_id)
 
 

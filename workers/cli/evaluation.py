@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from events.catalogue import Catalogue, build_catalogue
+from events.catalogue import Catalogue
 from events.connection import check_access
 from schemas.completion import CompletionSnapshot
 from schemas.group import GroupProfile
@@ -225,7 +225,7 @@ def _in_partnership(window: Window, policy: Policy, partnership_id: str) -> Wind
 def run_report_command(arguments: argparse.Namespace) -> int:
     settings = broker_settings()
     policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    catalogue = settings.catalogue(policy.recipient_ids)
     window = Window(arguments.first, arguments.last, arguments.municipality)
     if arguments.partnership is not None:
         scoped = _in_partnership(window, policy, arguments.partnership)
@@ -316,7 +316,7 @@ def run_what_if_command(arguments: argparse.Namespace) -> int:
     except PolicyInvalid as invalid:
         print(f"gvi-sanctions policy what-if: {invalid}", file=sys.stderr)
         return 2
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, deployed.recipient_ids)
+    catalogue = settings.catalogue(deployed.recipient_ids)
     found = _read_all(
         settings, [catalogue.incidents.name, catalogue.groups.name, catalogue.policies.name]
     )

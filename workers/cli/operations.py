@@ -15,7 +15,7 @@ from events.admin import (
     expected_topics,
     topic_configs,
 )
-from events.catalogue import Catalogue, build_catalogue
+from events.catalogue import Catalogue
 from events.connection import check_access
 from workers.cli.broker import NoBroker
 from workers.policies import load_policy
@@ -30,7 +30,7 @@ def deployment_catalogue(settings: Settings) -> tuple[Catalogue, list[str]]:
     """This deployment's catalogue (prefix, the policy's recipients) and the worker's table
     changelogs."""
     policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    catalogue = settings.catalogue(policy.recipient_ids)
     return catalogue, changelog_topics(settings.app_id)
 
 

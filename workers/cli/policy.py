@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from events.catalogue import build_catalogue
 from events.codec import encode
 from events.connection import check_access
 from schemas.playbook import PublishedPlaybook
@@ -77,7 +76,7 @@ def run_publish_policy_command(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, deployed.recipient_ids)
+    catalogue = settings.catalogue(deployed.recipient_ids)
     topic = catalogue.policies.name
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     asyncio.run(check_access(settings.kafka, [topic]))

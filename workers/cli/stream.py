@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from events.catalogue import build_catalogue
 from events.codec import encode
 from events.connection import check_access
 from schemas.common import describe_validation_error
@@ -98,7 +97,7 @@ def run_publish_command(arguments: argparse.Namespace) -> int:
 def resolve_topic(settings: Settings, name: str) -> str:
     """A topic given in full (`gvi.completion`) or by its catalogue suffix (`completion`)."""
     policy = load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    catalogue = settings.catalogue(policy.recipient_ids)
     names = {spec.name for spec in catalogue.all()}
     if name in names:
         return name

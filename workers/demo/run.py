@@ -16,7 +16,7 @@ from uuid import UUID
 
 import httpx
 
-from events.catalogue import Catalogue, build_catalogue
+from events.catalogue import Catalogue
 from events.codec import encode
 from events.connection import KafkaConnection
 from schemas.completion import CompletionSnapshot, IncidentProgress
@@ -331,9 +331,7 @@ def run_demo(limit_seconds: float, agency_pace: float) -> int:
         worker = SupervisedWorker(settings, data_dir)
         worker.start()
         policy = load_policy(settings.policy_path)
-        catalogue = build_catalogue(
-            settings.topic_prefix, settings.partitions, policy.recipient_ids
-        )
+        catalogue = settings.catalogue(policy.recipient_ids)
         secret_holder: list[str] = []
         with webhook_receiver(lambda: secret_holder[0], inbox.put) as (hook_url, _):
             agencies = set_up(data_dir, hook_url)

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from events.admin import TopicsMissing, TopicsUnusable, await_topics
-from events.catalogue import Catalogue, TopicSpec, build_catalogue
+from events.catalogue import Catalogue, TopicSpec
 from events.connection import KafkaAccessRefused, check_access
 from workers.certificates import expose_certificate_expiries
 from workers.faust_fixes.header_deadline import with_header_deadline
@@ -51,7 +51,7 @@ def topic_roles(catalogue: Catalogue) -> TopicRoles:
         audit=catalogue.audit.name,
         completion=catalogue.completion.name,
         escalations=catalogue.escalations.name,
-        partitions=catalogue.incidents.partitions,
+        partitions=catalogue.output_partitions,
         task_topics=tuple((recipient, spec.name) for recipient, spec in catalogue.tasks.items()),
     )
 
@@ -100,9 +100,7 @@ class GatewayParts:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         policy = load_policy(settings.policy_path)
-        self.catalogue = build_catalogue(
-            settings.topic_prefix, settings.partitions, policy.recipient_ids
-        )
+        self.catalogue = settings.catalogue(policy.recipient_ids)
         self.credentials = CredentialsFile.open(settings.credentials_file)
         self.targets = load_targets(settings.webhooks_file, frozenset(policy.recipient_ids))
         self.signing_secrets = signing_secrets(self.targets)
@@ -167,7 +165,7 @@ class GatewayParts:
                 log.warning("waiting for the worker to create the topics", problem=str(missing))
         if await hold_at_gaps_on_tansu(settings.kafka):
             log.info("the broker is Tansu: a gap in a partition's offsets is waited for")
-        feed = Feed(settings.kafka, settings.partitions, model, self.metrics)
+        feed = Feed(settings.kafka, catalogue.output_partitions, model, self.metrics)
         self.feeds.append(feed)
         self._start(feed.run(), "gateway-feed")
         for recipient, target in self.targets.webhooks.items():

@@ -6,7 +6,7 @@ from typing import Any
 import faust
 from faust import SASLCredentials, SSLCredentials
 
-from events.catalogue import CleanupPolicy, build_catalogue
+from events.catalogue import CleanupPolicy
 from events.connection import KafkaConnection
 from events.partitioning import key_partitioner
 from workers.certificates import expose_certificate_expiries
@@ -109,7 +109,7 @@ def create_app(settings: Settings, policy: Policy | None = None) -> tuple[Any, R
     require_pinned_versions()
     unreadable_batches.install()
     policy = policy or load_policy(settings.policy_path)
-    catalogue = build_catalogue(settings.topic_prefix, settings.partitions, policy.recipient_ids)
+    catalogue = settings.catalogue(policy.recipient_ids)
     app = faust_app(settings)
     topics = {
         spec.name: app.topic(

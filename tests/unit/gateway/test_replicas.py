@@ -43,7 +43,7 @@ def _policy(reported: IncidentReported) -> Policy:
     return policy_for_incident(POLICY, reported)
 
 
-CATALOGUE = build_catalogue("gvi.", PARTITIONS, POLICY.recipient_ids)
+CATALOGUE = build_catalogue("gvi.", PARTITIONS, POLICY.recipient_ids, PARTITIONS)
 ROLES = topic_roles(CATALOGUE)
 RECIPIENT = "skatteverket"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

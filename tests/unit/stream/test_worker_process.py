@@ -26,6 +26,7 @@ def test_every_setting_survives_the_trip_through_the_environment(
         topic_prefix="it1.",
         app_id="it-app",
         partitions=8,
+        output_partitions=3,
         replication_factor=3,
         table_store="rocksdb://",
         standby_replicas=0,

@@ -58,7 +58,7 @@ async def list_tasks(
             "schema_violation",
             ("since",),
         )
-    partitions = gateway.catalogue.incidents.partitions
+    partitions = gateway.catalogue.output_partitions
     try:
         position = Cursor.decode(cursor, 2 * partitions) if cursor else None
     except BadCursor:

@@ -41,7 +41,7 @@ async def list_escalations(
 ) -> EscalationPage:
     """Escalations (overdue, declined, failed, delivery failed), per partition in the
     order they were written; `next_cursor` works on every replica."""
-    partitions = gateway.catalogue.incidents.partitions
+    partitions = gateway.catalogue.output_partitions
     try:
         position = Cursor.decode(cursor, partitions) if cursor else None
     except BadCursor:
