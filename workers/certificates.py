@@ -1,12 +1,15 @@
 """When the Kafka TLS files a process started with expire, as a metric to alert on."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
-from cryptography import x509
 from prometheus_client import CollectorRegistry, Gauge
 
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 log = structlog.get_logger("gvi.certificates")
 
@@ -14,13 +17,21 @@ log = structlog.get_logger("gvi.certificates")
 def first_expiry(pem: bytes) -> datetime:
     """The end of the first certificate of a PEM file: a client certificate file holds its own
     first, then the chain that signed it."""
-    return x509.load_pem_x509_certificates(pem)[0].not_valid_after_utc
+    return _certificates(pem)[0].not_valid_after_utc
 
 
 def last_expiry(pem: bytes) -> datetime:
     """The end of the last-valid certificate of a CA bundle: during a CA's renewal a bundle holds
     the old and the new one, and the brokers stay trusted until the later one ends."""
-    return max(cert.not_valid_after_utc for cert in x509.load_pem_x509_certificates(pem))
+    return max(cert.not_valid_after_utc for cert in _certificates(pem))
+
+
+def _certificates(pem: bytes) -> "list[Certificate]":
+    # Imported here: cryptography's bindings take about 9 MiB of a process's memory, which
+    # only a process with TLS files needs (docs/benchmarks.md, "Output topics of one partition").
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificates(pem)
 
 
 def certificate_expiries(settings: Settings) -> dict[str, datetime]:

@@ -1,5 +1,7 @@
 """The end of a process's Kafka TLS certificates, as the metric an alert reads."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,3 +61,20 @@ def test_the_metric_gives_each_set_files_end_and_skips_an_unreadable_one(tmp_pat
     assert certificate_expiries(settings) == {"client": CLIENT_ENDS}
     plain = Settings(broker_url="kafka://127.0.0.1:9092")
     assert certificate_expiries(plain) == {}
+
+
+def test_a_worker_without_tls_files_does_not_load_cryptography() -> None:
+    """cryptography's bindings take about 9 MiB of memory (the peak RSS target of
+    docs/benchmarks.md has 300 MiB for everything): only a process with TLS files loads them."""
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, workers.stream.app, workers.stream.worker, workers.gateway.server; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cryptography'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == "[]"
