@@ -27,7 +27,7 @@ def last_expiry(pem: bytes) -> datetime:
 
 
 def _certificates(pem: bytes) -> "list[Certificate]":
-    # Imported here: cryptography's bindings take about 9 MiB of a process's memory, which
+    # Imported here: cryptography's bindings take about 8 MiB of a process's memory, which
     # only a process with TLS files needs (docs/benchmarks.md, "Output topics of one partition").
     from cryptography import x509
 

@@ -259,7 +259,8 @@ def test_the_strimzi_resources_are_current(overlay: str, authentication: str) ->
     )
     committed = (K8S / "overlays" / overlay / "kafka-resources.yaml").read_text("utf-8")
     assert committed == render_resources(settings, "gvi-kafka", authentication), (
-        "remake it: GVI_PARTITIONS=12 GVI_OUTPUT_PARTITIONS=1 GVI_REPLICATION_FACTOR=3 GVI_MIN_INSYNC_REPLICAS=2 "
+        "remake it: GVI_PARTITIONS=12 GVI_OUTPUT_PARTITIONS=1 GVI_REPLICATION_FACTOR=3 "
+        "GVI_MIN_INSYNC_REPLICAS=2 "
         f"gvi-sanctions strimzi gvi-kafka --authentication {authentication} "
         f"> deploy/k8s/overlays/{overlay}/kafka-resources.yaml"
     )

@@ -64,7 +64,7 @@ def test_the_metric_gives_each_set_files_end_and_skips_an_unreadable_one(tmp_pat
 
 
 def test_a_worker_without_tls_files_does_not_load_cryptography() -> None:
-    """cryptography's bindings take about 9 MiB of memory (the peak RSS target of
+    """cryptography's bindings take about 8 MiB of memory (the peak RSS target of
     docs/benchmarks.md has 300 MiB for everything): only a process with TLS files loads them."""
     imported = subprocess.run(
         [
