@@ -80,7 +80,19 @@ def test_topics_apply_creates_every_topic_once_and_a_worker_starts_on_them(
     partitions, configs = asyncio.run(_described(deployment.bootstrap, sorted(topics)))
     policies = f"{settings.topic_prefix}policies"
     assert topics[policies]["partitions"] == 1, "one partition: every worker reads one order"
-    assert partitions == {name: 1 if name == policies else settings.partitions for name in topics}
+    prefix = settings.topic_prefix
+    outputs = {f"{prefix}{name}" for name in ("completion", "escalations", "audit", "rejected")}
+    outputs |= {name for name in topics if name.startswith(f"{prefix}tasks.")}
+    assert len(outputs) > 5, "every recipient's task topic is an output"
+    assert partitions == {
+        name: 1
+        if name == policies
+        else settings.output_partitions
+        if name in outputs
+        else settings.partitions
+        for name in topics
+    }
+    assert settings.output_partitions != settings.partitions, "the two counts are told apart"
     audit = configs.get(f"{settings.topic_prefix}audit", {})
     if os.environ.get("GVI_TEST_BROKER") == "kafka":  # Tansu does not describe topic configs
         assert audit["retention.ms"] == "-1", "the audit stream is kept without time limit"
