@@ -50,7 +50,8 @@ from workers.stream.runtime import Runtime
 from workers.stream.worker import collect_garbage_less_often, freeze_long_lived_objects
 
 POLICY = load_policy()
-PARTITIONS, OUTPUT_PARTITIONS = Settings().partitions, Settings().output_partitions
+_RUN = Settings()
+PARTITIONS, OUTPUT_PARTITIONS = _RUN.partitions, _RUN.output_partitions
 """Per topic, as the worker's in the same run (`GVI_PARTITIONS`, `GVI_OUTPUT_PARTITIONS`)."""
 STAGES = ("incidents", "group_work", "task_commands", "task_events")
 """The stages' input topics (catalogue attributes) after the groups, which are read first."""
